@@ -1,0 +1,2 @@
+//! The `kipc` command.
+fn main() {}

@@ -1,0 +1,211 @@
+//! Doorbells: how a side that found nothing to do goes to sleep without ever
+//! missing the wake-up.
+//!
+//! The core never sleeps. Each queue exposes one [`Doorbell`] per direction
+//! ("not empty" for consumers, "not full" for producers); a host sleeps on its
+//! 32-bit [`word`](Doorbell::word) with a futex, an embedded user with whatever
+//! its kernel offers.
+//!
+//! # The word
+//!
+//! | bits  | meaning                                                      |
+//! |-------|--------------------------------------------------------------|
+//! | 0     | `SLEEPERS`: somebody may be asleep (or about to sleep) on it  |
+//! | 1..32 | a sequence number, bumped each time sleepers are woken        |
+//!
+//! # Protocol
+//!
+//! Waiter ([`Doorbell::poll`], then the host's sleep):
+//! 1. try the operation; done if it succeeds;
+//! 2. announce: `fetch_or(SLEEPERS, AcqRel)`; the returned value with the bit
+//!    set is the *ticket*;
+//! 3. try the operation again; done if it succeeds;
+//! 4. sleep until the word differs from the ticket (`futex_wait(word, ticket)`),
+//!    then start over.
+//!
+//! Notifier ([`Doorbell::ring`], after publishing with a Release store):
+//! 1. read the word with an RMW (`fetch_add(0, AcqRel)`);
+//! 2. if `SLEEPERS` is clear, stop: nobody sleeps, and no syscall is made;
+//! 3. otherwise clear the bit and add 2 in one RMW, and tell the host to wake
+//!    every sleeper on the word.
+//!
+//! # Why no wake-up is lost
+//!
+//! Both sides touch the word only with read-modify-writes, and all RMWs of one
+//! location are totally ordered. If the waiter's announce comes first, the
+//! notifier's read sees `SLEEPERS` and wakes; the waiter either is already
+//! asleep (woken) or has not slept yet, and then its `futex_wait` finds the word
+//! changed (the notifier bumped the sequence) and returns at once. If the
+//! notifier's read comes first, the waiter's announce reads from it, and since
+//! both are `AcqRel` the announce synchronises with it: the waiter's re-check
+//! in step 3 sees everything published before the notifier rang. No `SeqCst`
+//! is needed, which is also what lets loom check the protocol exactly
+//! (`loom-tests/tests/doorbell.rs`).
+//!
+//! The sequence bump matters when several waiters share a bell: without it a
+//! second waiter could set the bit again after the notifier cleared it, and a
+//! first waiter that had not yet slept would find its old ticket valid and sleep
+//! through a message.
+//!
+//! A peer can write anything into the word. The worst it can do is cause a
+//! spurious wake-up or make a waiter sleep until its timeout; hosts therefore
+//! always sleep with a timeout or a liveness check.
+
+use crate::sync::{const_fn, AtomicU32, Ordering};
+
+/// Bit 0 of the doorbell word: a waiter announced itself.
+const SLEEPERS: u32 = 1;
+/// What the notifier adds to the word when it wakes sleepers.
+const SEQ_STEP: u32 = 2;
+
+/// A 32-bit word to sleep on and the protocol to do it safely.
+/// See the [module documentation](self).
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::doorbell::Doorbell;
+/// let bell = Doorbell::new();
+/// // Nobody waits: ringing needs no wake-up.
+/// assert!(!bell.ring());
+/// // A waiter announces itself (the operation still fails) ...
+/// let ticket = bell.poll(|| None::<()>).unwrap_err();
+/// assert_eq!(bell.word().load(core::sync::atomic::Ordering::Relaxed), ticket);
+/// // ... so the next ring asks the host to wake it, and changes the word.
+/// assert!(bell.ring());
+/// assert_ne!(bell.word().load(core::sync::atomic::Ordering::Relaxed), ticket);
+/// ```
+#[derive(Debug)]
+#[repr(C)]
+pub struct Doorbell {
+    word: AtomicU32,
+}
+
+impl Default for Doorbell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Doorbell {
+    const_fn! {
+        /// A doorbell with no sleepers.
+        pub fn new() -> Self {
+            Self { word: AtomicU32::new(0) }
+        }
+    }
+
+    /// The word to pass to `futex_wait`/`futex_wake` (or an equivalent).
+    #[inline]
+    pub fn word(&self) -> &AtomicU32 {
+        &self.word
+    }
+
+    /// Waiter steps 1-3: tries `op`, announces a sleeper, tries `op` again.
+    ///
+    /// Returns `Ok` with the operation's result if either try succeeds, or
+    /// `Err(ticket)`: sleep until the word is no longer `ticket`, then call
+    /// `poll` again.
+    #[inline]
+    pub fn poll<T>(&self, mut op: impl FnMut() -> Option<T>) -> Result<T, u32> {
+        if let Some(v) = op() {
+            return Ok(v);
+        }
+        // SYNC: doorbell. The announce RMW is totally ordered with `ring`'s RMWs.
+        let ticket = self.word.fetch_or(SLEEPERS, Ordering::AcqRel) | SLEEPERS;
+        match op() {
+            Some(v) => Ok(v),
+            None => Err(ticket),
+        }
+    }
+
+    /// Notifier: call after publishing. Returns `true` when a waiter may be
+    /// asleep and the host must wake every sleeper on [`word`](Self::word).
+    #[inline]
+    pub fn ring(&self) -> bool {
+        // SYNC: doorbell. An RMW, not a load: see "Why no wake-up is lost".
+        let seen = self.word.fetch_add(0, Ordering::AcqRel);
+        if seen & SLEEPERS == 0 {
+            return false;
+        }
+        self.word
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                (w & SLEEPERS != 0).then(|| (w & !SLEEPERS).wrapping_add(SEQ_STEP))
+            })
+            .is_ok()
+    }
+
+    /// Changes the word unconditionally and returns `true`: wake everyone.
+    /// Used when a peer is marked dead or an object is closed, so sleepers
+    /// re-check their state.
+    #[inline]
+    pub fn ring_all(&self) -> bool {
+        self.word
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                Some((w & !SLEEPERS).wrapping_add(SEQ_STEP))
+            })
+            .is_ok()
+    }
+}
+
+#[cfg(all(test, not(kipc_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_without_sleepers_requests_no_wake() {
+        let bell = Doorbell::new();
+        assert!(!bell.ring());
+        assert_eq!(bell.word().load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn poll_returns_first_success_without_announcing() {
+        let bell = Doorbell::new();
+        assert_eq!(bell.poll(|| Some(7)), Ok(7));
+        assert_eq!(bell.word().load(Ordering::Relaxed) & SLEEPERS, 0);
+    }
+
+    #[test]
+    fn poll_succeeding_on_recheck_still_returns_value() {
+        let bell = Doorbell::new();
+        let mut tries = 0;
+        let r = bell.poll(|| {
+            tries += 1;
+            (tries == 2).then_some("late")
+        });
+        assert_eq!(r, Ok("late"));
+    }
+
+    #[test]
+    fn ring_after_announce_changes_word_and_clears_flag() {
+        let bell = Doorbell::new();
+        let ticket = bell.poll(|| None::<()>).unwrap_err();
+        assert!(bell.ring());
+        let now = bell.word().load(Ordering::Relaxed);
+        assert_ne!(now, ticket);
+        assert_eq!(now & SLEEPERS, 0);
+        // A second ring finds nobody.
+        assert!(!bell.ring());
+    }
+
+    #[test]
+    fn second_waiter_cannot_revive_first_waiters_ticket() {
+        let bell = Doorbell::new();
+        let first = bell.poll(|| None::<()>).unwrap_err();
+        assert!(bell.ring());
+        let second = bell.poll(|| None::<()>).unwrap_err();
+        assert_ne!(
+            first, second,
+            "sequence must move so the stale ticket fails"
+        );
+    }
+
+    #[test]
+    fn ring_all_always_changes_the_word() {
+        let bell = Doorbell::new();
+        let before = bell.word().load(Ordering::Relaxed);
+        assert!(bell.ring_all());
+        assert_ne!(bell.word().load(Ordering::Relaxed), before);
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by kipc's multi-process integration tests.
