@@ -61,6 +61,9 @@ pub enum Error {
     PeerDead,
     /// Every producer lane of an MPMC region is taken.
     NoFreeLane,
+    /// The endpoint (producer or consumer side) is already attached by
+    /// another owner.
+    InUse,
 }
 
 impl fmt::Display for Error {
@@ -84,6 +87,7 @@ impl fmt::Display for Error {
             Error::Corrupt { what } => write!(f, "peer corrupted the region: {what}"),
             Error::PeerDead => f.write_str("peer is dead"),
             Error::NoFreeLane => f.write_str("every producer lane is taken"),
+            Error::InUse => f.write_str("endpoint is already attached by another owner"),
         }
     }
 }

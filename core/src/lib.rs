@@ -30,7 +30,10 @@ extern crate std;
 
 pub mod doorbell;
 mod error;
+pub mod mpmc;
 pub mod region;
+pub mod signal;
+pub mod spsc;
 pub mod sync;
 
 pub use error::Error;
