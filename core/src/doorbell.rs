@@ -58,6 +58,14 @@ const SLEEPERS: u32 = 1;
 /// What the notifier adds to the word when it wakes sleepers.
 const SEQ_STEP: u32 = 2;
 
+/// Ordering of the waiter's announce. `--cfg kipc_loom_weaken="doorbell"`
+/// weakens it to `Relaxed`, which must make `loom-tests/tests/doorbell.rs` fail
+/// (the models' proof of teeth; never used in a real build).
+#[cfg(not(kipc_loom_weaken = "doorbell"))]
+const ANNOUNCE_ORDER: Ordering = Ordering::AcqRel;
+#[cfg(kipc_loom_weaken = "doorbell")]
+const ANNOUNCE_ORDER: Ordering = Ordering::Relaxed;
+
 /// A 32-bit word to sleep on and the protocol to do it safely.
 /// See the [module documentation](self).
 ///
@@ -112,7 +120,7 @@ impl Doorbell {
             return Ok(v);
         }
         // SYNC: doorbell. The announce RMW is totally ordered with `ring`'s RMWs.
-        let ticket = self.word.fetch_or(SLEEPERS, Ordering::AcqRel) | SLEEPERS;
+        let ticket = self.word.fetch_or(SLEEPERS, ANNOUNCE_ORDER) | SLEEPERS;
         match op() {
             Some(v) => Ok(v),
             None => Err(ticket),

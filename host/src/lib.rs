@@ -1,5 +1,35 @@
 //! # kipc-host
 //!
 //! Binds [`kipc_core`] to real Linux kernel objects.
-#![deny(missing_docs, missing_debug_implementations)]
+//!
+//! - [`shm`]: POSIX named shared-memory segments (`/dev/shm/kipc.NAME`);
+//! - [`memfd`]: anonymous, sealed shared-memory segments passed as descriptors;
+//! - [`sysv`]: System V shared memory, for interop with C programs using
+//!   `ftok`/`shmget`/`shmat`;
+//! - [`mapping`]: the owned shared mapping every segment hands out;
+//! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
+//! - [`liveness`]: telling whether a peer process is still alive;
+//! - [`name`]: validation of kipc object names;
+//! - [`error`]: the crate's [`Error`].
+//!
+//! System calls go through `rustix`; the few it lacks (System V shared memory,
+//! `ftok`) are made with `libc` in one private module, `sys`.
+#![deny(
+    unsafe_code,
+    unsafe_op_in_unsafe_fn,
+    missing_docs,
+    missing_debug_implementations
+)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod error;
+pub mod futex;
+pub mod liveness;
+pub mod mapping;
+pub mod memfd;
+pub mod name;
+pub mod shm;
+mod sys;
+pub mod sysv;
+
+pub use error::{Error, Result};

@@ -1,0 +1,249 @@
+//! The crate's error type.
+//!
+//! Every variant that concerns an object names it, so `Display` prints one
+//! line saying which object failed and why, e.g.
+//! `shm segment "jobs": mode 0666 is group- or world-writable`.
+
+use core::fmt;
+
+use rustix::io::Errno;
+
+/// A `Result` whose error is the host [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong in kipc-host.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An error from the no_std core (a full queue, a corrupt region, ...).
+    Core(kipc_core::Error),
+    /// A system call failed.
+    Sys {
+        /// The call that failed (`"shm_open"`, `"mmap"`, ...).
+        call: &'static str,
+        /// The object it was about (`shm segment "jobs"`), or empty.
+        object: String,
+        /// What the kernel said.
+        errno: Errno,
+    },
+    /// A kipc object name is unusable.
+    InvalidName {
+        /// The rejected name (lossily printable).
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// An argument other than a name is unusable (a zero size, a bad pid, ...).
+    InvalidArgument {
+        /// The object the argument was for.
+        object: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The object exists but belongs to another user.
+    NotOwner {
+        /// The object.
+        object: String,
+        /// Its owner's uid.
+        owner: u32,
+        /// Our effective uid.
+        euid: u32,
+    },
+    /// The object's permission bits let other users write it.
+    BadMode {
+        /// The object.
+        object: String,
+        /// Its permission bits (`st_mode & 0o7777`).
+        mode: u32,
+    },
+    /// The object is smaller than needed.
+    SizeMismatch {
+        /// The object.
+        object: String,
+        /// The size needed, in bytes (a minimum).
+        expected: u64,
+        /// The size found, in bytes.
+        actual: u64,
+    },
+    /// A memfd received from a peer lacks the seals that make mapping it safe.
+    NotSealed {
+        /// The object.
+        object: String,
+        /// The seals it has (`F_SEAL_*` bits).
+        seals: u32,
+    },
+    /// A byte range falls outside a segment.
+    OutOfRange {
+        /// The object.
+        object: String,
+        /// Start of the requested range.
+        offset: usize,
+        /// Length of the requested range.
+        len: usize,
+        /// The segment's size.
+        size: usize,
+    },
+    /// A wait ran out of time.
+    Timeout,
+    /// The peer process we were waiting on has exited.
+    PeerDead,
+    /// The object exists but its creator has not finished initialising it.
+    NotReady,
+}
+
+impl Error {
+    /// A [`Error::Sys`] for `call` on `object`.
+    pub(crate) fn sys(call: &'static str, object: impl fmt::Display, errno: Errno) -> Self {
+        Error::Sys {
+            call,
+            object: object.to_string(),
+            errno,
+        }
+    }
+
+    /// The kernel's errno, if this error is a failed system call.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Sys { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Core(e) => fmt::Display::fmt(e, f),
+            Error::Sys {
+                call,
+                object,
+                errno,
+            } => {
+                if object.is_empty() {
+                    write!(f, "{call} failed: {errno}")
+                } else {
+                    write!(f, "{object}: {call} failed: {errno}")
+                }
+            }
+            Error::InvalidName { name, reason } => {
+                write!(f, "invalid kipc name {name:?}: {reason}")
+            }
+            Error::InvalidArgument { object, reason } => write!(f, "{object}: {reason}"),
+            Error::NotOwner {
+                object,
+                owner,
+                euid,
+            } => write!(f, "{object}: owned by uid {owner}, not by us (uid {euid})"),
+            Error::BadMode { object, mode } => write!(
+                f,
+                "{object}: mode {mode:04o} is group- or world-writable"
+            ),
+            Error::SizeMismatch {
+                object,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{object}: size is {actual} bytes, need at least {expected}"
+            ),
+            Error::NotSealed { object, seals } => write!(
+                f,
+                "{object}: memfd lacks F_SEAL_SHRINK|F_SEAL_GROW (seals {seals:#x})"
+            ),
+            Error::OutOfRange {
+                object,
+                offset,
+                len,
+                size,
+            } => write!(
+                f,
+                "{object}: range {offset}+{len} lies outside its {size} bytes"
+            ),
+            Error::Timeout => f.write_str("timed out"),
+            Error::PeerDead => f.write_str("peer process is dead"),
+            Error::NotReady => f.write_str("object is not initialised yet"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Core(e) => Some(e),
+            Error::Sys { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+}
+
+impl From<kipc_core::Error> for Error {
+    fn from(e: kipc_core::Error) -> Self {
+        match e {
+            kipc_core::Error::Uninitialized => Error::NotReady,
+            other => Error::Core(other),
+        }
+    }
+}
+
+impl From<Errno> for Error {
+    fn from(errno: Errno) -> Self {
+        Error::Sys {
+            call: "system call",
+            object: String::new(),
+            errno,
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            Error::Sys { errno, .. } => errno.kind(),
+            Error::Timeout => ErrorKind::TimedOut,
+            Error::PeerDead => ErrorKind::BrokenPipe,
+            Error::NotOwner { .. } | Error::BadMode { .. } => ErrorKind::PermissionDenied,
+            Error::InvalidName { .. }
+            | Error::InvalidArgument { .. }
+            | Error::OutOfRange { .. } => ErrorKind::InvalidInput,
+            _ => ErrorKind::InvalidData,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_object_and_cause_on_one_line() {
+        let e = Error::sys("shm_open", "shm segment \"x\"", Errno::EXIST);
+        let s = e.to_string();
+        assert!(s.starts_with("shm segment \"x\": shm_open failed"), "{s}");
+        assert!(!s.contains('\n'));
+        let e = Error::BadMode {
+            object: "o".into(),
+            mode: 0o666,
+        };
+        assert_eq!(e.to_string(), "o: mode 0666 is group- or world-writable");
+    }
+
+    #[test]
+    fn core_uninitialized_becomes_not_ready() {
+        assert_eq!(
+            Error::from(kipc_core::Error::Uninitialized),
+            Error::NotReady
+        );
+        assert_eq!(
+            Error::from(kipc_core::Error::Full),
+            Error::Core(kipc_core::Error::Full)
+        );
+    }
+
+    #[test]
+    fn errno_is_recoverable_from_sys_errors() {
+        assert_eq!(Error::from(Errno::NOENT).errno(), Some(Errno::NOENT));
+        assert_eq!(Error::Timeout.errno(), None);
+    }
+}
