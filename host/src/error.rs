@@ -134,10 +134,9 @@ impl fmt::Display for Error {
                 owner,
                 euid,
             } => write!(f, "{object}: owned by uid {owner}, not by us (uid {euid})"),
-            Error::BadMode { object, mode } => write!(
-                f,
-                "{object}: mode {mode:04o} is group- or world-writable"
-            ),
+            Error::BadMode { object, mode } => {
+                write!(f, "{object}: mode {mode:04o} is group- or world-writable")
+            }
             Error::SizeMismatch {
                 object,
                 expected,

@@ -189,7 +189,9 @@ impl Mapping {
         self.check_range(offset, data.len(), object)?;
         // SAFETY: the range is inside the live, writable mapping (checked
         // above) and `data` is private memory, so the two do not overlap.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.as_ptr().add(offset), data.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(data.as_ptr(), self.as_ptr().add(offset), data.len())
+        };
         Ok(())
     }
 }
