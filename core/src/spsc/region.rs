@@ -1,0 +1,1893 @@
+//! The region form: an SPSC ring of byte messages laid over caller memory,
+//! shared with an untrusted peer.
+//!
+//! # Layout
+//!
+//! Offsets are for normal builds (under `cfg(kipc_loom)` the atomics are
+//! loom's and larger; the order is the same). The base is 128-byte aligned.
+//!
+//! | offset | field              | written by                  | meaning                                        |
+//! |--------|--------------------|-----------------------------|------------------------------------------------|
+//! | 0      | prologue           | creator (magic last)        | [`region::Prologue`](crate::region): magic, version, kind = spsc |
+//! | 16     | `slot_count`       | creator                     | capacity, a power of two in `1..=2^31`         |
+//! | 20     | `slot_size`        | creator                     | largest payload, `1..=MAX_SLOT_SIZE` bytes     |
+//! | 24     | `slot_stride`      | creator                     | `round_up(4 + slot_size, 8)`                   |
+//! | 28     | `slots_offset`     | creator                     | 640, where slot 0 starts                       |
+//! | 32     | `total_len_lo/hi`  | creator                     | whole layout in bytes, a `u64` as two `u32`s   |
+//! | 40     | producer `owner`   | host (claim/release)        | opaque id (a pid), 0 = none                    |
+//! | 44     | producer `state`   | host                        | 0 attached/unknown, 1 closed, 2 dead           |
+//! | 48     | consumer `owner`   | host (claim/release)        | as for the producer                            |
+//! | 52     | consumer `state`   | host                        | as for the producer                            |
+//! | 128    | `tail`             | producer, Release           | next position to fill (wrapping `u32`)         |
+//! | 256    | `head`             | consumer, Release           | next position to empty (wrapping `u32`)        |
+//! | 384    | `not_empty`        | producer rings, consumer waits | [`Doorbell`]                                |
+//! | 512    | `not_full`         | consumer rings, producer waits | [`Doorbell`]                                |
+//! | 640    | slots              | producer                    | `slot_count` x `slot_stride` bytes             |
+//!
+//! A slot is a `u32` length word (accessed atomically, Relaxed) followed by
+//! `slot_size` payload bytes. Every field is a fixed-width integer.
+//!
+//! # Protocol
+//!
+//! Sending (the producer, which alone writes `tail` and the slots):
+//! 1. check the message fits a slot and the consumer is not marked dead;
+//! 2. if its cached `head` says full, load `head` (Acquire, `SYNC: consume
+//!    slot`), check `tail - head <= slot_count` (else [`Error::Corrupt`]);
+//! 3. copy the payload into slot `tail & (slot_count - 1)`, store its length;
+//! 4. store `tail + 1` (Release, `SYNC: publish slot`);
+//! 5. the host calls [`Region::not_empty`]`.ring()` and, if it returns `true`,
+//!    wakes the sleepers on that word.
+//!
+//! Receiving (the consumer, which alone writes `head`):
+//! 1. if its cached `tail` says empty, load the producer's `state` (Acquire,
+//!    `SYNC: mark dead`), then `tail` (Acquire, `SYNC: publish slot`); check
+//!    `tail - head <= slot_count`; if still empty return [`Error::Empty`], or
+//!    [`Error::PeerDead`] when the producer was marked dead;
+//! 2. read the slot's length word once, check it is `<= slot_size`, copy the
+//!    payload out with [`copy_from_shared`](crate::region) into the caller's
+//!    buffer (never a `&[u8]` into shared memory);
+//! 3. store `head + 1` (Release, `SYNC: consume slot`);
+//! 4. the host calls [`Region::not_full`]`.ring()` and wakes if asked.
+//!
+//! Each side keeps its own position in private memory and never re-reads it
+//! from the region, so a peer scribbling on *our* index cannot mislead us; it
+//! can only scribble on *its* index, which we range-check on every read. Every
+//! length is checked against the slot before use and all arithmetic wraps, so
+//! a hostile peer gets at worst [`Error::Corrupt`], garbage payload bytes (a
+//! torn copy of what it wrote) or a ring that looks full or empty: never an
+//! out-of-bounds access, a panic or a loop. Geometry is copied out at attach,
+//! so rewriting it later changes nothing.
+//!
+//! # Crashes
+//!
+//! - Producer dies before step 4: `tail` was not advanced, so the half-written
+//!   slot is invisible; a new producer ([`Endpoint::reclaim`]) overwrites it.
+//!   No torn message is ever delivered.
+//! - Producer dies after step 4: the message is complete and is delivered.
+//! - Consumer dies before step 3: `head` was not advanced, the message stays
+//!   queued and a new consumer receives it again (at-least-once across a
+//!   consumer's death).
+//! - `tail` and `head` are single aligned `u32` stores, so they are never torn.
+//! - The host learns of a death (a pidfd) and calls
+//!   [`Region::mark_producer_dead`] or [`Region::mark_consumer_dead`]: the
+//!   state word becomes 2 and both doorbells change, so sleepers wake and see
+//!   [`Error::PeerDead`] (a consumer only after draining what was published).
+//! - Endpoint ownership is a CAS on the `owner` word, so two processes cannot
+//!   both claim a side; a dead owner's side is taken over with
+//!   [`Endpoint::reclaim`]. Nothing here is a lock: no dead holder can wedge
+//!   the living.
+
+use core::marker::PhantomData;
+use core::mem::size_of;
+use core::num::NonZeroU32;
+use core::ptr::{self, NonNull};
+
+use super::distance;
+use crate::doorbell::Doorbell;
+use crate::region::{check_memory, copy_from_shared, copy_to_shared, round_up, Kind, Prologue};
+use crate::sync::{AtomicBool, AtomicU32, CachePadded, Ordering};
+use crate::Error;
+
+/// Largest slot count of a region (positions are `u32`).
+pub const MAX_SLOTS: u32 = 1 << 31;
+
+/// Largest payload of one slot in bytes (1 GiB).
+pub const MAX_SLOT_SIZE: u32 = 1 << 30;
+
+/// Endpoint `state`: attached (or never closed).
+const STATE_ATTACHED: u32 = 0;
+/// Endpoint `state`: released cleanly.
+const STATE_CLOSED: u32 = 1;
+/// Endpoint `state`: marked dead by the host.
+const STATE_DEAD: u32 = 2;
+
+/// Bytes of a slot's length word (4 in normal builds).
+const LEN_WORD: usize = size_of::<AtomicU32>();
+
+/// Alignment of every slot.
+const SLOT_ALIGN: usize = if core::mem::align_of::<AtomicU32>() > 8 {
+    core::mem::align_of::<AtomicU32>()
+} else {
+    8
+};
+
+/// Where slot 0 starts.
+const HEADER_SIZE: usize = size_of::<Header>();
+
+/// The region header. See the [module documentation](self).
+#[repr(C)]
+struct Header {
+    prologue: Prologue,
+    /// Capacity: a power of two in `1..=MAX_SLOTS`.
+    slot_count: AtomicU32,
+    /// Largest payload: `1..=MAX_SLOT_SIZE`.
+    slot_size: AtomicU32,
+    /// Bytes from one slot to the next: `slot_stride(slot_size)`.
+    slot_stride: AtomicU32,
+    /// Offset of slot 0: `HEADER_SIZE`.
+    slots_offset: AtomicU32,
+    /// Low half of the layout's total length in bytes.
+    total_len_lo: AtomicU32,
+    /// High half of the layout's total length in bytes.
+    total_len_hi: AtomicU32,
+    producer: Endpoint,
+    consumer: Endpoint,
+    /// Producer-written: next position to fill. Wraps; a correct producer
+    /// keeps `tail - head` in `0..=slot_count`.
+    tail: CachePadded<AtomicU32>,
+    /// Consumer-written: next position to empty. Wraps; trails `tail`.
+    head: CachePadded<AtomicU32>,
+    not_empty: CachePadded<Doorbell>,
+    not_full: CachePadded<Doorbell>,
+}
+
+/// One side's record in the header: who owns it and whether it is alive.
+///
+/// The host enforces one producer and one consumer per region through these
+/// words: [`claim`](Endpoint::claim) before creating a handle,
+/// [`release`](Endpoint::release) after dropping it.
+///
+/// # Examples
+///
+/// ```
+/// # use kipc_core::spsc::{region_size, Region, EndpointState};
+/// # use core::num::NonZeroU32;
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+/// let me = NonZeroU32::new(1234).unwrap();
+/// let ep = region.producer_endpoint();
+/// ep.claim(me).unwrap();
+/// assert_eq!(ep.owner(), Some(me));
+/// assert_eq!(ep.state(), Ok(EndpointState::Attached));
+/// ```
+#[derive(Debug)]
+#[repr(C)]
+pub struct Endpoint {
+    /// Opaque owner id (the host stores a pid); 0 = none.
+    owner: AtomicU32,
+    /// `STATE_ATTACHED`, `STATE_CLOSED` or `STATE_DEAD`; anything else is
+    /// corruption.
+    state: AtomicU32,
+}
+
+/// What an [`Endpoint`]'s state word says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointState {
+    /// Attached, alive as far as anyone knows (also the state of a fresh
+    /// region).
+    Attached,
+    /// Released cleanly by its owner.
+    Closed,
+    /// Marked dead by the host.
+    Dead,
+}
+
+impl Endpoint {
+    fn new() -> Self {
+        Self {
+            owner: AtomicU32::new(0),
+            state: AtomicU32::new(STATE_ATTACHED),
+        }
+    }
+
+    /// Takes the side for `id` if nobody owns it, and marks it attached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if the side already has an owner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # use core::num::NonZeroU32;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let (a, b) = (NonZeroU32::new(1).unwrap(), NonZeroU32::new(2).unwrap());
+    /// assert_eq!(region.consumer_endpoint().claim(a), Ok(()));
+    /// assert_eq!(region.consumer_endpoint().claim(b), Err(Error::InUse));
+    /// ```
+    pub fn claim(&self, id: NonZeroU32) -> Result<(), Error> {
+        self.owner
+            .compare_exchange(0, id.get(), Ordering::AcqRel, Ordering::Relaxed)
+            .map_err(|_| Error::InUse)?;
+        self.state.store(STATE_ATTACHED, Ordering::Release);
+        Ok(())
+    }
+
+    /// Gives the side up cleanly: state becomes closed, owner none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if `id` does not own the side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::{Region, EndpointState};
+    /// # use core::num::NonZeroU32;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let id = NonZeroU32::new(7).unwrap();
+    /// let ep = region.producer_endpoint();
+    /// ep.claim(id).unwrap();
+    /// ep.release(id).unwrap();
+    /// assert_eq!(ep.owner(), None);
+    /// assert_eq!(ep.state(), Ok(EndpointState::Closed));
+    /// ```
+    pub fn release(&self, id: NonZeroU32) -> Result<(), Error> {
+        if self.owner.load(Ordering::Acquire) != id.get() {
+            return Err(Error::InUse);
+        }
+        self.state.store(STATE_CLOSED, Ordering::Release);
+        self.owner
+            .compare_exchange(id.get(), 0, Ordering::AcqRel, Ordering::Relaxed)
+            .map(drop)
+            .map_err(|_| Error::InUse)
+    }
+
+    /// Takes over the side from `dead` (an owner the host knows has exited)
+    /// for `new`, and marks it attached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if `dead` does not own the side (any more).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # use core::num::NonZeroU32;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let (old, new) = (NonZeroU32::new(10).unwrap(), NonZeroU32::new(11).unwrap());
+    /// region.producer_endpoint().claim(old).unwrap();
+    /// region.mark_producer_dead();
+    /// region.producer_endpoint().reclaim(old, new).unwrap();
+    /// assert_eq!(region.producer_endpoint().owner(), Some(new));
+    /// assert!(region.producer_endpoint().reclaim(old, new).is_err());
+    /// ```
+    pub fn reclaim(&self, dead: NonZeroU32, new: NonZeroU32) -> Result<(), Error> {
+        self.owner
+            .compare_exchange(dead.get(), new.get(), Ordering::AcqRel, Ordering::Relaxed)
+            .map_err(|_| Error::InUse)?;
+        self.state.store(STATE_ATTACHED, Ordering::Release);
+        Ok(())
+    }
+
+    /// The current owner id, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(region.consumer_endpoint().owner(), None);
+    /// ```
+    pub fn owner(&self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.owner.load(Ordering::Acquire))
+    }
+
+    /// The side's state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if the word holds no valid state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::{Region, EndpointState};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// region.mark_consumer_dead();
+    /// assert_eq!(region.consumer_endpoint().state(), Ok(EndpointState::Dead));
+    /// ```
+    pub fn state(&self) -> Result<EndpointState, Error> {
+        // SYNC: mark dead. Acquire: pairs with the Release store in
+        // `mark_dead`; see `RegionConsumer::refill` for why it matters.
+        decode_state(self.state.load(Ordering::Acquire))
+    }
+
+    fn mark_dead(&self) {
+        // SYNC: mark dead.
+        self.state.store(STATE_DEAD, Ordering::Release);
+    }
+}
+
+fn decode_state(word: u32) -> Result<EndpointState, Error> {
+    match word {
+        STATE_ATTACHED => Ok(EndpointState::Attached),
+        STATE_CLOSED => Ok(EndpointState::Closed),
+        STATE_DEAD => Ok(EndpointState::Dead),
+        _ => Err(Error::Corrupt {
+            what: "endpoint state word holds no valid state",
+        }),
+    }
+}
+
+/// The geometry of a region, checked, in private memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    /// Capacity, a power of two in `1..=MAX_SLOTS`.
+    slots: u32,
+    /// Largest payload, `1..=MAX_SLOT_SIZE`.
+    slot_size: u32,
+    /// `slot_stride(slot_size)`.
+    stride: u32,
+    /// `HEADER_SIZE + slots * stride`, which fits `usize`.
+    total: usize,
+}
+
+impl Geometry {
+    /// Checks the arguments and computes the layout; `Err` names the problem.
+    fn new(slots: u32, slot_size: u32) -> Result<Self, &'static str> {
+        // A `u32` power of two is at most 2^31 = MAX_SLOTS.
+        if !slots.is_power_of_two() {
+            return Err("slot count must be a nonzero power of two");
+        }
+        if slot_size == 0 || slot_size > MAX_SLOT_SIZE {
+            return Err("slot size must be in 1..=MAX_SLOT_SIZE");
+        }
+        // `slot_size <= 2^30`, so this fits even a 32-bit `usize`.
+        let stride = round_up(LEN_WORD + slot_size as usize, SLOT_ALIGN)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or("slot stride exceeds u32")?;
+        let total = u64::from(slots)
+            .checked_mul(u64::from(stride))
+            .and_then(|n| n.checked_add(HEADER_SIZE as u64))
+            .ok_or("region size overflows u64")?;
+        let total = usize::try_from(total).map_err(|_| "region larger than the address space")?;
+        Ok(Self {
+            slots,
+            slot_size,
+            stride,
+            total,
+        })
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> u32 {
+        self.slots - 1
+    }
+}
+
+/// Bytes of memory a region of `slots` slots of `slot_size` bytes needs.
+///
+/// # Errors
+///
+/// [`Error::InvalidGeometry`] if `slots` is not a power of two in
+/// `1..=MAX_SLOTS`, `slot_size` is not in `1..=MAX_SLOT_SIZE`, or the total
+/// does not fit the address space.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::spsc::region_size;
+/// assert_eq!(region_size(4, 60), Ok(640 + 4 * 64));
+/// assert!(region_size(3, 60).is_err());
+/// ```
+pub fn region_size(slots: u32, slot_size: u32) -> Result<usize, Error> {
+    Geometry::new(slots, slot_size)
+        .map(|g| g.total)
+        .map_err(|what| Error::InvalidGeometry { what })
+}
+
+/// A handle on an SPSC ring in (possibly shared) memory.
+///
+/// Holds only a pointer and the geometry copied out when it was created, so a
+/// peer rewriting the header's geometry later cannot widen any bound. Create
+/// one with [`init`](Region::init) (the creator) or [`attach`](Region::attach)
+/// (everyone else), then take a [`producer`](Region::producer) or a
+/// [`consumer`](Region::consumer). See the [module documentation](self) for
+/// the layout and the protocol.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::spsc::{region_size, Region};
+/// #[repr(C, align(128))]
+/// struct Buf([u8; 4096]);
+/// let mut buf = Buf([0; 4096]);
+/// let len = region_size(8, 32).unwrap();
+/// // SAFETY: `buf` outlives both regions and is only used through them.
+/// let creator = unsafe { Region::init(buf.0.as_mut_ptr(), len, 8, 32) }.unwrap();
+/// let peer = unsafe { Region::attach(buf.0.as_mut_ptr(), len) }.unwrap();
+///
+/// creator.producer().unwrap().try_send(b"hello").unwrap();
+/// let _wake_needed = creator.not_empty().ring();
+/// let mut out = [0u8; 32];
+/// let n = peer.consumer().unwrap().try_recv(&mut out).unwrap();
+/// assert_eq!(&out[..n], b"hello");
+/// ```
+#[derive(Debug)]
+pub struct Region {
+    header: NonNull<Header>,
+    geo: Geometry,
+    /// Private: a [`RegionProducer`] from this value exists.
+    producer_taken: AtomicBool,
+    /// Private: a [`RegionConsumer`] from this value exists.
+    consumer_taken: AtomicBool,
+}
+
+// SAFETY: the region is only ever accessed through atomics and raw byte
+// copies, which any thread may do; the memory's validity for the Region's
+// lifetime is the `init`/`attach` caller's promise, independent of threads.
+unsafe impl Send for Region {}
+// SAFETY: as for `Send`; the handles' exclusivity is enforced by the private
+// `*_taken` flags, not by `&mut`.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Writes a fresh, empty ring of `slots` slots of `slot_size` bytes at
+    /// `base` and publishes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] (see [`region_size`]),
+    /// [`Error::Misaligned`] if `base` is not aligned to
+    /// [`REGION_ALIGN`](crate::region::REGION_ALIGN), [`Error::RegionTooSmall`]
+    /// if `len < region_size(slots, slot_size)`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for reads and writes of `len` bytes for as long as
+    /// the returned `Region` and every handle taken from it live, and nothing
+    /// else in this process may access those bytes during this call. Other
+    /// processes may attach only after it returns (they see
+    /// [`Error::Uninitialized`] before).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::{Error, spsc::Region};
+    /// #[repr(C, align(128))]
+    /// struct Buf([u8; 1024]);
+    /// let mut buf = Buf([0; 1024]);
+    /// // SAFETY: `buf` outlives the region and is only used through it.
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 1024, 2, 100) }.unwrap();
+    /// assert_eq!((r.capacity(), r.slot_size()), (2, 100));
+    /// let too_big = unsafe { Region::init(buf.0.as_mut_ptr(), 1024, 64, 100) };
+    /// assert!(matches!(too_big, Err(Error::RegionTooSmall { .. })));
+    /// ```
+    pub unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        slots: u32,
+        slot_size: u32,
+    ) -> Result<Self, Error> {
+        let geo =
+            Geometry::new(slots, slot_size).map_err(|what| Error::InvalidGeometry { what })?;
+        check_memory(base, len, geo.total)?;
+        let total = geo.total as u64;
+        let header = Header {
+            prologue: Prologue::unpublished(Kind::Spsc),
+            slot_count: AtomicU32::new(geo.slots),
+            slot_size: AtomicU32::new(geo.slot_size),
+            slot_stride: AtomicU32::new(geo.stride),
+            slots_offset: AtomicU32::new(HEADER_SIZE as u32),
+            total_len_lo: AtomicU32::new(total as u32),
+            total_len_hi: AtomicU32::new((total >> 32) as u32),
+            producer: Endpoint::new(),
+            consumer: Endpoint::new(),
+            tail: CachePadded::new(AtomicU32::new(0)),
+            head: CachePadded::new(AtomicU32::new(0)),
+            not_empty: CachePadded::new(Doorbell::new()),
+            not_full: CachePadded::new(Doorbell::new()),
+        };
+        // SAFETY: `check_memory` proved `base` is 128-aligned (Header's
+        // alignment) and `len >= geo.total >= HEADER_SIZE`; the caller gives
+        // us exclusive access. `ptr::write` constructs the atomics in place
+        // (which loom needs) without reading the old bytes.
+        unsafe { ptr::write(base.cast::<Header>(), header) };
+        let region = Region {
+            // SAFETY: `check_memory` rejected a null `base`.
+            header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
+            geo,
+            producer_taken: AtomicBool::new(false),
+            consumer_taken: AtomicBool::new(false),
+        };
+        for index in 0..geo.slots {
+            let word = region.slot(index).cast::<AtomicU32>();
+            // SAFETY: `slot` stays inside the checked `geo.total` bytes and is
+            // aligned for a length word (HEADER_SIZE and the stride are
+            // multiples of SLOT_ALIGN).
+            unsafe { ptr::write(word, AtomicU32::new(0)) };
+        }
+        region.header().prologue.publish();
+        Ok(region)
+    }
+
+    /// Attaches to a ring another party initialised at `base`, checking every
+    /// header field.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misaligned`], [`Error::RegionTooSmall`] (for the header or for
+    /// the recorded geometry), [`Error::Uninitialized`] (magic still 0: retry
+    /// later), [`Error::BadLayout`] (wrong magic, version or kind, geometry out
+    /// of range or self-contradictory), [`Error::Corrupt`] (`tail` more than
+    /// `slot_count` ahead of `head`).
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for reads and writes of `len` bytes for as long as
+    /// the returned `Region` and every handle taken from it live. The bytes
+    /// may hold anything (another process may write them at any time), but
+    /// this process must access them only through kipc.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::{Error, spsc::Region};
+    /// #[repr(C, align(128))]
+    /// struct Buf([u8; 1024]);
+    /// let mut buf = Buf([0; 1024]);
+    /// // SAFETY: `buf` outlives the region and is only used through it.
+    /// let zeroed = unsafe { Region::attach(buf.0.as_mut_ptr(), 1024) };
+    /// assert_eq!(zeroed.unwrap_err(), Error::Uninitialized);
+    /// unsafe { Region::init(buf.0.as_mut_ptr(), 1024, 2, 8) }.unwrap();
+    /// let r = unsafe { Region::attach(buf.0.as_mut_ptr(), 1024) }.unwrap();
+    /// assert_eq!(r.capacity(), 2);
+    /// ```
+    pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, Error> {
+        check_memory(base, len, HEADER_SIZE)?;
+        // SAFETY: aligned, non-null and `len` covers a Header (checked above);
+        // the caller promises the bytes stay valid; every bit pattern is a
+        // valid Header (atomics and padding only).
+        let header = unsafe { &*base.cast::<Header>() };
+        header.prologue.validate(Kind::Spsc)?;
+        let bad = |what| Error::BadLayout { what };
+        let geo = Geometry::new(
+            header.slot_count.load(Ordering::Relaxed),
+            header.slot_size.load(Ordering::Relaxed),
+        )
+        .map_err(bad)?;
+        if header.slot_stride.load(Ordering::Relaxed) != geo.stride {
+            return Err(bad("slot stride does not match slot size"));
+        }
+        if header.slots_offset.load(Ordering::Relaxed) as usize != HEADER_SIZE {
+            return Err(bad("slots offset does not match the layout version"));
+        }
+        let recorded = u64::from(header.total_len_lo.load(Ordering::Relaxed))
+            | u64::from(header.total_len_hi.load(Ordering::Relaxed)) << 32;
+        if recorded != geo.total as u64 {
+            return Err(bad("recorded length does not match the geometry"));
+        }
+        check_memory(base, len, geo.total)?;
+        let head = header.head.load(Ordering::Acquire);
+        let tail = header.tail.load(Ordering::Acquire);
+        check_used(head, tail, geo.slots)?;
+        Ok(Region {
+            // SAFETY: `check_memory` rejected a null `base`.
+            header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
+            geo,
+            producer_taken: AtomicBool::new(false),
+            consumer_taken: AtomicBool::new(false),
+        })
+    }
+
+    #[inline(always)]
+    fn header(&self) -> &Header {
+        // SAFETY: `init`/`attach` checked alignment and size, and their caller
+        // promised the memory stays valid while `self` lives.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// Start of the slot holding position `pos`.
+    #[inline(always)]
+    fn slot(&self, pos: u32) -> *mut u8 {
+        let index = (pos & self.geo.mask()) as usize;
+        // `index < slots`, so this is below `geo.total - HEADER_SIZE`, which
+        // fits `usize`: no overflow.
+        let offset = HEADER_SIZE + index * self.geo.stride as usize;
+        debug_assert!(offset + self.geo.stride as usize <= self.geo.total);
+        // SAFETY: `offset + stride <= geo.total <= len`, so the result stays
+        // inside the memory `init`/`attach` checked.
+        unsafe { self.header.as_ptr().cast::<u8>().add(offset) }
+    }
+
+    /// The length word at the start of a slot returned by [`Self::slot`].
+    #[inline(always)]
+    fn len_word(&self, slot: *mut u8) -> &AtomicU32 {
+        // SAFETY: `slot` is in bounds and SLOT_ALIGN-aligned (see `slot`); an
+        // AtomicU32 accepts every bit pattern and lives as long as `self`.
+        unsafe { &*slot.cast::<AtomicU32>() }
+    }
+
+    /// Number of slots (the capacity in messages).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.capacity(), 4);
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.geo.slots as usize
+    }
+
+    /// Largest message in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.slot_size(), 64);
+    /// ```
+    #[inline]
+    pub fn slot_size(&self) -> usize {
+        self.geo.slot_size as usize
+    }
+
+    /// Bytes the layout occupies ([`region_size`] of its geometry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::{region_size, Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.byte_len(), region_size(4, 64).unwrap());
+    /// ```
+    #[inline]
+    pub fn byte_len(&self) -> usize {
+        self.geo.total
+    }
+
+    /// The doorbell consumers sleep on; the producer side rings it after
+    /// each successful send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert!(!r.not_empty().ring()); // nobody sleeps: no wake-up needed
+    /// ```
+    #[inline]
+    pub fn not_empty(&self) -> &Doorbell {
+        &self.header().not_empty
+    }
+
+    /// The doorbell producers sleep on; the consumer side rings it after
+    /// each successful receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert!(!r.not_full().ring());
+    /// ```
+    #[inline]
+    pub fn not_full(&self) -> &Doorbell {
+        &self.header().not_full
+    }
+
+    /// The producer side's owner and state record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.producer_endpoint().owner(), None);
+    /// ```
+    #[inline]
+    pub fn producer_endpoint(&self) -> &Endpoint {
+        &self.header().producer
+    }
+
+    /// The consumer side's owner and state record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.consumer_endpoint().owner(), None);
+    /// ```
+    #[inline]
+    pub fn consumer_endpoint(&self) -> &Endpoint {
+        &self.header().consumer
+    }
+
+    /// Marks the producer dead (its process exited) and changes both
+    /// doorbell words. The caller must then wake every sleeper on both
+    /// words: consumers get [`Error::PeerDead`] once the ring is drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// r.producer().unwrap().try_send(b"last").unwrap();
+    /// r.mark_producer_dead();
+    /// let mut rx = r.consumer().unwrap();
+    /// assert_eq!(rx.try_recv(&mut [0; 64]), Ok(4));
+    /// assert_eq!(rx.try_recv(&mut [0; 64]), Err(Error::PeerDead));
+    /// ```
+    pub fn mark_producer_dead(&self) {
+        self.header().producer.mark_dead();
+        self.ring_all();
+    }
+
+    /// Marks the consumer dead and changes both doorbell words; the caller
+    /// must then wake every sleeper on both. Sends fail with
+    /// [`Error::PeerDead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// r.mark_consumer_dead();
+    /// assert_eq!(r.producer().unwrap().try_send(b"x"), Err(Error::PeerDead));
+    /// ```
+    pub fn mark_consumer_dead(&self) {
+        self.header().consumer.mark_dead();
+        self.ring_all();
+    }
+
+    fn ring_all(&self) {
+        self.not_empty().ring_all();
+        self.not_full().ring_all();
+    }
+
+    /// The producer handle of this `Region` value.
+    ///
+    /// Only one exists at a time per `Region` value (dropping it frees the
+    /// slot). Across values and processes, the host keeps one producer per
+    /// region with [`Endpoint::claim`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if this value's producer handle is alive;
+    /// [`Error::Corrupt`] if `tail` is more than `slot_count` ahead of `head`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let tx = r.producer().unwrap();
+    /// assert_eq!(r.producer().unwrap_err(), Error::InUse);
+    /// drop(tx);
+    /// assert!(r.producer().is_ok());
+    /// ```
+    pub fn producer(&self) -> Result<RegionProducer<'_>, Error> {
+        take(&self.producer_taken)?;
+        let header = self.header();
+        let tail = header.tail.load(Ordering::Acquire);
+        // SYNC: consume slot.
+        let head = header.head.load(Ordering::Acquire);
+        if let Err(e) = check_used(head, tail, self.geo.slots) {
+            self.producer_taken.store(false, Ordering::Release);
+            return Err(e);
+        }
+        Ok(RegionProducer {
+            region: self,
+            tail,
+            head_cache: head,
+        })
+    }
+
+    /// The consumer handle of this `Region` value.
+    ///
+    /// Only one exists at a time per `Region` value; across values and
+    /// processes the host keeps one consumer with [`Endpoint::claim`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if this value's consumer handle is alive;
+    /// [`Error::Corrupt`] if `tail` is more than `slot_count` ahead of `head`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let rx = r.consumer().unwrap();
+    /// assert_eq!(r.consumer().unwrap_err(), Error::InUse);
+    /// assert_eq!(rx.len(), Ok(0));
+    /// ```
+    pub fn consumer(&self) -> Result<RegionConsumer<'_>, Error> {
+        take(&self.consumer_taken)?;
+        let header = self.header();
+        let head = header.head.load(Ordering::Acquire);
+        // SYNC: publish slot.
+        let tail = header.tail.load(Ordering::Acquire);
+        if let Err(e) = check_used(head, tail, self.geo.slots) {
+            self.consumer_taken.store(false, Ordering::Release);
+            return Err(e);
+        }
+        Ok(RegionConsumer {
+            region: self,
+            head,
+            tail_cache: tail,
+        })
+    }
+}
+
+/// Sets a private "handle taken" flag, or reports [`Error::InUse`].
+fn take(flag: &AtomicBool) -> Result<(), Error> {
+    flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .map(drop)
+        .map_err(|_| Error::InUse)
+}
+
+/// Checks that `tail` is at most `slots` ahead of `head`; returns the count.
+#[inline(always)]
+fn check_used(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
+    let used = distance(head, tail);
+    if used > slots {
+        return Err(Error::Corrupt {
+            what: "tail is not within slot_count positions after head",
+        });
+    }
+    Ok(used)
+}
+
+/// The sending end of a [`Region`]. Keeps its `tail` and a cached `head` in
+/// private memory.
+///
+/// After a successful send, the host calls
+/// [`region.not_empty().ring()`](Region::not_empty) and wakes its sleepers if
+/// that returns `true`.
+///
+/// # Examples
+///
+/// ```
+/// # use kipc_core::{Error, spsc::Region};
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 2, 64) }.unwrap();
+/// let mut tx = r.producer().unwrap();
+/// tx.try_send(b"a").unwrap();
+/// tx.try_send(b"b").unwrap();
+/// assert_eq!(tx.try_send(b"c"), Err(Error::Full));
+/// ```
+#[derive(Debug)]
+pub struct RegionProducer<'a> {
+    region: &'a Region,
+    /// Private copy of the shared `tail`; only this handle advances it.
+    tail: u32,
+    /// Last `head` read and checked: `tail - head_cache` in `0..=slot_count`.
+    head_cache: u32,
+}
+
+impl Drop for RegionProducer<'_> {
+    fn drop(&mut self) {
+        self.region.producer_taken.store(false, Ordering::Release);
+    }
+}
+
+impl RegionProducer<'_> {
+    /// Checks that a message of `len` bytes can go in now; returns its slot.
+    #[inline]
+    fn reserve(&mut self, len: usize) -> Result<*mut u8, Error> {
+        let region = self.region;
+        let geo = region.geo;
+        if len > geo.slot_size as usize {
+            return Err(Error::TooLarge {
+                len,
+                max: geo.slot_size as usize,
+            });
+        }
+        let consumer_state = region.header().consumer.state.load(Ordering::Relaxed);
+        if decode_state(consumer_state)? == EndpointState::Dead {
+            return Err(Error::PeerDead);
+        }
+        if distance(self.head_cache, self.tail) >= geo.slots {
+            // SYNC: consume slot. Acquire: the consumer's copies out of the
+            // slots before `head` finished before we overwrite them.
+            let head = region.header().head.load(Ordering::Acquire);
+            let used = check_used(head, self.tail, geo.slots)?;
+            self.head_cache = head;
+            if used == geo.slots {
+                return Err(Error::Full);
+            }
+        }
+        Ok(region.slot(self.tail))
+    }
+
+    /// Publishes the slot reserved by [`Self::reserve`] with `len` bytes.
+    #[inline]
+    fn commit(&mut self, slot: *mut u8, len: usize) {
+        // `len <= slot_size <= MAX_SLOT_SIZE` (checked in `reserve`).
+        self.region
+            .len_word(slot)
+            .store(len as u32, Ordering::Relaxed);
+        self.tail = self.tail.wrapping_add(1);
+        // SYNC: publish slot. Release: the payload and length word are
+        // visible to a consumer that loads this `tail` with Acquire.
+        self.region
+            .header()
+            .tail
+            .store(self.tail, Ordering::Release);
+    }
+
+    /// Sends `msg` (0..=`slot_size` bytes) if a slot is free.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if `msg` exceeds the slot size; [`Error::PeerDead`]
+    /// if the consumer is marked dead; [`Error::Full`]; [`Error::Corrupt`] if
+    /// `head` (written by the peer) is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 8) }.unwrap();
+    /// let mut tx = r.producer().unwrap();
+    /// assert_eq!(tx.try_send(b"fits"), Ok(()));
+    /// assert_eq!(tx.try_send(b"too long!"), Err(Error::TooLarge { len: 9, max: 8 }));
+    /// ```
+    #[inline]
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        let slot = self.reserve(msg.len())?;
+        // SAFETY: the payload area `slot + LEN_WORD .. + slot_size` is inside
+        // the region and `msg.len() <= slot_size`; the slot is free (not in
+        // `head..tail`), so no correct consumer reads it now.
+        unsafe { copy_to_shared(msg, slot.add(LEN_WORD)) };
+        self.commit(slot, msg.len());
+        Ok(())
+    }
+
+    /// Sends a `len`-byte message written in place by `fill`, without an
+    /// intermediate buffer. Bytes `fill` does not write hold whatever the
+    /// slot held before. If `fill` panics nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send); `fill` is not called on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// let mut tx = r.producer().unwrap();
+    /// tx.try_send_with(6, |w| {
+    ///     w.write_at(0, b"abc").unwrap();
+    ///     w.write_at(3, b"def").unwrap();
+    ///     assert!(w.write_at(4, b"xyz").is_err());
+    /// })
+    /// .unwrap();
+    /// let mut out = [0; 16];
+    /// let n = r.consumer().unwrap().try_recv(&mut out).unwrap();
+    /// assert_eq!(&out[..n], b"abcdef");
+    /// ```
+    pub fn try_send_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), Error> {
+        let slot = self.reserve(len)?;
+        let mut writer = SlotWriter {
+            // SAFETY: the payload area starts LEN_WORD bytes into the slot,
+            // inside the region.
+            payload: unsafe { slot.add(LEN_WORD) },
+            len,
+            _slot: PhantomData,
+        };
+        fill(&mut writer);
+        self.commit(slot, len);
+        Ok(())
+    }
+
+    /// Number of queued messages.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if `head` (written by the peer) is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// let mut tx = r.producer().unwrap();
+    /// tx.try_send(b"").unwrap();
+    /// assert_eq!(tx.len(), Ok(1));
+    /// ```
+    pub fn len(&self) -> Result<usize, Error> {
+        let head = self.region.header().head.load(Ordering::Acquire);
+        check_used(head, self.tail, self.region.geo.slots).map(|n| n as usize)
+    }
+
+    /// `true` if no message is queued.
+    ///
+    /// # Errors
+    ///
+    /// As [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// assert_eq!(r.producer().unwrap().is_empty(), Ok(true));
+    /// ```
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// Number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// assert_eq!(r.producer().unwrap().capacity(), 4);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.region.capacity()
+    }
+
+    /// Largest message in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// assert_eq!(r.producer().unwrap().slot_size(), 16);
+    /// ```
+    pub fn slot_size(&self) -> usize {
+        self.region.slot_size()
+    }
+}
+
+/// Write access to one reserved slot's payload, for
+/// [`RegionProducer::try_send_with`]. Hands out no reference into shared
+/// memory: bytes go in through [`write_at`](SlotWriter::write_at).
+///
+/// # Examples
+///
+/// ```
+/// # use kipc_core::spsc::Region;
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+/// r.producer().unwrap().try_send_with(4, |w| {
+///     assert_eq!(w.len(), 4);
+///     w.write_at(0, &7u32.to_le_bytes()).unwrap();
+/// }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SlotWriter<'a> {
+    /// Start of the payload bytes, valid for `len` bytes of writes.
+    payload: *mut u8,
+    /// Length of the message being written (`<= slot_size`).
+    len: usize,
+    _slot: PhantomData<&'a mut [u8]>,
+}
+
+impl SlotWriter<'_> {
+    /// Copies `bytes` into the message at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] (`len` = end of the write, `max` = message length)
+    /// if the write would go past the message's end; nothing is written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer().unwrap().try_send_with(2, |w| {
+    ///     assert_eq!(w.write_at(1, b"ab"), Err(Error::TooLarge { len: 3, max: 2 }));
+    ///     assert_eq!(w.write_at(0, b"ab"), Ok(()));
+    /// }).unwrap();
+    /// ```
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), Error> {
+        match offset.checked_add(bytes.len()) {
+            Some(end) if end <= self.len => {}
+            end => {
+                return Err(Error::TooLarge {
+                    len: end.unwrap_or(usize::MAX),
+                    max: self.len,
+                })
+            }
+        }
+        // SAFETY: `offset + bytes.len() <= len <= slot_size`, so the
+        // destination lies in the reserved slot's payload area.
+        unsafe { copy_to_shared(bytes, self.payload.add(offset)) };
+        Ok(())
+    }
+
+    /// Length of the message being written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer().unwrap().try_send_with(3, |w| assert_eq!(w.len(), 3)).unwrap();
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` for a zero-length message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer().unwrap().try_send_with(0, |w| assert!(w.is_empty())).unwrap();
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The receiving end of a [`Region`]. Keeps its `head` and a cached `tail`
+/// in private memory.
+///
+/// After a successful receive, the host calls
+/// [`region.not_full().ring()`](Region::not_full) and wakes its sleepers if
+/// that returns `true`.
+///
+/// # Examples
+///
+/// ```
+/// # use kipc_core::{Error, spsc::Region};
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+/// let mut rx = r.consumer().unwrap();
+/// assert_eq!(rx.try_recv(&mut [0; 64]), Err(Error::Empty));
+/// ```
+#[derive(Debug)]
+pub struct RegionConsumer<'a> {
+    region: &'a Region,
+    /// Private copy of the shared `head`; only this handle advances it.
+    head: u32,
+    /// Last `tail` read and checked: `tail_cache - head` in `0..=slot_count`.
+    tail_cache: u32,
+}
+
+impl Drop for RegionConsumer<'_> {
+    fn drop(&mut self) {
+        self.region.consumer_taken.store(false, Ordering::Release);
+    }
+}
+
+impl RegionConsumer<'_> {
+    /// Re-reads `tail` after the cache said empty.
+    #[cold]
+    fn refill(&mut self) -> Result<(), Error> {
+        let header = self.region.header();
+        // Read the producer's state *before* `tail` (both Acquire): if it
+        // says dead, the `tail` we read next is at least the one the host saw
+        // when it marked the death, so nothing published is skipped.
+        let dead = header.producer.state()? == EndpointState::Dead;
+        // SYNC: publish slot. Acquire: the payload and length word of every
+        // slot before `tail` are visible.
+        let tail = header.tail.load(Ordering::Acquire);
+        let ready = check_used(self.head, tail, self.region.geo.slots)?;
+        self.tail_cache = tail;
+        match (ready, dead) {
+            (0, true) => Err(Error::PeerDead),
+            (0, false) => Err(Error::Empty),
+            _ => Ok(()),
+        }
+    }
+
+    /// The oldest message's slot and checked length.
+    #[inline]
+    fn front(&mut self) -> Result<(*mut u8, usize), Error> {
+        if self.head == self.tail_cache {
+            self.refill()?;
+        }
+        let slot = self.region.slot(self.head);
+        // Read once into a local: the peer may change the word meanwhile.
+        let len = self.region.len_word(slot).load(Ordering::Relaxed);
+        if len > self.region.geo.slot_size {
+            return Err(Error::Corrupt {
+                what: "message length exceeds the slot size",
+            });
+        }
+        Ok((slot, len as usize))
+    }
+
+    /// Receives the oldest message into `buf`; returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`]; [`Error::PeerDead`] when empty and the producer is
+    /// marked dead (queued messages are delivered first);
+    /// [`Error::TooLarge`] `{ len, max: buf.len() }` if `buf` is too small
+    /// (the message stays queued); [`Error::Corrupt`] if `tail` or the length
+    /// word (written by the peer) is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// r.producer().unwrap().try_send(b"hello").unwrap();
+    /// let mut rx = r.consumer().unwrap();
+    /// assert_eq!(rx.try_recv(&mut [0; 2]), Err(Error::TooLarge { len: 5, max: 2 }));
+    /// let mut out = [0; 8];
+    /// assert_eq!(rx.try_recv(&mut out), Ok(5));
+    /// assert_eq!(&out[..5], b"hello");
+    /// ```
+    #[inline]
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let (slot, len) = self.front()?;
+        let Some(dst) = buf.get_mut(..len) else {
+            return Err(Error::TooLarge {
+                len,
+                max: buf.len(),
+            });
+        };
+        // SAFETY: `len <= slot_size`, so the source lies in the slot's payload
+        // area inside the region; `dst` is private memory.
+        unsafe { copy_from_shared(slot.add(LEN_WORD), dst) };
+        self.head = self.head.wrapping_add(1);
+        // SYNC: consume slot. Release: our copy out of the slot comes before
+        // the producer's Acquire load of `head` and its next write there.
+        self.region
+            .header()
+            .head
+            .store(self.head, Ordering::Release);
+        Ok(len)
+    }
+
+    /// Length of the oldest message, without receiving it.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), except `TooLarge`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// let mut rx = r.consumer().unwrap();
+    /// assert_eq!(rx.peek_len(), Err(Error::Empty));
+    /// r.producer().unwrap().try_send(b"abc").unwrap();
+    /// assert_eq!(rx.peek_len(), Ok(3));
+    /// ```
+    pub fn peek_len(&mut self) -> Result<usize, Error> {
+        self.front().map(|(_, len)| len)
+    }
+
+    /// Number of queued messages.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if `tail` (written by the peer) is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// r.producer().unwrap().try_send(b"abc").unwrap();
+    /// assert_eq!(r.consumer().unwrap().len(), Ok(1));
+    /// ```
+    pub fn len(&self) -> Result<usize, Error> {
+        let tail = self.region.header().tail.load(Ordering::Acquire);
+        check_used(self.head, tail, self.region.geo.slots).map(|n| n as usize)
+    }
+
+    /// `true` if no message is queued.
+    ///
+    /// # Errors
+    ///
+    /// As [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.consumer().unwrap().is_empty(), Ok(true));
+    /// ```
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// Number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.consumer().unwrap().capacity(), 4);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.region.capacity()
+    }
+
+    /// Largest message in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
+    /// assert_eq!(r.consumer().unwrap().slot_size(), 64);
+    /// ```
+    pub fn slot_size(&self) -> usize {
+        self.region.slot_size()
+    }
+}
+
+#[cfg(all(test, not(kipc_loom)))]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+    use std::vec::Vec;
+
+    /// 128-aligned heap memory for a region.
+    struct Mem {
+        words: Vec<CachePadded<[u8; 128]>>,
+    }
+
+    impl Mem {
+        fn new(len: usize) -> Self {
+            let words = (0..len.div_ceil(128))
+                .map(|_| CachePadded::new([0u8; 128]))
+                .collect();
+            Mem { words }
+        }
+        fn base(&mut self) -> *mut u8 {
+            self.words.as_mut_ptr().cast()
+        }
+        fn len(&self) -> usize {
+            self.words.len() * 128
+        }
+        /// Writes a `u32` at a byte offset, as a hostile peer would.
+        fn poke(&mut self, offset: usize, v: u32) {
+            let p = self.base().wrapping_add(offset).cast::<AtomicU32>();
+            // SAFETY: test memory, in bounds and aligned; atomics tolerate any
+            // concurrent access.
+            unsafe { &*p }.store(v, Ordering::Relaxed);
+        }
+    }
+
+    fn fresh(slots: u32, slot_size: u32) -> (Mem, Region) {
+        let len = region_size(slots, slot_size).unwrap();
+        let mut mem = Mem::new(len);
+        // SAFETY: `mem` is returned with the region and outlives it in every
+        // test (declared first, dropped last).
+        let r = unsafe { Region::init(mem.base(), mem.len(), slots, slot_size) }.unwrap();
+        (mem, r)
+    }
+
+    fn attach(mem: &mut Mem) -> Result<Region, Error> {
+        // SAFETY: test memory outlives the returned region.
+        unsafe { Region::attach(mem.base(), mem.len()) }
+    }
+
+    const TAIL: usize = 128;
+    const HEAD: usize = 256;
+
+    #[test]
+    fn header_layout_is_pinned() {
+        assert_eq!(HEADER_SIZE, 640);
+        assert_eq!(core::mem::align_of::<Header>(), 128);
+        assert_eq!(offset_of!(Header, slot_count), 16);
+        assert_eq!(offset_of!(Header, slot_size), 20);
+        assert_eq!(offset_of!(Header, slot_stride), 24);
+        assert_eq!(offset_of!(Header, slots_offset), 28);
+        assert_eq!(offset_of!(Header, total_len_lo), 32);
+        assert_eq!(offset_of!(Header, total_len_hi), 36);
+        assert_eq!(offset_of!(Header, producer), 40);
+        assert_eq!(offset_of!(Header, consumer), 48);
+        assert_eq!(offset_of!(Header, tail), TAIL);
+        assert_eq!(offset_of!(Header, head), HEAD);
+        assert_eq!(offset_of!(Header, not_empty), 384);
+        assert_eq!(offset_of!(Header, not_full), 512);
+        assert_eq!(size_of::<Endpoint>(), 8);
+        assert_eq!((LEN_WORD, SLOT_ALIGN), (4, 8));
+    }
+
+    #[test]
+    fn region_size_rejects_bad_geometry() {
+        for (slots, size) in [
+            (0, 8),
+            (3, 8),
+            (u32::MAX, 8),
+            (4, 0),
+            (4, MAX_SLOT_SIZE + 1),
+        ] {
+            assert!(
+                matches!(region_size(slots, size), Err(Error::InvalidGeometry { .. })),
+                "{slots} x {size}"
+            );
+        }
+        assert_eq!(region_size(1, 1), Ok(640 + 8));
+        assert_eq!(region_size(2, 4), Ok(640 + 2 * 8));
+        assert_eq!(region_size(2, 5), Ok(640 + 2 * 16));
+    }
+
+    #[test]
+    fn init_rejects_misaligned_and_short_memory() {
+        let mut mem = Mem::new(4096);
+        let base = mem.base();
+        // SAFETY: in bounds of `mem`, which outlives the call.
+        let r = unsafe { Region::init(base.wrapping_add(8), 4000, 2, 8) };
+        assert_eq!(r.unwrap_err(), Error::Misaligned { align: 128 });
+        // SAFETY: as above.
+        let r = unsafe { Region::init(base, 100, 2, 8) };
+        assert!(matches!(r, Err(Error::RegionTooSmall { got: 100, .. })));
+        // SAFETY: null is rejected before any access.
+        let r = unsafe { Region::init(ptr::null_mut(), 4096, 2, 8) };
+        assert!(matches!(r, Err(Error::Misaligned { .. })));
+    }
+
+    #[test]
+    fn attach_reports_zeroed_memory_as_uninitialized() {
+        let mut mem = Mem::new(4096);
+        assert_eq!(attach(&mut mem).unwrap_err(), Error::Uninitialized);
+    }
+
+    #[test]
+    fn attach_rejects_garbage_without_panicking() {
+        let mut mem = Mem::new(4096);
+        let mut x: u32 = 0x1234_5678;
+        for round in 0..2000 {
+            for word in 0..(4096 / 4) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                mem.poke(word * 4, x);
+            }
+            if round % 2 == 0 {
+                // Make it past the prologue checks now and then.
+                mem.poke(0, crate::region::MAGIC);
+                mem.poke(4, crate::region::LAYOUT_VERSION);
+                mem.poke(8, Kind::Spsc.to_u32());
+            }
+            if let Ok(r) = attach(&mut mem) {
+                // Whatever attached must behave: errors, never a panic.
+                let _ = r.consumer().map(|mut rx| rx.try_recv(&mut [0; 64]));
+                let _ = r.producer().map(|mut tx| tx.try_send(b"x"));
+            }
+        }
+    }
+
+    #[test]
+    fn attach_rejects_each_inconsistent_header_field() {
+        let mut mem = fresh(4, 16).0;
+        assert!(attach(&mut mem).is_ok());
+        let cases: [(usize, u32, &str); 8] = [
+            (0, 0xdead_beef, "magic"),
+            (4, 99, "version"),
+            (8, Kind::Mpmc.to_u32(), "kind"),
+            (16, 3, "slot count"),
+            (20, 0, "slot size"),
+            (24, 16, "stride"),
+            (28, 641, "slots offset"),
+            (32, 1, "total length"),
+        ];
+        for (offset, value, what) in cases {
+            let mut mem = fresh(4, 16).0;
+            mem.poke(offset, value);
+            assert!(
+                matches!(attach(&mut mem), Err(Error::BadLayout { .. })),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn attach_rejects_truncated_memory() {
+        let mut mem = fresh(8, 64).0;
+        let needed = region_size(8, 64).unwrap();
+        // SAFETY: a shorter view of live memory.
+        let r = unsafe { Region::attach(mem.base(), needed - 1) };
+        assert_eq!(
+            r.unwrap_err(),
+            Error::RegionTooSmall {
+                needed,
+                got: needed - 1
+            }
+        );
+        // SAFETY: as above.
+        let r = unsafe { Region::attach(mem.base(), 16) };
+        assert!(matches!(r, Err(Error::RegionTooSmall { .. })));
+    }
+
+    #[test]
+    fn attach_rejects_misaligned_memory() {
+        let mut mem = fresh(2, 8).0;
+        // SAFETY: in bounds of live memory; rejected before any access.
+        let r = unsafe { Region::attach(mem.base().wrapping_add(4), 600) };
+        assert_eq!(r.unwrap_err(), Error::Misaligned { align: 128 });
+    }
+
+    #[test]
+    fn attach_rejects_tail_beyond_capacity() {
+        let mut mem = fresh(4, 16).0;
+        mem.poke(TAIL, 5);
+        assert!(matches!(attach(&mut mem), Err(Error::Corrupt { .. })));
+        mem.poke(TAIL, 4);
+        assert!(attach(&mut mem).is_ok());
+        mem.poke(HEAD, 5); // head ahead of tail
+        assert!(matches!(attach(&mut mem), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn geometry_rewritten_after_attach_changes_nothing() {
+        let (mut mem, r) = fresh(2, 8);
+        mem.poke(16, 1 << 20);
+        mem.poke(20, 1 << 20);
+        assert_eq!((r.capacity(), r.slot_size()), (2, 8));
+        let mut tx = r.producer().unwrap();
+        assert_eq!(
+            tx.try_send(&[0; 9]),
+            Err(Error::TooLarge { len: 9, max: 8 })
+        );
+        tx.try_send(&[1; 8]).unwrap();
+        tx.try_send(&[2; 8]).unwrap();
+        assert_eq!(tx.try_send(&[3; 8]), Err(Error::Full));
+    }
+
+    #[test]
+    fn send_and_recv_round_trip_through_wrap_around() {
+        let (_mem, r) = fresh(4, 32);
+        let mut tx = r.producer().unwrap();
+        let mut rx = r.consumer().unwrap();
+        let mut out = [0u8; 32];
+        for i in 0u32..1000 {
+            let msg = i.to_le_bytes();
+            let n = (i % 5) as usize;
+            tx.try_send(&msg[..n]).unwrap();
+            assert_eq!(rx.peek_len(), Ok(n));
+            assert_eq!(rx.try_recv(&mut out), Ok(n));
+            assert_eq!(&out[..n], &msg[..n]);
+        }
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn positions_wrap_past_u32_max() {
+        let mut mem = fresh(4, 8).0;
+        mem.poke(TAIL, u32::MAX - 1);
+        mem.poke(HEAD, u32::MAX - 1);
+        let r = attach(&mut mem).unwrap();
+        let mut tx = r.producer().unwrap();
+        let mut rx = r.consumer().unwrap();
+        for i in 0u8..4 {
+            tx.try_send(&[i]).unwrap();
+        }
+        assert_eq!(tx.try_send(&[9]), Err(Error::Full));
+        let mut out = [0u8; 8];
+        for i in 0u8..4 {
+            assert_eq!(rx.try_recv(&mut out), Ok(1));
+            assert_eq!(out[0], i);
+        }
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn recv_into_small_buffer_leaves_message_queued() {
+        let (_mem, r) = fresh(2, 16);
+        r.producer().unwrap().try_send(b"0123456789").unwrap();
+        let mut rx = r.consumer().unwrap();
+        assert_eq!(
+            rx.try_recv(&mut [0; 4]),
+            Err(Error::TooLarge { len: 10, max: 4 })
+        );
+        assert_eq!(rx.len(), Ok(1));
+        assert_eq!(rx.try_recv(&mut [0; 10]), Ok(10));
+    }
+
+    #[test]
+    fn recv_reports_corrupt_length_instead_of_reading_past_slot() {
+        let (mut mem, r) = fresh(2, 16);
+        r.producer().unwrap().try_send(b"ok").unwrap();
+        mem.poke(HEADER_SIZE, 17);
+        let mut rx = r.consumer().unwrap();
+        assert!(matches!(
+            rx.try_recv(&mut [0; 64]),
+            Err(Error::Corrupt { .. })
+        ));
+        mem.poke(HEADER_SIZE, u32::MAX);
+        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn peer_scribbling_tail_is_reported_as_corrupt() {
+        let (mut mem, r) = fresh(4, 8);
+        let mut rx = r.consumer().unwrap();
+        for bad in [5, 1000, u32::MAX] {
+            mem.poke(TAIL, bad);
+            assert!(
+                matches!(rx.try_recv(&mut [0; 8]), Err(Error::Corrupt { .. })),
+                "tail {bad}"
+            );
+            assert!(matches!(rx.len(), Err(Error::Corrupt { .. })));
+        }
+        mem.poke(TAIL, 0);
+        assert_eq!(rx.try_recv(&mut [0; 8]), Err(Error::Empty));
+    }
+
+    #[test]
+    fn peer_scribbling_head_is_reported_as_corrupt() {
+        let (mut mem, r) = fresh(2, 8);
+        let mut tx = r.producer().unwrap();
+        tx.try_send(b"a").unwrap();
+        tx.try_send(b"b").unwrap();
+        for bad in [3, 0x8000_0000, u32::MAX - 5] {
+            mem.poke(HEAD, bad);
+            assert!(
+                matches!(tx.try_send(b"c"), Err(Error::Corrupt { .. })),
+                "head {bad}"
+            );
+        }
+        mem.poke(HEAD, 1);
+        assert_eq!(tx.try_send(b"c"), Ok(()));
+    }
+
+    #[test]
+    fn scribbling_our_own_index_does_not_mislead_us() {
+        let (mut mem, r) = fresh(4, 8);
+        let mut tx = r.producer().unwrap();
+        let mut rx = r.consumer().unwrap();
+        tx.try_send(b"1").unwrap();
+        // The consumer rewrites the producer's tail: the producer keeps its
+        // own copy and the next publish repairs it.
+        mem.poke(TAIL, 3);
+        tx.try_send(b"2").unwrap();
+        let mut out = [0; 8];
+        assert_eq!(rx.try_recv(&mut out), Ok(1));
+        assert_eq!(rx.try_recv(&mut out), Ok(1));
+        assert_eq!(out[0], b'2');
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn bad_endpoint_state_is_corrupt() {
+        let (mut mem, r) = fresh(2, 8);
+        mem.poke(52, 7);
+        assert!(matches!(
+            r.producer().unwrap().try_send(b"x"),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(matches!(
+            r.consumer_endpoint().state(),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn dead_producer_messages_are_delivered_before_peer_dead() {
+        let (_mem, r) = fresh(4, 8);
+        let mut tx = r.producer().unwrap();
+        tx.try_send(b"a").unwrap();
+        tx.try_send(b"b").unwrap();
+        let before = r.not_empty().word().load(Ordering::Relaxed);
+        r.mark_producer_dead();
+        assert_ne!(r.not_empty().word().load(Ordering::Relaxed), before);
+        let mut rx = r.consumer().unwrap();
+        assert_eq!(rx.try_recv(&mut [0; 8]), Ok(1));
+        assert_eq!(rx.try_recv(&mut [0; 8]), Ok(1));
+        assert_eq!(rx.try_recv(&mut [0; 8]), Err(Error::PeerDead));
+        assert_eq!(rx.peek_len(), Err(Error::PeerDead));
+    }
+
+    #[test]
+    fn send_to_dead_consumer_fails_and_reclaim_revives_the_side() {
+        let (_mem, r) = fresh(4, 8);
+        let old = NonZeroU32::new(100).unwrap();
+        let new = NonZeroU32::new(200).unwrap();
+        r.consumer_endpoint().claim(old).unwrap();
+        r.mark_consumer_dead();
+        let mut tx = r.producer().unwrap();
+        assert_eq!(tx.try_send(b"x"), Err(Error::PeerDead));
+        assert_eq!(r.consumer_endpoint().reclaim(new, new), Err(Error::InUse));
+        r.consumer_endpoint().reclaim(old, new).unwrap();
+        assert_eq!(tx.try_send(b"x"), Ok(()));
+        assert_eq!(r.consumer_endpoint().release(old), Err(Error::InUse));
+        r.consumer_endpoint().release(new).unwrap();
+        assert_eq!(r.consumer_endpoint().state(), Ok(EndpointState::Closed));
+        r.consumer_endpoint().claim(old).unwrap();
+        assert_eq!(r.consumer_endpoint().state(), Ok(EndpointState::Attached));
+    }
+
+    #[test]
+    fn handles_are_exclusive_per_region_value() {
+        let (_mem, r) = fresh(2, 8);
+        let tx = r.producer().unwrap();
+        let rx = r.consumer().unwrap();
+        assert_eq!(r.producer().unwrap_err(), Error::InUse);
+        assert_eq!(r.consumer().unwrap_err(), Error::InUse);
+        drop((tx, rx));
+        assert!(r.producer().is_ok());
+        assert!(r.consumer().is_ok());
+    }
+
+    #[test]
+    fn send_with_writes_in_place_and_checks_bounds() {
+        let (_mem, r) = fresh(2, 8);
+        let mut tx = r.producer().unwrap();
+        assert_eq!(
+            tx.try_send_with(9, |_| unreachable!()),
+            Err(Error::TooLarge { len: 9, max: 8 })
+        );
+        tx.try_send_with(8, |w| {
+            assert!(w.write_at(usize::MAX, b"x").is_err());
+            assert!(w.write_at(8, b"x").is_err());
+            assert_eq!(w.write_at(8, b""), Ok(()));
+            w.write_at(0, b"abcdefgh").unwrap();
+        })
+        .unwrap();
+        let mut out = [0; 8];
+        assert_eq!(r.consumer().unwrap().try_recv(&mut out), Ok(8));
+        assert_eq!(&out, b"abcdefgh");
+    }
+
+    #[test]
+    fn thread_pair_moves_sequenced_messages_through_the_region() {
+        const COUNT: u64 = 200_000;
+        let (_mem, r) = fresh(64, 24);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut tx = r.producer().unwrap();
+                let mut seq = 0u64;
+                while seq < COUNT {
+                    let mut msg = [0u8; 24];
+                    msg[..8].copy_from_slice(&seq.to_le_bytes());
+                    let len = 8 + (seq % 17) as usize;
+                    msg[8..len].fill(seq as u8);
+                    match tx.try_send(&msg[..len]) {
+                        Ok(()) => seq += 1,
+                        Err(Error::Full) => std::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            s.spawn(|| {
+                let mut rx = r.consumer().unwrap();
+                let mut expected = 0u64;
+                let mut buf = [0u8; 24];
+                while expected < COUNT {
+                    match rx.try_recv(&mut buf) {
+                        Ok(len) => {
+                            assert_eq!(len, 8 + (expected % 17) as usize);
+                            assert_eq!(buf[..8], expected.to_le_bytes());
+                            assert!(buf[8..len].iter().all(|&b| b == expected as u8));
+                            expected += 1;
+                        }
+                        Err(Error::Empty) => std::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn hostile_peer_scribbling_concurrently_never_panics_the_consumer() {
+        let (mut mem, r) = fresh(8, 16);
+        let base = mem.base() as usize;
+        let len = mem.len();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut x: u32 = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    // Scribble on tail, head and slot length words only
+                    // (the header geometry is cached anyway).
+                    let offset = match x % 3 {
+                        0 => TAIL,
+                        1 => HEAD,
+                        _ => HEADER_SIZE + (x as usize % 8) * 24,
+                    };
+                    assert!(offset < len);
+                    let p = (base + offset) as *const AtomicU32;
+                    // SAFETY: in bounds, aligned, and the memory outlives the scope.
+                    unsafe { &*p }.store(x >> 3, Ordering::Relaxed);
+                }
+            });
+            let mut rx = r.consumer().unwrap();
+            let mut tx = r.producer().unwrap();
+            let mut buf = [0u8; 16];
+            for _ in 0..100_000 {
+                let _ = tx.try_send(b"payload");
+                let _ = rx.try_recv(&mut buf);
+                let _ = rx.peek_len();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+}
