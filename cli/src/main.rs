@@ -1,2 +1,57 @@
-//! The `kipc` command.
-fn main() {}
+//! `kipc`: a thin command-line shell over kipc-host.
+//!
+//! Every subcommand lives in its own module; errors print one line naming the
+//! object and the cause, and exit non-zero (never a panic or a backtrace).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod ls;
+mod ring;
+mod sysv;
+
+/// Exit code for "timed out with nothing received" (`kipc ring recv`).
+pub const EXIT_TIMEOUT: u8 = 3;
+
+/// The result every subcommand returns: an exit code, or an error to print.
+pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+#[derive(Debug, Parser)]
+#[command(name = "kipc", version, about = "kernel-style IPC: benchmarks and shell access to kipc objects")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure every IPC mechanism on this machine side by side.
+    Bench(bench::Args),
+    /// Named shared-memory rings.
+    #[command(subcommand)]
+    Ring(ring::Command),
+    /// List every kipc object on this machine.
+    Ls(ls::Args),
+    /// SysV shared memory, the way classic C programs use it.
+    #[command(subcommand)]
+    Sysv(sysv::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Ring(cmd) => ring::run(cmd),
+        Command::Ls(args) => ls::run(args),
+        Command::Sysv(cmd) => sysv::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kipc: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
