@@ -7,6 +7,8 @@
 //! - [`sysv`]: System V shared memory, for interop with C programs using
 //!   `ftok`/`shmget`/`shmat`;
 //! - [`mapping`]: the owned shared mapping every segment hands out;
+//! - [`ring`]: SPSC and MPMC rings in shared memory between processes
+//!   ([`ring::ShmRing`]), with blocking waits and peer liveness;
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
 //! - [`liveness`]: telling whether a peer process is still alive;
 //! - [`name`]: validation of kipc object names;
@@ -28,8 +30,10 @@ pub mod liveness;
 pub mod mapping;
 pub mod memfd;
 pub mod name;
+pub mod ring;
 pub mod shm;
 mod sys;
 pub mod sysv;
 
 pub use error::{Error, Result};
+pub use ring::{Receiver, RingConfig, RingInfo, RingKind, Sender, ShmRing};

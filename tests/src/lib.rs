@@ -1,1 +1,3 @@
 //! Helpers shared by kipc's multi-process integration tests.
+
+pub mod ring_payload;
