@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn bytes_is_bounded_by_max_and_input() {
-        let data = [200u8, 9, 9, 9];
+        let data = [7u8, 9, 9, 9];
         let mut i = Input::new(&data);
         assert_eq!(i.bytes(3).len(), 3);
         let mut j = Input::new(&[5, 1]);
