@@ -1,0 +1,321 @@
+//! What the two processes say to each other over any [`Channel`].
+//!
+//! Byte 0 of every message is a tag; the rest is payload (a fixed pattern).
+//!
+//! | step | client (parent, timing)            | server (peer)                           |
+//! |------|------------------------------------|-----------------------------------------|
+//! | 1    | waits for `READY`                  | sends `READY` once its side is set up   |
+//! | 2    | warm-up, then timed `PING`s        | echoes each `PING` unchanged            |
+//! | 3    | streams `DATA` (count or time cap), then `END` | counts `DATA`; on `END` sends `ACK` |
+//! | 4    | sends `QUIT`                       | returns                                 |
+//!
+//! The `ACK` carries, when the channel's messages have room (24 bytes or
+//! more), the count received (bytes 8..16) and the receiver's
+//! `CLOCK_MONOTONIC` time of the last receipt in ns (bytes 16..24); the
+//! client then times the stream from its first send to that receipt, with
+//! the receiver's own count (which is what makes a lossy UDP stream honest).
+//! Word-sized channels carry only the tag; the client then uses its own
+//! count and its receipt of the `ACK`.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::stats::{Rtt, Summary, Throughput};
+
+/// The peer is set up.
+pub const READY: u8 = 1;
+/// Echo me.
+pub const PING: u8 = 2;
+/// Count me.
+pub const DATA: u8 = 3;
+/// End of the stream: send an `ACK`.
+pub const END: u8 = 4;
+/// The stream's receipt.
+pub const ACK: u8 = 5;
+/// Stop.
+pub const QUIT: u8 = 6;
+
+/// Size of an `ACK` that carries a count and a time.
+pub const ACK_FULL: usize = 24;
+
+/// One direction-agnostic message channel between the two processes.
+pub trait Channel {
+    /// Sends `msg` as one message, blocking (or spinning) until it is taken.
+    fn send(&mut self, msg: &[u8]) -> io::Result<()>;
+    /// Receives one message into `buf` and returns its length. Byte-stream
+    /// channels read exactly `buf.len()` bytes. A receive timeout shows as
+    /// `WouldBlock`/`TimedOut`.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// How much to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Size of the `ACK` message (see the module docs).
+    pub ack_len: usize,
+    /// Most timed round trips.
+    pub iters: u64,
+    /// Most time for the timed round trips.
+    pub duration: Duration,
+    /// Stream budget, `None` for ping-pong-only mechanisms.
+    pub stream: Option<StreamBudget>,
+}
+
+/// Most messages and time for the stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamBudget {
+    /// Most messages.
+    pub max_msgs: u64,
+    /// Most time.
+    pub time: Duration,
+}
+
+/// What the client measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Measurement {
+    /// Round trips.
+    pub rtt: Summary,
+    /// Streaming, if the mechanism streams.
+    pub stream: Option<Throughput>,
+}
+
+/// `CLOCK_MONOTONIC` in ns (the clock `Instant` uses, comparable across
+/// processes).
+pub fn mono_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
+}
+
+fn bad_tag(want: u8, got: u8) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("protocol error: expected message tag {want}, got {got}"),
+    )
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// The client: warm-up, timed round trips, stream, quit. `progress` is
+/// called now and then with the number of round trips done.
+///
+/// # Errors
+///
+/// Whatever the channel reports (a dead peer, a lost datagram's timeout), or
+/// a protocol error.
+pub fn client(ch: &mut dyn Channel, plan: &Plan, progress: &mut dyn FnMut(u64)) -> io::Result<Measurement> {
+    let size = plan.size;
+    let mut msg: Vec<u8> = (0..size).map(|i| i as u8).collect();
+    let mut buf = vec![0u8; size.max(plan.ack_len)];
+    ch.recv(&mut buf[..size])?;
+    if buf[0] != READY {
+        return Err(bad_tag(READY, buf[0]));
+    }
+
+    // Warm-up: page faults, caches, the scheduler's idea of us.
+    msg[0] = PING;
+    let warm_until = Instant::now() + (plan.duration / 10).min(Duration::from_millis(200));
+    for i in 0..plan.iters.clamp(10, 2_000) {
+        ch.send(&msg)?;
+        ch.recv(&mut buf[..size])?;
+        if i % 16 == 15 && Instant::now() > warm_until {
+            break;
+        }
+    }
+
+    let mut rtt = Rtt::new();
+    let end = Instant::now() + plan.duration;
+    for i in 0..plan.iters {
+        let t0 = Instant::now();
+        ch.send(&msg)?;
+        ch.recv(&mut buf[..size])?;
+        let t1 = Instant::now();
+        if buf[0] != PING {
+            return Err(bad_tag(PING, buf[0]));
+        }
+        rtt.record(t1.duration_since(t0).as_nanos() as u64);
+        if i % 256 == 255 {
+            progress(i + 1);
+            if t1 > end {
+                break;
+            }
+        }
+    }
+    let Some(summary) = rtt.summary() else {
+        return Err(io::Error::other("no round trip completed"));
+    };
+
+    let stream = match plan.stream {
+        None => None,
+        Some(budget) => Some(stream(ch, plan, budget, &mut msg, &mut buf)?),
+    };
+    msg[0] = QUIT;
+    ch.send(&msg)?;
+    Ok(Measurement { rtt: summary, stream })
+}
+
+fn stream(
+    ch: &mut dyn Channel,
+    plan: &Plan,
+    budget: StreamBudget,
+    msg: &mut [u8],
+    buf: &mut [u8],
+) -> io::Result<Throughput> {
+    msg[0] = DATA;
+    let deadline = Instant::now() + budget.time;
+    let start_ns = mono_ns();
+    let mut sent = 0u64;
+    while sent < budget.max_msgs {
+        ch.send(msg)?;
+        sent += 1;
+        if sent % 64 == 0 && Instant::now() > deadline {
+            break;
+        }
+    }
+    msg[0] = END;
+    ch.send(msg)?;
+    let ack = &mut buf[..plan.ack_len];
+    ch.recv(ack)?;
+    let acked_ns = mono_ns();
+    if ack[0] != ACK {
+        return Err(bad_tag(ACK, ack[0]));
+    }
+    let (msgs, last_ns) = if plan.ack_len >= ACK_FULL {
+        (read_u64(&ack[8..16]), read_u64(&ack[16..24]))
+    } else {
+        (sent, acked_ns)
+    };
+    Ok(Throughput {
+        msgs,
+        elapsed_ns: last_ns.saturating_sub(start_ns).max(1),
+        size: plan.size,
+    })
+}
+
+/// The server: `READY`, then echo `PING`s, count `DATA`, `ACK` an `END`,
+/// return on `QUIT`.
+///
+/// A receive timeout during a stream (a UDP `END` lost) ends the stream as
+/// an `END` would; at any other time it is ignored.
+///
+/// # Errors
+///
+/// Whatever the channel reports, or an unknown tag.
+pub fn server(ch: &mut dyn Channel, plan: &Plan) -> io::Result<()> {
+    let size = plan.size;
+    let mut buf = vec![0u8; size.max(plan.ack_len)];
+    buf[..size].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    buf[0] = READY;
+    ch.send(&buf[..size])?;
+    let (mut count, mut last_ns) = (0u64, 0u64);
+    loop {
+        let tag = match ch.recv(&mut buf[..size]) {
+            Ok(_) => buf[0],
+            Err(e) if is_timeout(&e) && count > 0 => END,
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        match tag {
+            PING => ch.send(&buf[..size])?,
+            DATA => {
+                count += 1;
+                if count % 64 == 0 {
+                    last_ns = mono_ns();
+                }
+            }
+            END => {
+                if buf[0] == END {
+                    last_ns = mono_ns();
+                }
+                let ack = &mut buf[..plan.ack_len];
+                ack[0] = ACK;
+                if plan.ack_len >= ACK_FULL {
+                    ack[8..16].copy_from_slice(&count.to_ne_bytes());
+                    ack[16..24].copy_from_slice(&last_ns.to_ne_bytes());
+                }
+                ch.send(ack)?;
+                count = 0;
+            }
+            QUIT => return Ok(()),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("protocol error: unknown message tag {other}"),
+                ))
+            }
+        }
+    }
+}
+
+fn read_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_ne_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// An in-process channel over two std mpsc queues.
+    struct Local {
+        tx: mpsc::Sender<Vec<u8>>,
+        rx: mpsc::Receiver<Vec<u8>>,
+    }
+
+    impl Channel for Local {
+        fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+            self.tx.send(msg.to_vec()).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let m = self.rx.recv().map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+            buf[..m.len()].copy_from_slice(&m);
+            Ok(m.len())
+        }
+    }
+
+    fn pair() -> (Local, Local) {
+        let (a_tx, b_rx) = mpsc::channel();
+        let (b_tx, a_rx) = mpsc::channel();
+        (
+            Local { tx: a_tx, rx: a_rx },
+            Local { tx: b_tx, rx: b_rx },
+        )
+    }
+
+    fn plan(ack_len: usize) -> Plan {
+        Plan {
+            size: 64,
+            ack_len,
+            iters: 500,
+            duration: Duration::from_secs(30),
+            stream: Some(StreamBudget { max_msgs: 1000, time: Duration::from_secs(30) }),
+        }
+    }
+
+    #[test]
+    fn client_and_server_agree_on_counts() {
+        for ack_len in [64, 8] {
+            let (mut c, mut s) = pair();
+            let p = plan(ack_len);
+            let t = std::thread::spawn(move || server(&mut s, &p));
+            let m = client(&mut c, &p, &mut |_| {}).unwrap();
+            t.join().unwrap().unwrap();
+            assert_eq!(m.rtt.samples, 500);
+            let st = m.stream.unwrap();
+            assert_eq!(st.msgs, 1000);
+            assert!(st.elapsed_ns > 0 && st.msgs_per_s() > 0.0);
+        }
+    }
+
+    #[test]
+    fn a_peer_that_hangs_up_is_an_error_not_a_panic() {
+        let (mut c, s) = pair();
+        drop(s);
+        assert!(client(&mut c, &plan(64), &mut |_| {}).is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! The machine description, the table, and the JSON lines.
+
+use serde_json::{json, Value};
+
+use super::harness::Placement;
+use super::mechanisms::Mech;
+use super::protocol::Measurement;
+use super::stats::ratio;
+
+/// One (mechanism, size) result.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The mechanism.
+    pub mech: Mech,
+    /// Bytes per message actually moved.
+    pub size: usize,
+    /// The figures, or why there are none.
+    pub result: Result<Measurement, String>,
+}
+
+impl Row {
+    /// The median round trip, if measured.
+    pub fn p50(&self) -> Option<u64> {
+        self.result.as_ref().ok().map(|m| m.rtt.p50)
+    }
+}
+
+/// What the table's header says about this machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// `model name` from /proc/cpuinfo.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cores: usize,
+    /// `uname -sr`.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads /proc/cpuinfo and uname.
+    pub fn detect() -> Machine {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = info
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let u = rustix::system::uname();
+        let kernel = format!(
+            "{} {}",
+            u.sysname().to_string_lossy(),
+            u.release().to_string_lossy()
+        );
+        Machine { cpu, cores, kernel }
+    }
+}
+
+/// The lines above the table.
+pub fn header(m: &Machine, placement: Placement) -> String {
+    format!(
+        "kipc bench: {} ({} CPU{}), {}\n{}\n",
+        m.cpu,
+        m.cores,
+        if m.cores == 1 { "" } else { "s" },
+        m.kernel,
+        placement.describe()
+    )
+}
+
+/// `243 ns`, `1.25 us`, `85.3 us`, `1.02 ms`.
+pub fn fmt_ns(ns: u64) -> String {
+    let n = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 10_000 {
+        format!("{:.2} us", n / 1e3)
+    } else if ns < 1_000_000 {
+        format!("{:.1} us", n / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", n / 1e6)
+    } else {
+        format!("{:.2} s", n / 1e9)
+    }
+}
+
+/// `12.3 M`, `850 k`, `917`.
+pub fn fmt_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.1} M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.0} k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}
+
+/// The floor's median round trip, if the floor ran.
+pub fn floor_p50(rows: &[Row]) -> Option<u64> {
+    rows.iter().find(|r| r.mech == Mech::Floor).and_then(Row::p50)
+}
+
+/// The table, one line per row, failed rows saying why.
+pub fn table(rows: &[Row]) -> String {
+    let floor = floor_p50(rows);
+    let head = [
+        "mechanism", "size", "samples", "min", "p50", "p90", "p99", "p99.9", "max", "msgs/s", "MB/s", "p50/floor",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
+    let mut failures = Vec::new();
+    for r in rows {
+        match &r.result {
+            Ok(m) => {
+                let s = m.rtt;
+                let (mps, mbs) = match m.stream {
+                    Some(t) => (fmt_rate(t.msgs_per_s()), format!("{:.1}", t.bytes_per_s() / 1e6)),
+                    None => ("-".into(), "-".into()),
+                };
+                lines.push(vec![
+                    r.mech.name().into(),
+                    r.size.to_string(),
+                    s.samples.to_string(),
+                    fmt_ns(s.min),
+                    fmt_ns(s.p50),
+                    fmt_ns(s.p90),
+                    fmt_ns(s.p99),
+                    fmt_ns(s.p999),
+                    fmt_ns(s.max),
+                    mps,
+                    mbs,
+                    ratio(s.p50, floor).map_or("-".into(), |x| format!("{x:.2}x")),
+                ]);
+            }
+            Err(e) => failures.push(format!("{} ({} B): FAILED: {e}", r.mech.name(), r.size)),
+        }
+    }
+    let cols = head.len();
+    let width: Vec<usize> = (0..cols).map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(c, v)| if c == 0 { format!("{v:<w$}", w = width[c]) } else { format!("{v:>w$}", w = width[c]) })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(width.iter().sum::<usize>() + 2 * (cols - 1)));
+            out.push('\n');
+        }
+    }
+    for f in failures {
+        out.push_str(&f);
+        out.push('\n');
+    }
+    out
+}
+
+/// One JSON object for a row: the fixed fields `mech`, `size`,
+/// `rtt_min_ns`, `rtt_p50_ns`, `rtt_p99_ns`, `rtt_p999_ns`, `msgs_per_s`,
+/// `bytes_per_s`, `ratio_to_floor` (null when not measured or no floor),
+/// plus `samples`, `rtt_p90_ns`, `rtt_max_ns`, `cpu_bench`, `cpu_peer`, and
+/// `error` for a failed row.
+pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
+    let (cpu_bench, cpu_peer) = match placement {
+        Placement::Pinned { parent, peer } => (json!(parent), json!(peer)),
+        Placement::Unpinned => (Value::Null, Value::Null),
+    };
+    match &r.result {
+        Ok(m) => {
+            let s = m.rtt;
+            let (mps, bps) = match m.stream {
+                Some(t) => (json!(t.msgs_per_s()), json!(t.bytes_per_s())),
+                None => (Value::Null, Value::Null),
+            };
+            json!({
+                "mech": r.mech.name(),
+                "size": r.size,
+                "samples": s.samples,
+                "rtt_min_ns": s.min,
+                "rtt_p50_ns": s.p50,
+                "rtt_p90_ns": s.p90,
+                "rtt_p99_ns": s.p99,
+                "rtt_p999_ns": s.p999,
+                "rtt_max_ns": s.max,
+                "msgs_per_s": mps,
+                "bytes_per_s": bps,
+                "ratio_to_floor": ratio(s.p50, floor),
+                "cpu_bench": cpu_bench,
+                "cpu_peer": cpu_peer,
+            })
+        }
+        Err(e) => json!({
+            "mech": r.mech.name(),
+            "size": r.size,
+            "rtt_min_ns": null, "rtt_p50_ns": null, "rtt_p99_ns": null, "rtt_p999_ns": null,
+            "msgs_per_s": null, "bytes_per_s": null, "ratio_to_floor": null,
+            "cpu_bench": cpu_bench,
+            "cpu_peer": cpu_peer,
+            "error": e,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::stats::{Summary, Throughput};
+
+    /// The fields every JSON line carries.
+    pub const REQUIRED: [&str; 9] = [
+        "mech", "size", "rtt_min_ns", "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "msgs_per_s", "bytes_per_s",
+        "ratio_to_floor",
+    ];
+
+    fn row(mech: Mech, p50: u64, stream: bool) -> Row {
+        let rtt = Summary { samples: 1000, min: p50 / 2, p50, p90: p50 + 1, p99: p50 * 2, p999: p50 * 3, max: p50 * 10 };
+        let stream = stream.then_some(Throughput { msgs: 2_000_000, elapsed_ns: 1_000_000_000, size: 64 });
+        Row { mech, size: 64, result: Ok(Measurement { rtt, stream }) }
+    }
+
+    #[test]
+    fn json_rows_have_the_fixed_fields_and_ratio_to_floor() {
+        let rows = [row(Mech::Floor, 200, true), row(Mech::Pipe, 80_000, true)];
+        let floor = floor_p50(&rows);
+        let pinned = Placement::Pinned { parent: 0, peer: 1 };
+        let v = json_row(&rows[1], floor, pinned);
+        for f in REQUIRED {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        assert_eq!(v["mech"], "pipe");
+        assert_eq!(v["size"], 64);
+        assert_eq!(v["rtt_p50_ns"], 80_000);
+        assert_eq!(v["ratio_to_floor"], 400.0);
+        assert_eq!(v["msgs_per_s"], 2_000_000.0);
+        assert_eq!(v["bytes_per_s"], 128_000_000.0);
+        assert_eq!((v["cpu_bench"].clone(), v["cpu_peer"].clone()), (json!(0), json!(1)));
+        // One line when serialised.
+        assert!(!v.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn ping_pong_only_and_failed_rows_use_null_not_zero() {
+        let v = json_row(&row(Mech::Eventfd, 1000, false), None, Placement::Unpinned);
+        assert!(v["msgs_per_s"].is_null() && v["ratio_to_floor"].is_null() && v["cpu_peer"].is_null());
+        let failed = Row { mech: Mech::Tcp, size: 64, result: Err("peer process 42 died".into()) };
+        let v = json_row(&failed, Some(200), Placement::Unpinned);
+        for f in REQUIRED {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        assert!(v["rtt_p50_ns"].is_null());
+        assert_eq!(v["error"], "peer process 42 died");
+    }
+
+    #[test]
+    fn table_has_a_line_per_row_and_names_failures() {
+        let rows = [
+            row(Mech::Floor, 250, true),
+            row(Mech::Pipe, 85_000, true),
+            Row { mech: Mech::Udp, size: 64, result: Err("no reply".into()) },
+        ];
+        let t = table(&rows);
+        assert!(t.lines().next().unwrap().starts_with("mechanism"));
+        assert!(t.contains("1.00x") && t.contains("340.00x"), "{t}");
+        assert!(t.contains("udp (64 B): FAILED: no reply"), "{t}");
+    }
+
+    #[test]
+    fn durations_and_rates_read_naturally() {
+        assert_eq!(fmt_ns(243), "243 ns");
+        assert_eq!(fmt_ns(1_250), "1.25 us");
+        assert_eq!(fmt_ns(85_340), "85.3 us");
+        assert_eq!(fmt_ns(1_020_000), "1.02 ms");
+        assert_eq!(fmt_rate(12_340_000.0), "12.3 M");
+        assert_eq!(fmt_rate(850_400.0), "850 k");
+    }
+}
