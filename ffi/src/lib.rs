@@ -1,2 +1,66 @@
-//! C ABI for kipc (not yet built: see issue 7). This crate only compiles for now.
-#![no_std]
+//! # kipc-ffi: the C ABI of kipc
+//!
+//! Two levels, one header (`ffi/include/kipc.h`, generated from this crate by
+//! cbindgen; see `ffi/tests/header.rs`):
+//!
+//! - **core level, no OS**: SPSC and MPMC rings laid over memory the caller
+//!   owns (a static array, a kernel page, a shared mapping). Handles live in
+//!   caller-provided storage (`kipc_spsc_producer_t`, ...), so nothing here
+//!   allocates. With the default `host` feature off this crate is `#![no_std]`
+//!   and builds as a freestanding static library.
+//! - **host level** (feature `host`, default): Linux objects from kipc-host.
+//!
+//! # Conventions (all functions)
+//!
+//! - Every function returns `0` on success or a negative `KIPC_E*` code (the
+//!   Linux errno values, defined in the header so freestanding C needs no
+//!   `<errno.h>`); [`kipc_strerror`] names it. Results come back through
+//!   out-pointers.
+//! - A NULL or misaligned pointer gives `-KIPC_EFAULT`, a handle that was never
+//!   attached (or was detached) `-KIPC_EBADF`, a bad value `-KIPC_EINVAL`:
+//!   never undefined behaviour, as long as pointers that are non-NULL point to
+//!   memory of the size the call documents.
+//! - No panic crosses the boundary: with `host`, every body runs under
+//!   `catch_unwind` and a panic becomes `-KIPC_ENOTRECOVERABLE`; without it the
+//!   bodies are written not to panic (and the panic handler, which would be a
+//!   kipc bug, spins).
+//! - No function keeps a pointer the caller passed after it returns, except
+//!   the ring memory given to an `attach` (used until `detach`) and the handle
+//!   storage itself.
+//! - Handle storage must not be copied or moved while attached (like
+//!   `pthread_mutex_t`): a moved handle is detected and reported as
+//!   `-KIPC_EBADF`. Using storage that was never zeroed or attached is
+//!   undefined, as in C.
+#![cfg_attr(not(feature = "host"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+// The C names (`kipc_spsc_producer_t`) are the API; they are spelled the C way
+// in Rust too so that the header and the source can be grepped together.
+#![allow(non_camel_case_types)]
+
+mod boundary;
+pub mod doorbell;
+pub mod error;
+pub mod mpmc;
+#[cfg(feature = "host")]
+pub mod ring;
+pub mod spsc;
+
+pub use doorbell::*;
+pub use error::*;
+pub use mpmc::*;
+#[cfg(feature = "host")]
+pub use ring::*;
+pub use spsc::*;
+
+/// Without std there is no unwinding runtime to catch a panic: a panic here
+/// is a kipc bug (the bodies are written not to panic), and spinning is the
+/// only thing a freestanding library can do that never returns garbage. Not
+/// compiled into test builds, which link std.
+#[cfg(all(not(feature = "host"), not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,326 @@
+//! Host level (feature `host`): named shared-memory rings between processes
+//! (`kipc_host::ring::ShmRing`), with blocking send and receive.
+//!
+//! A `kipc_ring` handle is heap-allocated by [`kipc_ring_create`] or
+//! [`kipc_ring_open`] and freed by [`kipc_ring_close`]. It takes the
+//! producer side on its first send and the consumer side on its first
+//! receive (SPSC: one of each per ring, across all processes).
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+use std::time::Duration;
+
+use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing};
+
+use crate::boundary::{bytes, bytes_mut, check_ptr, guard, put};
+use crate::error::{
+    Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EINVAL, KIPC_EIO, KIPC_ENOTSUP, KIPC_EPIPE, KIPC_EPROTO,
+    KIPC_ETIMEDOUT,
+};
+
+/// An open ring (opaque, heap-allocated).
+///
+/// Thread safety: not thread-safe; use a handle from one thread at a time
+/// (it may move between threads between calls). Two threads that both need
+/// the ring each open their own handle. Using a handle after
+/// `kipc_ring_close` is undefined, as with `free`.
+pub struct kipc_ring {
+    // Declared first: fields drop in order, and both borrow `*ring`.
+    tx: Option<Sender<'static>>,
+    rx: Option<Receiver<'static>>,
+    /// From `Box::into_raw`; freed in `Drop` after `tx` and `rx`.
+    ring: *mut ShmRing,
+}
+
+impl core::fmt::Debug for kipc_ring {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("kipc_ring").finish_non_exhaustive()
+    }
+}
+
+impl kipc_ring {
+    fn new(ring: ShmRing) -> Box<Self> {
+        Box::new(Self {
+            tx: None,
+            rx: None,
+            ring: Box::into_raw(Box::new(ring)),
+        })
+    }
+
+    fn shm(&self) -> &'static ShmRing {
+        // SAFETY: `ring` came from `Box::into_raw` and is freed only in
+        // `Drop`, after the senders and receivers borrowing it; 'static stands
+        // for "as long as this handle".
+        unsafe { &*self.ring }
+    }
+
+    fn sender(&mut self) -> Result<&mut Sender<'static>, Code> {
+        if self.tx.is_none() {
+            self.tx = Some(self.shm().sender().map_err(host_code)?);
+        }
+        self.tx.as_mut().ok_or(Code(-KIPC_EIO))
+    }
+
+    fn receiver(&mut self) -> Result<&mut Receiver<'static>, Code> {
+        if self.rx.is_none() {
+            self.rx = Some(self.shm().receiver().map_err(host_code)?);
+        }
+        self.rx.as_mut().ok_or(Code(-KIPC_EIO))
+    }
+}
+
+impl Drop for kipc_ring {
+    fn drop(&mut self) {
+        self.tx = None;
+        self.rx = None;
+        // SAFETY: from `Box::into_raw`, freed only here, nothing borrows it now.
+        drop(unsafe { Box::from_raw(self.ring) });
+    }
+}
+
+/// Maps a host error to a negative code: system call failures pass the
+/// kernel's errno through.
+fn host_code(e: kipc_host::Error) -> Code {
+    use kipc_host::Error as E;
+    match e {
+        E::Core(e) => Code::from(e),
+        E::Sys { errno, .. } => Code(-errno.raw_os_error()),
+        E::InvalidName { .. } | E::InvalidArgument { .. } | E::OutOfRange { .. } => {
+            Code(-KIPC_EINVAL)
+        }
+        E::NotOwner { .. } | E::BadMode { .. } => Code(-KIPC_EACCES),
+        E::SizeMismatch { .. } | E::NotSealed { .. } => Code(-KIPC_EPROTO),
+        E::Timeout => Code(-KIPC_ETIMEDOUT),
+        E::PeerDead => Code(-KIPC_EPIPE),
+        E::NotReady => Code(-KIPC_EAGAIN),
+        _ => Code(-KIPC_EIO),
+    }
+}
+
+/// A name from a C string: NUL-terminated UTF-8.
+///
+/// # Safety
+///
+/// `name` is NULL or a NUL-terminated string.
+unsafe fn name<'a>(name: *const c_char) -> Result<&'a str, Code> {
+    if name.is_null() {
+        return Err(Code::FAULT);
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller).
+    unsafe { CStr::from_ptr(name) }
+        .to_str()
+        .map_err(|_| Code(-KIPC_EINVAL))
+}
+
+/// The handle behind `ring`.
+///
+/// # Safety
+///
+/// `ring` is NULL or a live handle used by no other thread meanwhile.
+unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
+    check_ptr(ring)?;
+    // SAFETY: a live handle from `kipc_ring_create`/`open` (caller).
+    Ok(unsafe { &mut *ring })
+}
+
+/// A timeout in nanoseconds: negative waits forever, 0 tries once.
+enum Wait {
+    Forever,
+    Never,
+    For(Duration),
+}
+
+fn wait(timeout_ns: i64) -> Wait {
+    match u64::try_from(timeout_ns) {
+        Err(_) => Wait::Forever,
+        Ok(0) => Wait::Never,
+        Ok(ns) => Wait::For(Duration::from_nanos(ns)),
+    }
+}
+
+/// Creates the named SPSC ring `name` (`/dev/shm/kipc.NAME`, mode 0600,
+/// failing if it exists) with `slots` slots (a power of two) of up to
+/// `slot_size` bytes, and writes a new handle to `*out`. `flags` must be 0.
+///
+/// Returns 0; `-KIPC_EINVAL` (bad name, geometry or flags), `-EEXIST`,
+/// other negative errnos from the system, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `name` is NULL or NUL-terminated; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_create(
+    name: *const c_char,
+    slots: u32,
+    slot_size: u32,
+    flags: u32,
+    out: *mut *mut kipc_ring,
+) -> c_int {
+    guard(|| {
+        check_ptr(out)?;
+        // SAFETY: the C caller's promise.
+        let name = unsafe { self::name(name) }?;
+        if flags != 0 {
+            return Err(Code(-KIPC_EINVAL));
+        }
+        let ring = ShmRing::create(name, RingConfig::spsc(slots, slot_size)).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(out, Box::into_raw(kipc_ring::new(ring))) };
+        Ok(())
+    })
+}
+
+/// Opens the existing named ring `name` (waiting up to a second for its
+/// creator to finish initialising it) and writes a new handle to `*out`.
+///
+/// Returns 0; `-ENOENT`, `-KIPC_EAGAIN` (still not initialised),
+/// `-KIPC_EACCES` (another owner or a group/world-writable mode),
+/// `-KIPC_EPROTO` (not a kipc ring), `-KIPC_EINVAL`, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// As `kipc_ring_create`.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_open(name: *const c_char, out: *mut *mut kipc_ring) -> c_int {
+    guard(|| {
+        check_ptr(out)?;
+        // SAFETY: the C caller's promise.
+        let name = unsafe { self::name(name) }?;
+        let ring = ShmRing::open(name).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(out, Box::into_raw(kipc_ring::new(ring))) };
+        Ok(())
+    })
+}
+
+/// Sends `len` bytes at `msg`, taking the producer side on first use.
+/// `timeout_ns`: negative waits as long as it takes, 0 tries once, positive
+/// waits up to that many nanoseconds (spin, then futex sleep).
+///
+/// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+/// `-KIPC_EMSGSIZE`, `-KIPC_EPIPE` (the consumer died), `-KIPC_EBUSY` (another
+/// process is the producer), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `ring` is NULL or a live handle used by no other thread meanwhile; `msg`
+/// readable for `len` bytes when `len > 0`.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_send(
+    ring: *mut kipc_ring,
+    msg: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the C caller's promise.
+        let tx = unsafe { handle(ring) }?.sender()?;
+        if len > tx.max_len() {
+            return Err(Code::MSGSIZE);
+        }
+        // SAFETY: readable for `len` bytes (caller).
+        let msg = unsafe { bytes(msg.cast(), len) }?;
+        match wait(timeout_ns) {
+            Wait::Never => tx.try_send(msg),
+            Wait::Forever => tx.send(msg),
+            Wait::For(d) => tx.send_timeout(msg, d),
+        }
+        .map_err(host_code)
+    })
+}
+
+/// Receives the oldest message into `buf` (`cap` bytes) and writes its
+/// length to `*len`, taking the consumer side on first use. `timeout_ns` as
+/// for `kipc_ring_send`.
+///
+/// Returns 0; `-KIPC_EAGAIN` (empty, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+/// `-KIPC_EMSGSIZE` (`*len` = the needed size; the message stays queued),
+/// `-KIPC_EPIPE` (drained and the producer exited), `-KIPC_EBUSY`,
+/// `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// As `kipc_ring_send`; `buf` writable for `cap` bytes when `cap > 0`;
+/// `len` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_recv(
+    ring: *mut kipc_ring,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the C caller's promise.
+        let rx = unsafe { handle(ring) }?.receiver()?;
+        check_ptr(len)?;
+        let cap = cap.min(rx.max_len());
+        // SAFETY: writable for `cap` bytes (caller).
+        let buf = unsafe { bytes_mut(buf.cast(), cap) }?;
+        let result = match wait(timeout_ns) {
+            Wait::Never => rx.try_recv(buf),
+            Wait::Forever => rx.recv(buf),
+            Wait::For(d) => rx.recv_timeout(buf, d),
+        };
+        let (n, result) = match result {
+            Ok(n) => (n, Ok(())),
+            Err(kipc_host::Error::Core(kipc_core::Error::TooLarge { len: n, .. })) => {
+                (n, Err(Code::MSGSIZE))
+            }
+            Err(e) => return Err(host_code(e)),
+        };
+        // SAFETY: checked above.
+        unsafe { put(len, n) };
+        result
+    })
+}
+
+/// Closes the handle: releases its producer/consumer sides (the peer sees
+/// the ring closed) and unmaps the ring. The name stays until
+/// `kipc_ring_unlink`.
+///
+/// Returns 0 or `-KIPC_EFAULT` (NULL).
+///
+/// # Safety
+///
+/// `ring` is NULL or a live handle; it must not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_close(ring: *mut kipc_ring) -> c_int {
+    guard(|| {
+        check_ptr(ring)?;
+        // SAFETY: a live handle from `Box::into_raw` (caller), freed once.
+        drop(unsafe { Box::from_raw(ring) });
+        Ok(())
+    })
+}
+
+/// Removes the name `name`; handles already open keep working.
+///
+/// Returns 0, `-ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `name` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_unlink(name: *const c_char) -> c_int {
+    guard(|| {
+        // SAFETY: the C caller's promise.
+        let name = unsafe { self::name(name) }?;
+        ShmRing::unlink(name).map_err(host_code)
+    })
+}
+
+/// A descriptor that becomes readable when the ring has messages, for
+/// poll/epoll. Shared-memory rings wait on a futex, which has no such
+/// descriptor: always `-KIPC_ENOTSUP` for now (`-KIPC_EFAULT` for NULLs).
+///
+/// # Safety
+///
+/// `ring` is NULL or a live handle; `fd` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_fd(ring: *mut kipc_ring, fd: *mut c_int) -> c_int {
+    guard(|| {
+        check_ptr(ring)?;
+        check_ptr(fd)?;
+        Err(Code(-KIPC_ENOTSUP))
+    })
+}
