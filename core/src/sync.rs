@@ -33,7 +33,14 @@ use core::sync::atomic as imp;
 #[cfg(kipc_loom)]
 use loom::sync::atomic as imp;
 
-pub use imp::{fence, Ordering};
+pub use imp::Ordering;
+
+/// An atomic fence (loom's under `cfg(kipc_loom)`). A wrapper rather than a
+/// re-export so that `core/clippy.toml` can forbid the raw one elsewhere.
+#[inline(always)]
+pub fn fence(order: Ordering) {
+    imp::fence(order);
+}
 
 /// Declares a transparent newtype over the platform (or loom) atomic.
 ///

@@ -1,0 +1,1442 @@
+//! The region form of the MPMC ring: per-producer lanes in shared memory.
+//! Documented on [`Region`].
+
+use core::fmt;
+use core::mem::{align_of, size_of};
+use core::ptr;
+
+use crate::doorbell::Doorbell;
+use crate::region::{self, Kind, Prologue};
+use crate::sync::{AtomicU32, AtomicU64, CachePadded, Ordering};
+use crate::Error;
+
+/// Most lanes (producers at once) a region can hold.
+pub const MAX_LANES: u32 = 64;
+
+/// Most consumers that can be attached to one region at once.
+pub const MAX_CONSUMERS: usize = 16;
+
+/// Bound on a consumer's retries on one lane. Each retry means another
+/// consumer claimed a message (progress), so an honest system never gets
+/// near it; a peer rewriting `head` in a loop does, and gets `Corrupt`.
+const RETRY_LIMIT: u32 = 1 << 20;
+
+/// Lane `state`: a producer owns the lane (or is claiming it).
+const LIVE: u32 = 0;
+/// Lane `state`: the last producer closed the lane cleanly (also: never used).
+const CLOSED: u32 = 1;
+/// Lane `state`: the host marked the owner dead.
+const DEAD: u32 = 2;
+
+/// `consumers_state`: consumers are (or may come) attached.
+const CONSUMERS_OPEN: u32 = 0;
+/// `consumers_state`: the host declared the consumer side dead.
+const CONSUMERS_DEAD: u32 = 2;
+
+/// Read-mostly header words (first 128-byte line).
+#[repr(C)]
+struct Meta {
+    prologue: Prologue,
+    lanes: AtomicU32,
+    slots_per_lane: AtomicU32,
+    slot_size: AtomicU32,
+    stride: AtomicU32,
+    total_len: AtomicU64,
+    /// 1 once any producer has claimed a lane (0 or 1).
+    producer_seen: AtomicU32,
+    /// 1 once any consumer has attached (0 or 1).
+    consumer_seen: AtomicU32,
+    /// [`CONSUMERS_OPEN`] or [`CONSUMERS_DEAD`]; anything else reads as dead.
+    consumers_state: AtomicU32,
+    reserved: AtomicU32,
+    /// Ids of attached consumers; 0 = free record.
+    consumer_ids: [AtomicU32; MAX_CONSUMERS],
+}
+
+#[repr(C)]
+struct Header {
+    meta: CachePadded<Meta>,
+    not_empty: CachePadded<Doorbell>,
+    not_full: CachePadded<Doorbell>,
+}
+
+/// Producer-written half of a lane record.
+#[repr(C)]
+struct LaneProducerSide {
+    /// Next position the producer will publish; `tail - head` is in `0..=S`.
+    tail: AtomicU64,
+    /// Id of the owning producer; 0 = free.
+    owner: AtomicU32,
+    /// [`LIVE`], [`CLOSED`] or [`DEAD`].
+    state: AtomicU32,
+}
+
+/// Consumer-written half of a lane record.
+#[repr(C)]
+struct LaneConsumerSide {
+    /// Next position a consumer will claim (CAS `h -> h + 1`).
+    head: AtomicU64,
+}
+
+#[repr(C)]
+struct Lane {
+    prod: CachePadded<LaneProducerSide>,
+    cons: CachePadded<LaneConsumerSide>,
+}
+
+#[repr(C)]
+struct SlotHeader {
+    /// Payload length in bytes, `0..=slot_size` when honest.
+    len: AtomicU32,
+    reserved: AtomicU32,
+}
+
+const SLOT_ALIGN: usize = if align_of::<SlotHeader>() > 8 {
+    align_of::<SlotHeader>()
+} else {
+    8
+};
+const PAYLOAD_OFFSET: usize = (size_of::<SlotHeader>() + SLOT_ALIGN - 1) & !(SLOT_ALIGN - 1);
+
+/// Geometry validated and copied out of the header; the only bounds ever used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    lanes: u32,
+    slots: u32,
+    slot_size: u32,
+    stride: usize,
+    lanes_off: usize,
+    slots_off: usize,
+    total: usize,
+}
+
+fn geometry(lanes: u32, slots: u32, slot_size: u32) -> Result<Geometry, Error> {
+    if lanes == 0 || lanes > MAX_LANES {
+        return Err(Error::InvalidGeometry {
+            what: "lanes must be in 1..=64",
+        });
+    }
+    if !slots.is_power_of_two() {
+        return Err(Error::InvalidGeometry {
+            what: "slots_per_lane must be a non-zero power of two",
+        });
+    }
+    if slot_size == 0 {
+        return Err(Error::InvalidGeometry {
+            what: "slot_size must be at least 1",
+        });
+    }
+    let overflow = Error::InvalidGeometry {
+        what: "region size overflows",
+    };
+    let stride = PAYLOAD_OFFSET
+        .checked_add(slot_size as usize)
+        .and_then(|n| region::round_up(n, SLOT_ALIGN))
+        .filter(|&n| u32::try_from(n).is_ok())
+        .ok_or(overflow)?;
+    let lanes_off = size_of::<Header>();
+    let slots_off = (lanes as usize)
+        .checked_mul(size_of::<Lane>())
+        .and_then(|n| n.checked_add(lanes_off))
+        .ok_or(overflow)?;
+    let total = (lanes as usize)
+        .checked_mul(slots as usize)
+        .and_then(|n| n.checked_mul(stride))
+        .and_then(|n| n.checked_add(slots_off))
+        .filter(|&n| u64::try_from(n).is_ok())
+        .ok_or(overflow)?;
+    Ok(Geometry {
+        lanes,
+        slots,
+        slot_size,
+        stride,
+        lanes_off,
+        slots_off,
+        total,
+    })
+}
+
+/// Bytes a region of `lanes` lanes, `slots_per_lane` slots each, and messages
+/// of up to `slot_size` bytes needs.
+///
+/// # Errors
+///
+/// [`Error::InvalidGeometry`] if `lanes` is not in `1..=64`, `slots_per_lane`
+/// is not a power of two, `slot_size` is 0, or the size overflows.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::mpmc;
+/// let len = mpmc::region_size(4, 64, 256).unwrap();
+/// assert!(len >= 4 * 64 * 256);
+/// assert!(mpmc::region_size(0, 64, 256).is_err());
+/// assert!(mpmc::region_size(4, 48, 256).is_err());
+/// ```
+pub fn region_size(lanes: u32, slots_per_lane: u32, slot_size: u32) -> Result<usize, Error> {
+    geometry(lanes, slots_per_lane, slot_size).map(|g| g.total)
+}
+
+/// What a lane's `state` word says (see [`Region::lane_state`]).
+///
+/// # Examples
+///
+/// ```
+/// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+/// # let mut mem = Box::new(Mem([0; 4096]));
+/// use kipc_core::mpmc::{LaneState, Region};
+/// // SAFETY: `mem` is aligned, large enough and outlives the region.
+/// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 64) }.unwrap();
+/// assert_eq!(region.lane_state(0), Ok(LaneState::Closed));
+/// let p = region.producer(7).unwrap();
+/// assert_eq!(region.lane_state(p.lane()), Ok(LaneState::Live));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneState {
+    /// Owned by a producer (or being claimed by one): `state == 0`.
+    Live,
+    /// Closed cleanly, or never used: `state == 1`. Its owner is 0.
+    Closed,
+    /// Marked dead by the host: `state == 2`. Claimable only through
+    /// [`Region::reclaim_lane`].
+    Dead,
+}
+
+/// The shared-memory MPMC ring: `L` per-producer lanes, each a
+/// single-producer multi-consumer ring of `S` byte slots.
+///
+/// `Region` is a raw base pointer plus geometry copied (and validated) at
+/// [`init`](Self::init)/[`attach`](Self::attach); later writes to the header's
+/// geometry by a peer cannot enlarge the bounds this process uses. Cloning a
+/// `Region` copies the handle, not the memory.
+///
+/// # Why lanes
+///
+/// A Vyukov ring (the typed [`Ring`](super::Ring)) lets a producer claim a
+/// slot and publish it later; if that producer's process dies in between,
+/// every consumer waits on that slot forever. Here each producer process owns
+/// a lane, and only it ever writes that lane's slots and `tail`; a dead
+/// producer stops only its own lane, whose published messages stay
+/// receivable, and the host can [`mark_lane_dead`](Self::mark_lane_dead) and
+/// [`reclaim_lane`](Self::reclaim_lane) it for a restarted producer. Consumers
+/// claim messages with a CAS on the lane's `head` *after* copying them out,
+/// so a consumer that dies holds nothing.
+///
+/// # Protocol
+///
+/// - **Claim a lane** ([`producer`](Self::producer)): CAS `owner: 0 -> id`,
+///   store `state = LIVE`, set `producer_seen`, read `tail` and `head`
+///   (checked: `tail - head <= S`). The new owner continues at the lane's
+///   `tail`, so a lane closed by one producer and claimed by the next keeps
+///   FIFO order.
+/// - **Send** ([`RegionProducer::try_send`]): if the cached `head` says full,
+///   re-read `head` (Acquire; SYNC: release slot) and check `tail - head <=
+///   S`; write the length word (Release; SYNC: slot reuse) and the payload
+///   (raw copy) into slot `tail & (S-1)`; store
+///   `tail + 1` (Release; SYNC: publish slot).
+/// - **Receive** ([`RegionConsumer::try_recv`]): scan lanes round-robin from
+///   a per-consumer cursor. On a lane: load `head` = `h`, load `tail`
+///   (Acquire; SYNC: publish slot); `tail == h`: empty, next lane;
+///   `tail - h > S`: re-read `head`, and if it did not move the lane is
+///   `Corrupt`; otherwise read the length, copy the payload into the caller's
+///   buffer, then CAS `head: h -> h + 1` (AcqRel; SYNC: release slot). A failed
+///   CAS means another consumer took the message: discard the copy and retry
+///   with the new head. Only after a successful CAS is the copy trusted; a
+///   length over `slot_size` is `Corrupt` only then (the bad message is
+///   consumed so the lane can move on). A length that does not fit the
+///   caller's buffer (read with Acquire; SYNC: slot reuse) is checked against
+///   an unchanged `head` and reported as `TooLarge` with the
+///   message left in place.
+/// - **Close** (dropping a [`RegionProducer`]): store `state = CLOSED`, then
+///   CAS `owner: id -> 0` (both Release; SYNC: lane close). Published
+///   messages stay receivable; the lane is free for the next producer.
+/// - **Waiting** is the host's job: after a successful send it rings
+///   [`not_empty`](Self::not_empty), after a successful receive
+///   [`not_full`](Self::not_full) (see [`crate::doorbell`]).
+///   [`mark_lane_dead`](Self::mark_lane_dead) and
+///   [`mark_consumers_dead`](Self::mark_consumers_dead) ring both bells for
+///   everyone.
+///
+/// Order: FIFO per lane (so per producer); no order across lanes.
+///
+/// `PeerDead` rules. A consumer gets `PeerDead` when every lane is empty, no
+/// lane is live-owned (`owner != 0 && state != Dead`), and `producer_seen` is
+/// set; it is a snapshot (a producer attaching later revives the region). A
+/// producer gets `PeerDead` once `consumers_state` is not `OPEN`, i.e. after
+/// [`mark_consumers_dead`](Self::mark_consumers_dead) (attaching a consumer
+/// reopens it). A producer gets `InUse` once its lane is marked dead or has
+/// been reclaimed by another id.
+///
+/// # Layout
+///
+/// Offsets for a 64-bit or 32-bit build (all fields fixed-width, little- or
+/// big-endian as the host). `S` = slots per lane, `L` = lanes.
+///
+/// | offset                  | field                   | writer                | meaning                                  |
+/// |-------------------------|-------------------------|-----------------------|------------------------------------------|
+/// | 0                       | prologue (16 B)         | creator, magic last   | magic, version, kind = mpmc, flags       |
+/// | 16                      | `lanes: u32`            | creator               | `L`, 1..=64                              |
+/// | 20                      | `slots_per_lane: u32`   | creator               | `S`, a power of two                      |
+/// | 24                      | `slot_size: u32`        | creator               | largest payload in bytes                 |
+/// | 28                      | `stride: u32`           | creator               | bytes per slot, `round_up(8 + slot_size, 8)` |
+/// | 32                      | `total_len: u64`        | creator               | bytes the layout spans                   |
+/// | 40                      | `producer_seen: u32`    | producers             | 1 once any producer claimed a lane       |
+/// | 44                      | `consumer_seen: u32`    | consumers             | 1 once any consumer attached             |
+/// | 48                      | `consumers_state: u32`  | host, consumers       | 0 open, 2 dead (producers get `PeerDead`) |
+/// | 52                      | reserved `u32`          | -                     | 0                                        |
+/// | 56                      | `consumer_ids: [u32; 16]` | consumers (CAS)     | ids of attached consumers, 0 = free      |
+/// | 128                     | `not_empty: u32`        | producers' hosts, consumers wait | doorbell                      |
+/// | 256                     | `not_full: u32`         | consumers' hosts, producers wait | doorbell                      |
+/// | 384 + 256 i             | lane i `tail: u64`      | lane owner            | next position to publish                 |
+/// | 384 + 256 i + 8         | lane i `owner: u32`     | producers (CAS), host | owner id, 0 = free                       |
+/// | 384 + 256 i + 12        | lane i `state: u32`     | owner, host           | 0 live, 1 closed, 2 dead                 |
+/// | 384 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
+/// | 384 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
+///
+/// # Crashes
+///
+/// - Creator dies before `publish`: magic stays 0, attach says `Uninitialized`.
+/// - Producer dies while claiming (after the owner CAS): the lane reads owned,
+///   the host sees the id's process gone and marks it dead; nothing else waits.
+/// - Producer dies while writing a slot: `tail` was not advanced, so no
+///   consumer reads the half-written slot; the next owner overwrites it.
+/// - Producer dies after storing `tail`: the message is complete and receivable.
+/// - Producer dies while closing: `state = CLOSED` with its owner still set
+///   reads as live until the host marks it dead; messages stay receivable.
+/// - Consumer dies before its CAS: it claimed nothing; the message stays for
+///   others. After its CAS: that one message is gone (at-most-once for a
+///   consumer that dies mid-receive). Its `consumer_ids` record stays until
+///   the host calls [`evict_consumer`](Self::evict_consumer).
+///
+/// # Safety of the handle
+///
+/// All shared words are atomics; payload bytes are moved only with raw
+/// copies into/out of private buffers; every index read from the region is
+/// range-checked against the private geometry before it addresses memory.
+///
+/// # Examples
+///
+/// ```
+/// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+/// # let mut mem = Box::new(Mem([0; 4096]));
+/// use kipc_core::mpmc::Region;
+/// // SAFETY: `mem` is aligned, large enough and outlives the region.
+/// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 64) }.unwrap();
+/// let mut p = region.producer(100).unwrap();
+/// let mut c = region.consumer(200).unwrap();
+/// p.try_send(b"hello").unwrap();
+/// let mut buf = [0u8; 64];
+/// let (n, lane) = c.try_recv(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"hello");
+/// assert_eq!(lane, p.lane());
+/// ```
+#[derive(Clone)]
+pub struct Region {
+    base: *mut u8,
+    geo: Geometry,
+}
+
+// SAFETY: `Region` is a pointer to memory whose every shared word is an
+// atomic and whose payload bytes are only moved by raw copies; the `init` /
+// `attach` contract keeps it valid wherever the handle goes.
+unsafe impl Send for Region {}
+// SAFETY: as for `Send`: `&Region` methods only perform atomic operations and
+// raw copies, which are safe to run from several threads at once.
+unsafe impl Sync for Region {}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpmc::Region")
+            .field("base", &self.base)
+            .field("lanes", &self.geo.lanes)
+            .field("slots_per_lane", &self.geo.slots)
+            .field("slot_size", &self.geo.slot_size)
+            .field("len", &self.geo.total)
+            .finish()
+    }
+}
+
+impl Region {
+    /// Writes a fresh MPMC layout over `len` bytes at `base` and publishes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] (see [`region_size`]),
+    /// [`Error::Misaligned`] if `base` is not 128-byte aligned,
+    /// [`Error::RegionTooSmall`] if `len < region_size(..)`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for reads and writes of `len` bytes for as long as
+    /// the returned `Region`, its clones and its handles live, and no one else
+    /// may use those bytes until `init` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 64) }.unwrap();
+    /// assert_eq!(region.lanes(), 2);
+    /// // SAFETY: as above.
+    /// let small = unsafe { Region::init(mem.0.as_mut_ptr(), 256, 2, 4, 64) };
+    /// assert!(small.is_err());
+    /// ```
+    pub unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        lanes: u32,
+        slots_per_lane: u32,
+        slot_size: u32,
+    ) -> Result<Region, Error> {
+        let geo = geometry(lanes, slots_per_lane, slot_size)?;
+        region::check_memory(base, len, geo.total)?;
+        let header = Header {
+            meta: CachePadded::new(Meta {
+                prologue: Prologue::unpublished(Kind::Mpmc),
+                lanes: AtomicU32::new(lanes),
+                slots_per_lane: AtomicU32::new(slots_per_lane),
+                slot_size: AtomicU32::new(slot_size),
+                // `geometry` checked that stride fits in u32.
+                stride: AtomicU32::new(geo.stride as u32),
+                total_len: AtomicU64::new(geo.total as u64),
+                producer_seen: AtomicU32::new(0),
+                consumer_seen: AtomicU32::new(0),
+                consumers_state: AtomicU32::new(CONSUMERS_OPEN),
+                reserved: AtomicU32::new(0),
+                consumer_ids: core::array::from_fn(|_| AtomicU32::new(0)),
+            }),
+            not_empty: CachePadded::new(Doorbell::new()),
+            not_full: CachePadded::new(Doorbell::new()),
+        };
+        // SAFETY: `check_memory` showed `base` is 128-byte aligned and `len`
+        // covers the whole layout; the caller gives us exclusive write access.
+        unsafe { ptr::write(base.cast::<Header>(), header) };
+        let region = Region { base, geo };
+        for lane in 0..lanes {
+            let record = Lane {
+                prod: CachePadded::new(LaneProducerSide {
+                    tail: AtomicU64::new(0),
+                    owner: AtomicU32::new(0),
+                    state: AtomicU32::new(CLOSED),
+                }),
+                cons: CachePadded::new(LaneConsumerSide {
+                    head: AtomicU64::new(0),
+                }),
+            };
+            // SAFETY: `lane < lanes`, so the record lies inside the checked
+            // layout, at a multiple of 128 from an aligned base.
+            unsafe { ptr::write(region.lane_ptr(lane), record) };
+            for index in 0..slots_per_lane {
+                let slot = SlotHeader {
+                    len: AtomicU32::new(0),
+                    reserved: AtomicU32::new(0),
+                };
+                // SAFETY: `lane < lanes` and `index < slots_per_lane`, so the
+                // slot lies inside the layout, at a multiple of SLOT_ALIGN.
+                unsafe { ptr::write(region.slot_ptr(lane, index).cast::<SlotHeader>(), slot) };
+            }
+        }
+        region.meta().prologue.publish();
+        Ok(region)
+    }
+
+    /// Attaches to an MPMC layout that [`init`](Self::init) wrote (possibly
+    /// in another process), validating everything it will rely on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misaligned`], [`Error::RegionTooSmall`] (for the header, or
+    /// for the layout the header describes), [`Error::Uninitialized`] if the
+    /// magic is still 0, [`Error::BadLayout`] for a wrong magic, version or
+    /// kind, or geometry that is invalid or contradicts itself.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for reads and writes of `len` bytes for as long as
+    /// the returned `Region`, its clones and its handles live. The bytes may
+    /// be written concurrently by other processes (that is the point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// let base = mem.0.as_mut_ptr();
+    /// // SAFETY: `mem` is aligned, large enough and outlives both handles.
+    /// assert_eq!(unsafe { Region::attach(base, 4096) }.unwrap_err(), Error::Uninitialized);
+    /// // SAFETY: as above.
+    /// let created = unsafe { Region::init(base, 4096, 2, 4, 64) }.unwrap();
+    /// // SAFETY: as above.
+    /// let attached = unsafe { Region::attach(base, 4096) }.unwrap();
+    /// assert_eq!(attached.slot_size(), 64);
+    /// # drop(created);
+    /// ```
+    pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Region, Error> {
+        region::check_memory(base, len, size_of::<Header>())?;
+        // SAFETY: `base` is aligned and `len` covers a `Header`, readable per
+        // the caller; every field is an atomic integer, so any bytes are valid.
+        let meta = unsafe { &(*base.cast::<Header>()).meta };
+        meta.prologue.validate(Kind::Mpmc)?;
+        let geo = geometry(
+            meta.lanes.load(Ordering::Relaxed),
+            meta.slots_per_lane.load(Ordering::Relaxed),
+            meta.slot_size.load(Ordering::Relaxed),
+        )
+        .map_err(|e| match e {
+            Error::InvalidGeometry { what } => Error::BadLayout { what },
+            other => other,
+        })?;
+        if meta.stride.load(Ordering::Relaxed) as usize != geo.stride {
+            return Err(Error::BadLayout {
+                what: "stride disagrees with slot_size",
+            });
+        }
+        if meta.total_len.load(Ordering::Relaxed) != geo.total as u64 {
+            return Err(Error::BadLayout {
+                what: "total length disagrees with the geometry",
+            });
+        }
+        if len < geo.total {
+            return Err(Error::RegionTooSmall {
+                needed: geo.total,
+                got: len,
+            });
+        }
+        Ok(Region { base, geo })
+    }
+
+    // ---- addressing (private geometry only) ----
+
+    fn lane_ptr(&self, lane: u32) -> *mut Lane {
+        debug_assert!(lane < self.geo.lanes);
+        self.base
+            .wrapping_add(self.geo.lanes_off + lane as usize * size_of::<Lane>())
+            .cast()
+    }
+
+    fn slot_ptr(&self, lane: u32, index: u32) -> *mut u8 {
+        debug_assert!(lane < self.geo.lanes && index < self.geo.slots);
+        let n = lane as usize * self.geo.slots as usize + index as usize;
+        self.base
+            .wrapping_add(self.geo.slots_off + n * self.geo.stride)
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: init/attach checked alignment and that `len` covers the
+        // header; the caller keeps it mapped; all fields are atomics.
+        unsafe { &*self.base.cast::<Header>() }
+    }
+
+    fn meta(&self) -> &Meta {
+        &self.header().meta
+    }
+
+    fn lane(&self, lane: u32) -> &Lane {
+        // SAFETY: callers pass `lane < geo.lanes`, so the record is inside the
+        // checked layout and aligned; it consists of atomics only.
+        unsafe { &*self.lane_ptr(lane) }
+    }
+
+    fn slot_header(&self, lane: u32, index: u32) -> &SlotHeader {
+        // SAFETY: callers pass in-range `lane`/`index`, so the slot header is
+        // inside the checked layout and aligned; it consists of atomics only.
+        unsafe { &*self.slot_ptr(lane, index).cast::<SlotHeader>() }
+    }
+
+    fn payload(&self, lane: u32, index: u32) -> *mut u8 {
+        self.slot_ptr(lane, index).wrapping_add(PAYLOAD_OFFSET)
+    }
+
+    fn checked_lane(&self, lane: u32) -> Result<&Lane, Error> {
+        if lane >= self.geo.lanes {
+            return Err(Error::InvalidGeometry {
+                what: "lane index out of range",
+            });
+        }
+        Ok(self.lane(lane))
+    }
+
+    // ---- geometry ----
+
+    /// Number of lanes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 3, 2, 16) }.unwrap();
+    /// assert_eq!((region.lanes(), region.slots_per_lane(), region.slot_size()), (3, 2, 16));
+    /// ```
+    pub fn lanes(&self) -> u32 {
+        self.geo.lanes
+    }
+
+    /// Slots in each lane. See [`lanes`](Self::lanes) for an example.
+    pub fn slots_per_lane(&self) -> u32 {
+        self.geo.slots
+    }
+
+    /// Largest message in bytes. See [`lanes`](Self::lanes) for an example.
+    pub fn slot_size(&self) -> u32 {
+        self.geo.slot_size
+    }
+
+    /// Messages currently in all lanes: approximate while peers run, and
+    /// each lane's count is clamped to `0..=slots_per_lane`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// let mut a = region.producer(1).unwrap();
+    /// let mut b = region.producer(2).unwrap();
+    /// a.try_send(b"x").unwrap();
+    /// b.try_send(b"y").unwrap();
+    /// assert_eq!(region.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        let slots = u64::from(self.geo.slots);
+        (0..self.geo.lanes)
+            .map(|i| {
+                let lane = self.lane(i);
+                let head = lane.cons.head.load(Ordering::Relaxed);
+                let tail = lane.prod.tail.load(Ordering::Relaxed);
+                tail.wrapping_sub(head).min(slots) as usize
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// `true` if [`len`](Self::len) is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// assert!(region.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The doorbell consumers sleep on; the host rings it after each
+    /// successful send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// let mut c = region.consumer(9).unwrap();
+    /// let ticket = region.not_empty().poll(|| c.try_recv(&mut [0; 16]).ok());
+    /// assert!(ticket.is_err()); // nothing to receive: the host would sleep
+    /// assert!(region.not_empty().ring()); // a sender's host wakes it
+    /// ```
+    pub fn not_empty(&self) -> &Doorbell {
+        &self.header().not_empty
+    }
+
+    /// The doorbell producers sleep on; the host rings it after each
+    /// successful receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 1, 16) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// p.try_send(b"a").unwrap();
+    /// assert!(region.not_full().poll(|| p.try_send(b"b").ok()).is_err());
+    /// assert!(region.not_full().ring());
+    /// ```
+    pub fn not_full(&self) -> &Doorbell {
+        &self.header().not_full
+    }
+
+    // ---- endpoints ----
+
+    /// Claims a free lane for producer `id` (the host passes its pid).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoFreeLane`] if every lane is owned (or marked dead);
+    /// [`Error::Corrupt`] if the only free lanes have out-of-range indices;
+    /// [`Error::InvalidGeometry`] if `id` is 0 (0 means "free").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// let p = region.producer(42).unwrap();
+    /// assert_eq!(region.lane_owner(p.lane()), Ok(42));
+    /// assert_eq!(region.producer(43).unwrap_err(), Error::NoFreeLane);
+    /// drop(p);
+    /// assert!(region.producer(43).is_ok());
+    /// ```
+    pub fn producer(&self, id: u32) -> Result<RegionProducer, Error> {
+        if id == 0 {
+            return Err(Error::InvalidGeometry {
+                what: "producer id must not be 0",
+            });
+        }
+        let mut first_err = None;
+        for lane in 0..self.geo.lanes {
+            let owner = &self.lane(lane).prod.owner;
+            if owner.load(Ordering::Relaxed) != 0 {
+                continue;
+            }
+            // SYNC: lane close. Acquire pairs with the Release close of the
+            // previous owner, so its last `tail` is visible to us.
+            if owner
+                .compare_exchange(0, id, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            match self.open_lane(lane, id) {
+                Ok(p) => return Ok(p),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or(Error::NoFreeLane))
+    }
+
+    /// Second half of claiming a lane whose `owner` we just set to `id`.
+    fn open_lane(&self, lane: u32, id: u32) -> Result<RegionProducer, Error> {
+        let record = &self.lane(lane).prod;
+        record.state.store(LIVE, Ordering::Release);
+        self.meta().producer_seen.store(1, Ordering::Relaxed);
+        let tail = record.tail.load(Ordering::Relaxed);
+        let mut producer = RegionProducer {
+            region: self.clone(),
+            lane,
+            id,
+            tail,
+            head_cache: tail.wrapping_sub(u64::from(self.geo.slots)),
+        };
+        // On error `producer` is dropped, which closes the lane again.
+        producer.refresh_head()?;
+        Ok(producer)
+    }
+
+    /// Attaches consumer `id` (the host passes its pid), recording it in the
+    /// header so the host can tell whether anyone still consumes. Attaching
+    /// reopens a consumer side that was marked dead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if all [`MAX_CONSUMERS`] records are taken;
+    /// [`Error::InvalidGeometry`] if `id` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// let c = region.consumer(5).unwrap();
+    /// assert!(region.consumer_ids().contains(&5));
+    /// drop(c);
+    /// assert!(!region.consumer_ids().contains(&5));
+    /// ```
+    pub fn consumer(&self, id: u32) -> Result<RegionConsumer, Error> {
+        if id == 0 {
+            return Err(Error::InvalidGeometry {
+                what: "consumer id must not be 0",
+            });
+        }
+        let meta = self.meta();
+        for (record, word) in meta.consumer_ids.iter().enumerate() {
+            if word
+                .compare_exchange(0, id, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                meta.consumer_seen.store(1, Ordering::Relaxed);
+                meta.consumers_state
+                    .store(CONSUMERS_OPEN, Ordering::Relaxed);
+                return Ok(RegionConsumer {
+                    region: self.clone(),
+                    id,
+                    record,
+                    cursor: record as u32 % self.geo.lanes,
+                });
+            }
+        }
+        Err(Error::InUse)
+    }
+
+    // ---- host inspection and recovery ----
+
+    /// The id owning `lane`, 0 if free.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] if `lane >= lanes()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// assert_eq!(region.lane_owner(1), Ok(0));
+    /// assert!(region.lane_owner(2).is_err());
+    /// ```
+    pub fn lane_owner(&self, lane: u32) -> Result<u32, Error> {
+        Ok(self.checked_lane(lane)?.prod.owner.load(Ordering::Acquire))
+    }
+
+    /// The state word of `lane`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] if `lane >= lanes()`; [`Error::Corrupt`] if
+    /// the word holds a value no party writes.
+    ///
+    /// # Examples
+    ///
+    /// See [`LaneState`].
+    pub fn lane_state(&self, lane: u32) -> Result<LaneState, Error> {
+        match self.checked_lane(lane)?.prod.state.load(Ordering::Acquire) {
+            LIVE => Ok(LaneState::Live),
+            CLOSED => Ok(LaneState::Closed),
+            DEAD => Ok(LaneState::Dead),
+            _ => Err(Error::Corrupt {
+                what: "lane state is not 0, 1 or 2",
+            }),
+        }
+    }
+
+    /// Host: marks `lane` dead (its owner's process exited) and rings both
+    /// doorbells for everyone. The lane's published messages stay
+    /// receivable; a producer still holding it gets [`Error::InUse`]. Check
+    /// [`lane_owner`](Self::lane_owner) first: this does not compare the owner.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] if `lane >= lanes()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::mpmc::{LaneState, Region};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// let p = region.producer(7).unwrap();
+    /// let lane = p.lane();
+    /// std::mem::forget(p); // the producer "dies"
+    /// region.mark_lane_dead(lane).unwrap();
+    /// assert_eq!(region.lane_state(lane), Ok(LaneState::Dead));
+    /// ```
+    pub fn mark_lane_dead(&self, lane: u32) -> Result<(), Error> {
+        // SYNC: lane close. Pairs with the Acquire loads in `any_live_lane`.
+        self.checked_lane(lane)?
+            .prod
+            .state
+            .store(DEAD, Ordering::Release);
+        self.not_empty().ring_all();
+        self.not_full().ring_all();
+        Ok(())
+    }
+
+    /// Host: hands a lane marked dead with owner `dead_id` to a restarted
+    /// producer `new_id`, which continues at the lane's `tail` (messages the
+    /// dead producer published stay receivable, in order, before the new ones).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] if the lane is not marked dead or is not owned by
+    /// `dead_id`; [`Error::InvalidGeometry`] for a bad lane or `new_id == 0`;
+    /// [`Error::Corrupt`] if the lane's indices are out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// let mut old = region.producer(7).unwrap();
+    /// old.try_send(b"one").unwrap();
+    /// std::mem::forget(old); // dies
+    /// region.mark_lane_dead(0).unwrap();
+    /// let mut new = region.reclaim_lane(0, 7, 8).unwrap();
+    /// new.try_send(b"two").unwrap();
+    /// let mut c = region.consumer(1).unwrap();
+    /// let mut buf = [0; 16];
+    /// assert_eq!(c.try_recv(&mut buf).map(|(n, _)| buf[..n].to_vec()), Ok(b"one".to_vec()));
+    /// assert_eq!(c.try_recv(&mut buf).map(|(n, _)| buf[..n].to_vec()), Ok(b"two".to_vec()));
+    /// ```
+    pub fn reclaim_lane(
+        &self,
+        lane: u32,
+        dead_id: u32,
+        new_id: u32,
+    ) -> Result<RegionProducer, Error> {
+        let record = &self.checked_lane(lane)?.prod;
+        if new_id == 0 {
+            return Err(Error::InvalidGeometry {
+                what: "producer id must not be 0",
+            });
+        }
+        if record.state.load(Ordering::Acquire) != DEAD {
+            return Err(Error::InUse);
+        }
+        record
+            .owner
+            .compare_exchange(dead_id, new_id, Ordering::AcqRel, Ordering::Relaxed)
+            .map_err(|_| Error::InUse)?;
+        self.open_lane(lane, new_id)
+    }
+
+    /// The consumer records: ids of attached consumers, 0 for free records.
+    ///
+    /// # Examples
+    ///
+    /// See [`consumer`](Self::consumer).
+    pub fn consumer_ids(&self) -> [u32; MAX_CONSUMERS] {
+        let ids = &self.meta().consumer_ids;
+        core::array::from_fn(|i| ids[i].load(Ordering::Relaxed))
+    }
+
+    /// Host: frees every consumer record holding `id` (a consumer process
+    /// that died). Returns how many were freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// std::mem::forget(region.consumer(33).unwrap()); // dies
+    /// assert_eq!(region.evict_consumer(33), 1);
+    /// assert_eq!(region.evict_consumer(33), 0);
+    /// ```
+    pub fn evict_consumer(&self, id: u32) -> usize {
+        if id == 0 {
+            return 0;
+        }
+        self.meta()
+            .consumer_ids
+            .iter()
+            .filter(|w| {
+                w.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            })
+            .count()
+    }
+
+    /// Host: declares that nobody consumes any more (the last consumer
+    /// process died or left); producers then get [`Error::PeerDead`]. Rings
+    /// both doorbells for everyone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// region.mark_consumers_dead();
+    /// assert_eq!(p.try_send(b"x"), Err(Error::PeerDead));
+    /// ```
+    pub fn mark_consumers_dead(&self) {
+        self.meta()
+            .consumers_state
+            .store(CONSUMERS_DEAD, Ordering::Relaxed);
+        self.not_empty().ring_all();
+        self.not_full().ring_all();
+    }
+
+    /// `true` if some lane is owned and not marked dead.
+    fn any_live_lane(&self) -> bool {
+        (0..self.geo.lanes).any(|i| {
+            let record = &self.lane(i).prod;
+            // SYNC: lane close. Pairs with the Release stores in
+            // `RegionProducer::drop` and `mark_lane_dead`.
+            let state = record.state.load(Ordering::Acquire);
+            let owner = record.owner.load(Ordering::Acquire);
+            owner != 0 && state != DEAD
+        })
+    }
+
+    /// Takes the message at the head of `lane` into `buf`.
+    fn recv_lane(&self, lane: u32, buf: &mut [u8]) -> Result<usize, Error> {
+        let record = self.lane(lane);
+        let slots = u64::from(self.geo.slots);
+        let max = self.geo.slot_size as usize;
+        let mut head = record.cons.head.load(Ordering::Acquire);
+        for _ in 0..RETRY_LIMIT {
+            // SYNC: publish slot. Pairs with the producer's Release store of `tail`.
+            let tail = record.prod.tail.load(Ordering::Acquire);
+            let avail = tail.wrapping_sub(head);
+            if avail == 0 {
+                return Err(Error::Empty);
+            }
+            if avail > slots {
+                // `head` was read before `tail` and may be stale; only a head
+                // that did not move proves the pair inconsistent.
+                let now = record.cons.head.load(Ordering::Acquire);
+                if now == head {
+                    return Err(Error::Corrupt {
+                        what: "lane tail is not within one lap of head",
+                    });
+                }
+                head = now;
+                continue;
+            }
+            let index = (head & (slots - 1)) as u32;
+            // SYNC: slot reuse. Pairs with the Release store in `write_slot`.
+            let len = self.slot_header(lane, index).len.load(Ordering::Acquire) as usize;
+            if len > max {
+                // No honest producer writes this; it is final only if the
+                // claim succeeds (then the bad message is consumed).
+                match record.cons.head.compare_exchange(
+                    head,
+                    head.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        return Err(Error::Corrupt {
+                            what: "message length exceeds slot size",
+                        })
+                    }
+                    Err(now) => {
+                        head = now;
+                        continue;
+                    }
+                }
+            }
+            let Some(dst) = buf.get_mut(..len) else {
+                // Leave the message in place, but report only a length that
+                // belongs to position `head`.
+                // `len` was an Acquire load (SYNC: slot reuse): had it come from
+                // a later lap, the producer's head load that allowed the reuse
+                // happens before this one, which then cannot return `head`.
+                let now = record.cons.head.load(Ordering::Relaxed);
+                if now == head {
+                    return Err(Error::TooLarge {
+                        len,
+                        max: buf.len(),
+                    });
+                }
+                head = now;
+                continue;
+            };
+            // SAFETY: the payload of an in-range slot spans `slot_size >= len`
+            // bytes inside the checked layout.
+            unsafe { region::copy_from_shared(self.payload(lane, index), dst) };
+            // SYNC: release slot. Pairs with the producer's Acquire load of
+            // `head` in `refresh_head`: our copy happens before it reuses the slot.
+            match record.cons.head.compare_exchange(
+                head,
+                head.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(len),
+                // Another consumer took it: discard the copy.
+                Err(now) => head = now,
+            }
+        }
+        Err(Error::Corrupt {
+            what: "lane head kept moving",
+        })
+    }
+}
+
+/// A producer's hold on one lane of a [`Region`]. Dropping it (or
+/// [`close`](Self::close)) closes the lane cleanly: its published messages
+/// stay receivable and the lane becomes free for the next producer.
+///
+/// # Examples
+///
+/// ```
+/// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+/// # let mut mem = Box::new(Mem([0; 4096]));
+/// use kipc_core::mpmc::{LaneState, Region};
+/// // SAFETY: `mem` is aligned, large enough and outlives the region.
+/// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+/// let mut p = region.producer(3).unwrap();
+/// p.try_send(b"kept").unwrap();
+/// p.close();
+/// assert_eq!(region.lane_state(0), Ok(LaneState::Closed));
+/// assert_eq!(region.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct RegionProducer {
+    region: Region,
+    lane: u32,
+    id: u32,
+    /// Our `tail`: the truth for this lane while we own it.
+    tail: u64,
+    /// Last `head` we read; `tail - head_cache` is in `0..=S`.
+    head_cache: u64,
+}
+
+impl RegionProducer {
+    /// The lane this producer owns.
+    ///
+    /// # Examples
+    ///
+    /// See [`Region::producer`].
+    pub fn lane(&self) -> u32 {
+        self.lane
+    }
+
+    /// The id this producer claimed its lane with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// assert_eq!(region.producer(12).unwrap().id(), 12);
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn record(&self) -> &Lane {
+        self.region.lane(self.lane)
+    }
+
+    /// Re-reads `head`; returns the number of free slots.
+    fn refresh_head(&mut self) -> Result<u64, Error> {
+        let slots = u64::from(self.region.geo.slots);
+        // SYNC: release slot. Pairs with the consumers' AcqRel CAS on `head`.
+        let head = self.record().cons.head.load(Ordering::Acquire);
+        let used = self.tail.wrapping_sub(head);
+        if used > slots {
+            return Err(Error::Corrupt {
+                what: "lane head is not within one lap of tail",
+            });
+        }
+        self.head_cache = head;
+        Ok(slots - used)
+    }
+
+    /// Free slots, re-reading `head` only when the cache says full.
+    fn free_slots(&mut self) -> Result<u64, Error> {
+        let slots = u64::from(self.region.geo.slots);
+        let used = self.tail.wrapping_sub(self.head_cache);
+        if used < slots {
+            return Ok(slots - used);
+        }
+        self.refresh_head()
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        if self.region.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN {
+            return Err(Error::PeerDead);
+        }
+        let record = &self.record().prod;
+        if record.owner.load(Ordering::Relaxed) != self.id
+            || record.state.load(Ordering::Relaxed) == DEAD
+        {
+            return Err(Error::InUse);
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, msg: &[u8]) -> Result<(), Error> {
+        let max = self.region.geo.slot_size as usize;
+        if msg.len() > max {
+            return Err(Error::TooLarge {
+                len: msg.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `msg` (already length-checked) into the slot of position `pos`.
+    fn write_slot(&self, pos: u64, msg: &[u8]) {
+        let index = (pos & (u64::from(self.region.geo.slots) - 1)) as u32;
+        // `msg.len() <= slot_size`, a u32.
+        // SYNC: slot reuse. Release orders our last `head` load (the one that
+        // let us reuse this slot) before the length; pairs with the consumer's
+        // Acquire load of `len` in `recv_lane`.
+        self.region
+            .slot_header(self.lane, index)
+            .len
+            .store(msg.len() as u32, Ordering::Release);
+        // SAFETY: the payload of an in-range slot spans `slot_size >=
+        // msg.len()` bytes inside the checked layout.
+        unsafe { region::copy_to_shared(msg, self.region.payload(self.lane, index)) };
+    }
+
+    fn publish(&mut self, count: u64) {
+        self.tail = self.tail.wrapping_add(count);
+        // SYNC: publish slot. Pairs with the consumer's Acquire load of `tail`.
+        self.record().prod.tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Sends one message of `0..=slot_size` bytes without waiting. The host
+    /// then rings [`Region::not_empty`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if `msg` exceeds the slot size; [`Error::PeerDead`]
+    /// if the consumer side was marked dead; [`Error::InUse`] if this lane was
+    /// marked dead or reclaimed by another id; [`Error::Full`] if the lane has
+    /// no free slot; [`Error::Corrupt`] if a peer put the lane's `head` out of
+    /// range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 2, 4) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// assert_eq!(p.try_send(b"toolong"), Err(Error::TooLarge { len: 7, max: 4 }));
+    /// p.try_send(b"a").unwrap();
+    /// p.try_send(b"").unwrap();
+    /// assert_eq!(p.try_send(b"b"), Err(Error::Full));
+    /// ```
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        self.check_len(msg)?;
+        self.check_alive()?;
+        if self.free_slots()? == 0 {
+            return Err(Error::Full);
+        }
+        self.write_slot(self.tail, msg);
+        self.publish(1);
+        Ok(())
+    }
+
+    /// Sends the leading messages of `msgs` that fit, publishing them all
+    /// with one store. Returns how many were sent; stops before a message
+    /// that is too large.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), when not even the first message could
+    /// be sent (`Full`, `TooLarge`, ...). `Ok(0)` only for an empty `msgs`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 8) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// assert_eq!(p.send_many(&[b"a", b"b", b"c"]), Ok(3));
+    /// assert_eq!(p.send_many(&[b"d", b"e"]), Ok(1));
+    /// assert_eq!(p.send_many(&[b"f"]), Err(Error::Full));
+    /// ```
+    pub fn send_many(&mut self, msgs: &[&[u8]]) -> Result<usize, Error> {
+        if msgs.is_empty() {
+            return Ok(0);
+        }
+        self.check_alive()?;
+        let free = usize::try_from(self.free_slots()?).unwrap_or(usize::MAX);
+        let mut sent = 0usize;
+        for msg in msgs.iter().take(free) {
+            if let Err(e) = self.check_len(msg) {
+                if sent == 0 {
+                    return Err(e);
+                }
+                break;
+            }
+            self.write_slot(self.tail.wrapping_add(sent as u64), msg);
+            sent += 1;
+        }
+        if sent == 0 {
+            return Err(Error::Full);
+        }
+        self.publish(sent as u64);
+        Ok(sent)
+    }
+
+    /// Closes the lane cleanly (the same as dropping the producer).
+    ///
+    /// # Examples
+    ///
+    /// See [`RegionProducer`].
+    pub fn close(self) {}
+}
+
+impl Drop for RegionProducer {
+    fn drop(&mut self) {
+        let record = &self.record().prod;
+        if record.owner.load(Ordering::Relaxed) != self.id {
+            // The host reclaimed the lane for someone else: not ours to close.
+            return;
+        }
+        // SYNC: lane close. Release: whoever sees the lane closed (a consumer
+        // deciding `PeerDead`, the next owner) sees our last `tail`.
+        record.state.store(CLOSED, Ordering::Release);
+        let _ = record
+            .owner
+            .compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+/// A consumer of a [`Region`]: receives from every lane, round-robin.
+/// Dropping it frees its consumer record.
+///
+/// # Examples
+///
+/// ```
+/// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+/// # let mut mem = Box::new(Mem([0; 4096]));
+/// use kipc_core::{mpmc::Region, Error};
+/// // SAFETY: `mem` is aligned, large enough and outlives the region.
+/// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+/// let mut c = region.consumer(1).unwrap();
+/// assert_eq!(c.try_recv(&mut [0; 16]), Err(Error::Empty));
+/// ```
+#[derive(Debug)]
+pub struct RegionConsumer {
+    region: Region,
+    id: u32,
+    /// Index of our record in `consumer_ids`.
+    record: usize,
+    /// Lane the next scan starts at; always `< lanes`.
+    cursor: u32,
+}
+
+impl RegionConsumer {
+    /// The id this consumer attached with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// # use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// assert_eq!(region.consumer(4).unwrap().id(), 4);
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Receives one message into `buf` without waiting; returns its length
+    /// and the lane it came from. Lanes are scanned round-robin from a
+    /// per-consumer cursor, so a busy lane cannot starve the others. The host
+    /// then rings [`Region::not_full`].
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`]: no lane holds a message;
+    /// - [`Error::PeerDead`]: no lane holds a message, no lane is live-owned,
+    ///   and some producer has attached before (see [`Region`]);
+    /// - [`Error::TooLarge`]: the next message on a lane is longer than `buf`
+    ///   (`max` is `buf.len()`); it is left in place and the next call
+    ///   starts at that lane;
+    /// - [`Error::Corrupt`]: a peer broke a lane's indices or a message's
+    ///   length. The next call starts at the following lane, so the other
+    ///   lanes keep flowing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// let mut c = region.consumer(2).unwrap();
+    /// p.try_send(b"four").unwrap();
+    /// assert_eq!(c.try_recv(&mut [0; 2]), Err(Error::TooLarge { len: 4, max: 2 }));
+    /// let mut buf = [0; 16];
+    /// assert_eq!(c.try_recv(&mut buf), Ok((4, p.lane())));
+    /// drop(p);
+    /// assert_eq!(c.try_recv(&mut buf), Err(Error::PeerDead));
+    /// ```
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(usize, u32), Error> {
+        if let Some(result) = self.scan(buf) {
+            return result;
+        }
+        let meta = self.region.meta();
+        if meta.producer_seen.load(Ordering::Relaxed) == 0 || self.region.any_live_lane() {
+            return Err(Error::Empty);
+        }
+        // No lane is owned: every `tail` was final when its lane closed, and
+        // the Acquire loads in `any_live_lane` made it visible. Look once more.
+        if let Some(result) = self.scan(buf) {
+            return result;
+        }
+        Err(Error::PeerDead)
+    }
+
+    fn scan(&mut self, buf: &mut [u8]) -> Option<Result<(usize, u32), Error>> {
+        let lanes = self.region.geo.lanes;
+        for k in 0..lanes {
+            let lane = (self.cursor + k) % lanes;
+            match self.region.recv_lane(lane, buf) {
+                Err(Error::Empty) => continue,
+                Err(e @ Error::TooLarge { .. }) => {
+                    self.cursor = lane;
+                    return Some(Err(e));
+                }
+                result => {
+                    self.cursor = (lane + 1) % lanes;
+                    return Some(result.map(|n| (n, lane)));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Drop for RegionConsumer {
+    fn drop(&mut self) {
+        if let Some(word) = self.region.meta().consumer_ids.get(self.record) {
+            let _ = word.compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(kipc_loom)))]
+mod tests;
