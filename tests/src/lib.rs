@@ -1,3 +1,4 @@
 //! Helpers shared by kipc's multi-process integration tests.
 
 pub mod ring_payload;
+pub mod stress;
