@@ -187,9 +187,21 @@ impl RingConfig {
             RingKind::Spsc => spsc::region_size(self.slots, self.slot_size),
             RingKind::Mpmc { lanes } => mpmc::region_size(lanes, self.slots, self.slot_size),
         };
-        r.map_err(Error::from)
+        let len = r.map_err(Error::from)?;
+        if len as u64 > MAX_RING_BYTES {
+            // A memfd has no size limit and /dev/shm may be larger than RAM:
+            // without this cap, `fallocate` of a huge geometry would run the
+            // machine out of memory instead of failing.
+            return Err(Error::Core(kipc_core::Error::InvalidGeometry {
+                what: "ring would be larger than MAX_RING_BYTES (4 GiB)",
+            }));
+        }
+        Ok(len)
     }
 }
+
+/// The largest ring (header and slots) [`ShmRing`] creates: 4 GiB.
+pub const MAX_RING_BYTES: u64 = 4 << 30;
 
 /// Which side of a ring an attached process is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -887,7 +899,17 @@ fn consumer_alive(queue: &Queue, me: NonZeroU32, watches: &RefCell<Watches>) -> 
         Queue::Spsc(r) => match r.consumer_endpoint().owner() {
             None => true,
             Some(pid) if pid == me => true,
-            Some(pid) => w.alive(pid.get()),
+            Some(pid) if w.alive(pid.get()) => true,
+            Some(pid) => {
+                // Record the death in the header, so `try_send` and every
+                // other process attached to the ring see it too. Narrow race:
+                // a reclaim between this read and the mark (as for MPMC lanes).
+                if r.consumer_endpoint().owner() == Some(pid) {
+                    r.mark_consumer_dead();
+                    queue.wake_everyone();
+                }
+                false
+            }
         },
         Queue::Mpmc(r) => {
             let ids: Vec<u32> = r.consumer_ids().into_iter().filter(|&i| i != 0).collect();
@@ -914,7 +936,16 @@ fn producer_alive(queue: &Queue, me: NonZeroU32, watches: &RefCell<Watches>) -> 
         Queue::Spsc(r) => match r.producer_endpoint().owner() {
             None => true,
             Some(pid) if pid == me => true,
-            Some(pid) => w.alive(pid.get()),
+            Some(pid) if w.alive(pid.get()) => true,
+            Some(pid) => {
+                // As in `consumer_alive`: make the death visible to
+                // `try_recv` and to every other process.
+                if r.producer_endpoint().owner() == Some(pid) {
+                    r.mark_producer_dead();
+                    queue.wake_everyone();
+                }
+                false
+            }
         },
         Queue::Mpmc(r) => {
             let mut marked = false;

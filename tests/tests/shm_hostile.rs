@@ -365,11 +365,20 @@ fn create_with_bad_geometry_fails_cleanly() {
             "{config:?} accepted (memfd)"
         );
     }
-    // Not tested here: a valid geometry too large for memory. A memfd
-    // (create_anonymous) lives on a tmpfs without a size limit, so its
-    // `fallocate` commits pages until the OOM killer fires (a 1 TiB
-    // `spsc(1 << 20, 1 << 20)` did exactly that on a 23 GiB machine), and
-    // /dev/shm is as large as RAM here.
+    // A geometry valid for the core but too large to back with memory: a
+    // memfd has no size limit, so before `MAX_RING_BYTES` existed this 1 TiB
+    // ring's `fallocate` ran the machine out of memory. Now it is refused
+    // before anything is allocated.
+    let huge = RingConfig::spsc(1 << 20, 1 << 20);
+    let name = Name::new(&prefix);
+    for result in [ShmRing::create(&name.0, huge), ShmRing::create_anonymous(huge)] {
+        let e = result.expect_err("1 TiB ring accepted");
+        assert!(
+            matches!(e, Error::Core(kipc_core::Error::InvalidGeometry { .. })),
+            "{e:?}"
+        );
+    }
+    assert!(!name.path().exists());
     assert_nothing_left(&prefix, &before);
 }
 

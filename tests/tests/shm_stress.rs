@@ -260,14 +260,10 @@ fn producer_killed_at_random_moments() {
     );
 }
 
-/// BUG (host/src/ring.rs): the SPSC host never records a dead peer in the
-/// header (`Region::mark_producer_dead` is never called; only MPMC lanes are
-/// marked), although `Receiver::try_recv` documents `PeerDead` "when empty
-/// and the producer side is marked dead" and core/src/spsc/region.rs
-/// ("# Crashes") says the host calls `mark_producer_dead` when a pidfd
-/// reports the death. So after a blocking `recv_timeout` has returned
-/// `PeerDead`, `try_recv` still says `Empty`, and other processes attached to
-/// the ring cannot see the death in the header.
+/// Once a blocking receive has found the producer dead, the death is
+/// recorded in the header (`Region::mark_producer_dead`), so `try_recv` and
+/// every other process attached to the ring see `PeerDead` too. (An earlier
+/// host only marked MPMC lanes, and `try_recv` kept saying `Empty`.)
 #[test]
 fn try_recv_after_peer_dead_says_peer_dead() {
     let name = Name::new("stress-trydead");
