@@ -7,6 +7,8 @@
 //!
 //! - [`spsc`]: a bounded single-producer single-consumer ring;
 //! - [`mpmc`]: a bounded multi-producer multi-consumer ring;
+//! - [`mailbox`]: a message queue with priorities and SysV-style type
+//!   selection, many senders and receivers, recoverable after a crash;
 //! - [`doorbell`]: the 32-bit words and the protocol a host uses to sleep
 //!   until a queue changes, without lost wake-ups;
 //! - [`region`]: what all shared-memory layouts have in common;
@@ -30,6 +32,8 @@ extern crate std;
 
 pub mod doorbell;
 mod error;
+#[cfg(target_has_atomic = "64")]
+pub mod mailbox;
 pub mod mpmc;
 pub mod region;
 pub mod signal;
