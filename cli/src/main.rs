@@ -8,8 +8,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fifo;
+mod lock;
 mod ls;
 mod ring;
+mod signal;
+mod sock;
+mod spool;
 mod sysv;
 
 /// Exit code for "timed out with nothing received" (`kipc ring recv`).
@@ -37,6 +42,20 @@ enum Command {
     /// SysV shared memory, the way classic C programs use it.
     #[command(subcommand)]
     Sysv(sysv::Command),
+    /// Real signals: wait for them, send them, the default-action table.
+    #[command(subcommand)]
+    Signal(signal::Command),
+    /// Named pipes (FIFOs) opened with a timeout.
+    #[command(subcommand)]
+    Fifo(fifo::Command),
+    /// Spool directories: messages published atomically, each taken once.
+    #[command(subcommand)]
+    Spool(spool::Command),
+    /// Run a command while holding a lock on a file (like flock(1)).
+    Lock(lock::Args),
+    /// Unix, TCP and UDP sockets: a small server and client.
+    #[command(subcommand)]
+    Sock(sock::Command),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +65,11 @@ fn main() -> ExitCode {
         Command::Ring(cmd) => ring::run(cmd),
         Command::Ls(args) => ls::run(args),
         Command::Sysv(cmd) => sysv::run(cmd),
+        Command::Signal(cmd) => signal::run(cmd),
+        Command::Fifo(cmd) => fifo::run(cmd),
+        Command::Spool(cmd) => spool::run(cmd),
+        Command::Lock(args) => lock::run(args),
+        Command::Sock(cmd) => sock::run(cmd),
     };
     match result {
         Ok(code) => code,

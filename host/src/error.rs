@@ -89,6 +89,14 @@ pub enum Error {
     PeerDead,
     /// The object exists but its creator has not finished initialising it.
     NotReady,
+    /// A lock is held by someone else (an advisory file lock, a pid lock
+    /// file whose owner is alive).
+    Locked {
+        /// The object (`lock file /run/x.pid`).
+        object: String,
+        /// The holder's pid, when known.
+        holder: Option<i32>,
+    },
 }
 
 impl Error {
@@ -161,6 +169,14 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out"),
             Error::PeerDead => f.write_str("peer process is dead"),
             Error::NotReady => f.write_str("object is not initialised yet"),
+            Error::Locked {
+                object,
+                holder: Some(pid),
+            } => write!(f, "{object}: locked by pid {pid}"),
+            Error::Locked {
+                object,
+                holder: None,
+            } => write!(f, "{object}: locked by another holder"),
         }
     }
 }
@@ -200,6 +216,7 @@ impl From<Error> for std::io::Error {
         let kind = match &e {
             Error::Sys { errno, .. } => errno.kind(),
             Error::Timeout => ErrorKind::TimedOut,
+            Error::Locked { .. } => ErrorKind::WouldBlock,
             Error::PeerDead => ErrorKind::BrokenPipe,
             Error::NotOwner { .. } | Error::BadMode { .. } => ErrorKind::PermissionDenied,
             Error::InvalidName { .. }

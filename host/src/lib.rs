@@ -9,8 +9,17 @@
 //! - [`mapping`]: the owned shared mapping every segment hands out;
 //! - [`ring`]: SPSC and MPMC rings in shared memory between processes
 //!   ([`ring::ShmRing`]), with blocking waits and peer liveness;
+//! - [`mailbox`]: message queues with priorities and type selection in
+//!   shared memory, and the inbox/outbox address scheme;
+//! - [`rpc`]: procedure calls over mailboxes (or any [`rpc::Transport`]);
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
+//! - [`signals`]: real signals received through a lock-free inbox, masks, `kill`/`sigqueue`;
 //! - [`liveness`]: telling whether a peer process is still alive;
+//! - [`pipe`], [`fifo`], [`pipeline`]: anonymous pipes (splice/tee), named
+//!   pipes opened with a timeout, and `a | b | c` command chains;
+//! - [`eventfd`]: a pollable counter/semaphore for notifications;
+//! - [`spool`]: a maildir-style spool directory, each message taken once;
+//! - [`lock`]: flock and OFD advisory locks with timeouts, pid lock files;
 //! - [`name`]: validation of kipc object names;
 //! - [`error`]: the crate's [`Error`].
 //!
@@ -25,13 +34,23 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod error;
+pub mod eventfd;
+pub mod fifo;
 pub mod futex;
 pub mod liveness;
+pub mod lock;
+pub mod mailbox;
 pub mod mapping;
 pub mod memfd;
 pub mod name;
+pub mod pipe;
+pub mod pipeline;
+pub mod rpc;
 pub mod ring;
 pub mod shm;
+pub mod signals;
+pub mod socket;
+pub mod spool;
 mod sys;
 pub mod sysv;
 

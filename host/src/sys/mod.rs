@@ -4,6 +4,9 @@
 //! [`rustix::io::Errno`]; the safe layers above live in the public modules.
 #![allow(unsafe_code)]
 
+pub(crate) mod ofd;
+pub(crate) mod signal;
+pub(crate) mod sock;
 pub(crate) mod sysv;
 
 use rustix::io::Errno;
