@@ -11,10 +11,15 @@
  * storage. Using storage that was never zeroed or attached is undefined, as
  * is using a ring's memory after it is unmapped.
  *
+ * Handles that the library allocates (host level: kipc_ring, kipc_mailbox,
+ * kipc_signals) are freed by their close function; using a closed handle is
+ * undefined, as with free().
+ *
  * Build modes: the default library (feature "host") needs Linux and libc;
  * built with --no-default-features it is freestanding (no_std) and provides
- * only the core-level functions (kipc_spsc_*, kipc_mpmc_*, kipc_doorbell_*,
- * kipc_strerror, kipc_version).
+ * only the core-level functions (kipc_spsc_*, kipc_mpmc_*, kipc_mbox_* over
+ * your memory, kipc_sigstate_*, kipc_doorbell_*, kipc_strerror,
+ * kipc_version).
  */
 
 #ifndef KIPC_H
@@ -28,6 +33,16 @@
 #if !defined(KIPC_NO_HOST) && !defined(KIPC_HOST)
 #define KIPC_HOST 1
 #endif
+
+/* Alignment of handle storage that needs more than its members give it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define KIPC_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define KIPC_ALIGNED(n) /* align kipc_sigstate_t storage to n bytes yourself */
+#endif
+
+/* Signal sets are uint64_t with bit n - 1 for signal n. */
+#define KIPC_SIGBIT(signo) ((uint64_t)1 << ((signo) - 1))
 
 // Operation would block: the ring is full (push) or empty (pop), or the
 // region is not initialised yet (attach: retry shortly).
@@ -83,11 +98,173 @@
 // users write it.
 #define KIPC_EACCES 13
 
+// No such thread (signal state) or process (host signals).
+#define KIPC_ESRCH 3
+
+// Host level: no object of that name.
+#define KIPC_ENOENT 2
+
+// Host level: an object of that name already exists.
+#define KIPC_EEXIST 17
+
+// Highest message priority; 0 is the lowest. Receives take the highest
+// priority first, FIFO within a priority.
+#define KIPC_MBOX_PRIO_MAX 255
+
+// Largest slot count of a mailbox.
+#define KIPC_MBOX_MAX_SLOTS 65536
+
+// Largest message of a mailbox in bytes (16 MiB).
+#define KIPC_MBOX_MAX_MSG 16777216
+
+// Receive selector: any message, highest priority first, then oldest
+// (POSIX `mq_receive`; SysV `msgrcv` with `msgtyp == 0`). The type
+// argument is ignored.
+#define KIPC_MBOX_ANY 0
+
+// Receive selector: only messages whose type equals the type argument, in
+// priority then FIFO order (`msgrcv` with `msgtyp > 0`).
+#define KIPC_MBOX_EXACT 1
+
+// Receive selector: messages whose type is at most the type argument,
+// lowest type first, then priority, then FIFO (`msgrcv` with
+// `msgtyp < 0`, type argument `-msgtyp`).
+#define KIPC_MBOX_LOWEST_AT_MOST 2
+
 // Largest number of lanes (producers attached at once) of an MPMC ring.
 #define KIPC_MPMC_MAX_LANES 64
 
 // Largest number of consumers attached at once to an MPMC ring.
 #define KIPC_MPMC_MAX_CONSUMERS 16
+
+#if defined(KIPC_HOST)
+// `kipc_ring_create` flag: an MPMC ring (per-producer lanes, so a producer
+// that dies mid-send cannot wedge the others) instead of SPSC. `slots` is
+// then per lane. The lane count goes in bits 8..16 of the flags:
+// `KIPC_RING_MPMC | (lanes << KIPC_RING_LANES_SHIFT)`, 1..=64 lanes; 0
+// means `KIPC_RING_DEFAULT_LANES`.
+#define KIPC_RING_MPMC 1
+#endif
+
+#if defined(KIPC_HOST)
+// Where the lane count of an MPMC ring goes in `kipc_ring_create` flags.
+#define KIPC_RING_LANES_SHIFT 8
+#endif
+
+#if defined(KIPC_HOST)
+// Lanes of an MPMC ring created without a lane count in its flags.
+#define KIPC_RING_DEFAULT_LANES 4
+#endif
+
+// Threads of a `kipc_sigstate_t` (ids `0..KIPC_SIGSTATE_THREADS`).
+#define KIPC_SIGSTATE_THREADS 4
+
+// Real-time signal instances a `kipc_sigstate_t` queues at once.
+#define KIPC_SIGSTATE_RTQ 64
+
+// Real-time instances `kipc_sigstate_raise` holds until the next call of
+// another `kipc_sigstate_*` function moves them into the state.
+#define KIPC_SIGSTATE_INBOX 64
+
+// `sizeof(kipc_sigstate_t)`: bytes of one signal state (128-byte aligned).
+#define KIPC_SIGSTATE_SIZE 16384
+
+// The kernel's first real-time signal (glibc's `SIGRTMIN` is 34: it keeps
+// two); real-time signals are `KIPC_SIGRTMIN..=KIPC_NSIG`.
+#define KIPC_SIGRTMIN 32
+
+// The highest signal number.
+#define KIPC_NSIG 64
+
+// Disposition kind: `SIG_DFL`, the signal's default action.
+#define KIPC_SIG_DFL 0
+
+// Disposition kind: `SIG_IGN`.
+#define KIPC_SIG_IGN 1
+
+// Disposition kind: a handler, named by an id you choose (an index into
+// your own table of functions).
+#define KIPC_SIG_HANDLER 2
+
+// `sa_flags`: no SIGCHLD when a child stops or continues.
+#define KIPC_SA_NOCLDSTOP 1
+
+// `sa_flags`: exited children are reaped automatically.
+#define KIPC_SA_NOCLDWAIT 2
+
+// `sa_flags`: the handler takes a `siginfo_t`.
+#define KIPC_SA_SIGINFO 4
+
+// `sa_flags`: restart interrupted system calls.
+#define KIPC_SA_RESTART 268435456
+
+// `sa_flags`: do not block the signal while its handler runs.
+#define KIPC_SA_NODEFER 1073741824
+
+// `sa_flags`: reset the disposition to `SIG_DFL` on delivery.
+#define KIPC_SA_RESETHAND 2147483648
+
+// `sigprocmask` how: add the set to the mask.
+#define KIPC_SIG_BLOCK 0
+
+// `sigprocmask` how: remove the set from the mask.
+#define KIPC_SIG_UNBLOCK 1
+
+// `sigprocmask` how: replace the mask with the set.
+#define KIPC_SIG_SETMASK 2
+
+// Generation result: the signal (instance) is now pending.
+#define KIPC_SIGGEN_PENDING 0
+
+// Generation result: a standard signal already pending, merged with it.
+#define KIPC_SIGGEN_COALESCED 1
+
+// Generation result: ignored and not blocked, dropped.
+#define KIPC_SIGGEN_DISCARDED 2
+
+// Delivery action: nothing to do (ignored).
+#define KIPC_SIGACT_IGNORE 0
+
+// Delivery action: terminate the process.
+#define KIPC_SIGACT_TERMINATE 1
+
+// Delivery action: terminate with a core dump.
+#define KIPC_SIGACT_COREDUMP 2
+
+// Delivery action: the process is now stopped (`kipc_sigstate_is_stopped`).
+#define KIPC_SIGACT_STOP 3
+
+// Delivery action: SIGCONT's default; the process was already continued.
+#define KIPC_SIGACT_CONTINUE 4
+
+// Delivery action: run handler `handler_id` with `flags`; the thread's mask
+// is already the handler's; call `kipc_sigstate_handler_return` with
+// `saved_mask` when it returns.
+#define KIPC_SIGACT_RUN_HANDLER 5
+
+// `si_code`: sent by `kill`.
+#define KIPC_SI_USER 0
+
+// `si_code`: sent by `sigqueue`, with a value.
+#define KIPC_SI_QUEUE -1
+
+// `si_code`: sent by `tgkill`.
+#define KIPC_SI_TKILL -6
+
+// `si_code`: generated by the kernel.
+#define KIPC_SI_KERNEL 128
+
+#if defined(KIPC_HOST)
+// An open mailbox (opaque, heap-allocated). Not to be confused with
+// `kipc_mbox_t`, the core-level handle over your own memory.
+//
+// Thread safety: thread-safe. Any number of threads may send and receive
+// through one handle at the same time (blocking calls included); only
+// `kipc_mbox_close` needs it to itself, after every other call on it has
+// returned. Using a handle after `kipc_mbox_close` is undefined, as with
+// `free`.
+typedef struct kipc_mailbox kipc_mailbox;
+#endif
 
 #if defined(KIPC_HOST)
 // An open ring (opaque, heap-allocated).
@@ -98,6 +275,44 @@
 // `kipc_ring_close` is undefined, as with `free`.
 typedef struct kipc_ring kipc_ring;
 #endif
+
+#if defined(KIPC_HOST)
+// The signals this process took over (opaque, heap-allocated). At most one
+// is open per process at a time.
+//
+// Thread safety: `kipc_signals_wait` and `kipc_signals_close` need the
+// handle to themselves (one thread at a time); `kipc_signals_fd` may be
+// called from any thread. The signals may arrive on any thread that does
+// not block them: do not block them in every thread (as one would for
+// `sigwait`), or nothing is recorded. Using a handle after
+// `kipc_signals_close` is undefined, as with `free`.
+typedef struct kipc_signals kipc_signals;
+#endif
+
+// Storage for a mailbox handle. Declare one (static, global or on the
+// stack), pass its address to `kipc_mbox_attach`, treat it as opaque.
+//
+// Thread safety: once attached, any number of threads (and interrupt
+// contexts) may send, receive, recover and query through one handle at
+// the same time; only attach and detach need the handle to themselves. Do
+// not copy or move the storage while attached (`-KIPC_EBADF`).
+typedef struct kipc_mbox_t {
+  uint64_t opaque[16];
+} kipc_mbox_t;
+
+// Asks whether owner `owner` is dead: nonzero means it will never touch
+// the mailbox again. `ctx` is what the caller passed to `kipc_mbox_recover`.
+typedef int (*kipc_mbox_is_dead_fn)(uint32_t owner, void *ctx);
+
+// The two doorbell words of a ring, for a host or kernel to sleep on. They
+// point into the ring memory and are valid as long as it is; access them
+// only atomically (or through the `kipc_doorbell_*` functions and futex).
+typedef struct kipc_doorbells_t {
+  // Rung when messages were added; consumers sleep on it.
+  const uint32_t *not_empty;
+  // Rung when messages were removed; producers sleep on it.
+  const uint32_t *not_full;
+} kipc_doorbells_t;
 
 // Storage for an MPMC producer handle (opaque; see `kipc_spsc_producer_t`
 // for the storage rules).
@@ -116,15 +331,64 @@ typedef struct kipc_mpmc_consumer_t {
   uint64_t opaque[32];
 } kipc_mpmc_consumer_t;
 
-// The two doorbell words of a ring, for a host or kernel to sleep on. They
-// point into the ring memory and are valid as long as it is; access them
-// only atomically (or through the `kipc_doorbell_*` functions and futex).
-typedef struct kipc_doorbells_t {
-  // Rung when messages were added; consumers sleep on it.
-  const uint32_t *not_empty;
-  // Rung when messages were removed; producers sleep on it.
-  const uint32_t *not_full;
-} kipc_doorbells_t;
+// What a signal carries (the parts of `siginfo_t` kipc models).
+typedef struct kipc_siginfo_t {
+  // Signal number, 1..=64.
+  int32_t signo;
+  // `si_code`: `KIPC_SI_USER`, `KIPC_SI_QUEUE`, `KIPC_SI_TKILL`, ...
+  int32_t code;
+  // Sender's process id.
+  uint32_t pid;
+  // Sender's user id.
+  uint32_t uid;
+  // `si_value` (0 unless sent with a value).
+  uint64_t value;
+} kipc_siginfo_t;
+
+// Storage for one signal state: `KIPC_SIGSTATE_SIZE` bytes, 128-byte
+// aligned (the header declares the alignment, so a plain declaration is
+// enough). Initialise it with `kipc_sigstate_init`; treat it as opaque.
+//
+// Thread safety: not thread-safe. Every function except
+// `kipc_sigstate_raise` needs the state to itself (one thread at a time,
+// or your own lock). `kipc_sigstate_raise` is lock-free and may run
+// concurrently with any call but `kipc_sigstate_init`: from other threads,
+// signal handlers or interrupt handlers. Do not copy or move the storage
+// after init (`-KIPC_EBADF`).
+typedef struct KIPC_ALIGNED(128) kipc_sigstate_t {
+  uint64_t opaque[2048];
+} kipc_sigstate_t;
+
+// A disposition, as `struct sigaction`.
+typedef struct kipc_sigaction_t {
+  // `KIPC_SIG_DFL`, `KIPC_SIG_IGN` or `KIPC_SIG_HANDLER`.
+  uint32_t kind;
+  // The handler's id (`KIPC_SIG_HANDLER` only, else 0).
+  uint32_t handler_id;
+  // `KIPC_SA_*` flags (`KIPC_SIG_HANDLER` only, else 0).
+  uint32_t flags;
+  // Always 0.
+  uint32_t reserved;
+  // Signals blocked while the handler runs (`KIPC_SIG_HANDLER` only).
+  uint64_t mask;
+} kipc_sigaction_t;
+
+// A delivered signal and what the thread must do with it.
+typedef struct kipc_sigdelivery_t {
+  // The signal and its info.
+  struct kipc_siginfo_t info;
+  // One of `KIPC_SIGACT_*`.
+  uint32_t action;
+  // The handler's id (`KIPC_SIGACT_RUN_HANDLER` only, else 0).
+  uint32_t handler_id;
+  // The handler's `KIPC_SA_*` flags (`KIPC_SIGACT_RUN_HANDLER` only).
+  uint32_t flags;
+  // Always 0.
+  uint32_t reserved;
+  // The mask to restore when the handler returns
+  // (`KIPC_SIGACT_RUN_HANDLER` only).
+  uint64_t saved_mask;
+} kipc_sigdelivery_t;
 
 // Storage for an SPSC producer handle. Declare one (static, global or on the
 // stack), zero it or not, and pass its address to
@@ -184,6 +448,259 @@ const char *kipc_strerror(int code);
 // The library version, a static NUL-terminated string such as `"0.1.0"`.
 // Thread-safe; never fails.
 const char *kipc_version(void);
+
+// Bytes of memory a mailbox of `slots` slots (1..=`KIPC_MBOX_MAX_SLOTS`,
+// any number) of up to `max_msg` bytes (1..=`KIPC_MBOX_MAX_MSG`) needs;
+// written to `*out`.
+//
+// Returns 0, `-KIPC_EINVAL` (geometry) or `-KIPC_EFAULT`. Thread-safe.
+//
+// # Safety
+//
+// `out` is NULL or points to a writable `size_t`.
+int kipc_mbox_region_size(uint32_t slots, uint32_t max_msg, size_t *out);
+
+// Lays a fresh, empty mailbox over `len` bytes at `mem` (128-byte aligned,
+// at least `kipc_mbox_region_size` bytes) and publishes it.
+// `byte_budget` limits the payload bytes queued at once (as `msg_qbytes`);
+// 0 means no limit beyond `slots * max_msg`.
+//
+// Returns 0; `-KIPC_EFAULT` (`mem` NULL or misaligned), `-KIPC_EINVAL`
+// (geometry, or a budget above `slots * max_msg`), `-KIPC_ENOBUFS`.
+// Keeps no pointer: attach handles afterwards.
+//
+// # Safety
+//
+// As `kipc_spsc_init`.
+int kipc_mbox_init(void *mem, size_t len, uint32_t slots, uint32_t max_msg, uint64_t byte_budget);
+
+// Attaches the handle `mb` to the mailbox at `mem` (`len` bytes), checking
+// every header field.
+//
+// Returns 0; `-KIPC_EFAULT`, `-KIPC_EAGAIN` (not initialised yet: retry),
+// `-KIPC_EPROTO` (not a mailbox of this layout version), `-KIPC_ENOBUFS`
+// (`len` smaller than the recorded layout). On error `mb` is left as it was.
+//
+// # Safety
+//
+// `mb` is NULL or points to writable `kipc_mbox_t` storage that is not
+// attached and not in use by another thread. `mem` is NULL or readable and
+// writable for `len` bytes until `mb` is detached; other programs may write
+// those bytes concurrently, this one only through kipc.
+int kipc_mbox_attach(struct kipc_mbox_t *mb, void *mem, size_t len);
+
+// Detaches the handle; the storage may then be reused. The mailbox memory
+// and its messages are untouched.
+//
+// Returns 0, `-KIPC_EFAULT` or `-KIPC_EBADF`.
+//
+// # Safety
+//
+// `mb` is NULL or points to `kipc_mbox_t` storage that no other thread is
+// using.
+int kipc_mbox_detach(struct kipc_mbox_t *mb);
+
+// Sends the `len` bytes at `msg` with priority `prio` (0..=255) and type
+// `mtype`, as `owner` (nonzero), if a slot is free. Lock-free.
+//
+// Returns 0; `-KIPC_EAGAIN` (no free slot, or the byte budget is used up),
+// `-KIPC_EMSGSIZE` (longer than `max_msg` or the budget), `-KIPC_EINVAL`
+// (`prio` above 255, `owner` 0), `-KIPC_EBADMSG` (recovery took the slot
+// while we wrote it: `owner` was wrongly reported dead), `-KIPC_EFAULT`,
+// `-KIPC_EBADF`. Wakes nobody: ring the `not_empty` doorbell afterwards.
+//
+// # Safety
+//
+// `mb` as for `region`: NULL or attached storage not being detached; `msg`
+// readable for `len` bytes when `len > 0`.
+int kipc_mbox_try_send(const struct kipc_mbox_t *mb,
+                       const void *msg,
+                       size_t len,
+                       uint32_t prio,
+                       uint64_t mtype,
+                       uint32_t owner);
+
+// Receives the first message the selector accepts (`selector_kind`, one of
+// `KIPC_MBOX_ANY`, `KIPC_MBOX_EXACT`, `KIPC_MBOX_LOWEST_AT_MOST`, with
+// `mtype` as its argument) into `buf` (`cap` bytes), as `owner` (nonzero).
+// Writes the length to `*len` and, where not NULL, the priority to
+// `*prio_out` and the type to `*mtype_out`. Lock-free; costs a scan of
+// every slot.
+//
+// Returns 0; `-KIPC_EAGAIN` (nothing matches), `-KIPC_EMSGSIZE` (`*len` =
+// the needed size; the message stays queued), `-KIPC_EINVAL` (selector,
+// `owner` 0), `-KIPC_EBADMSG` (a peer wrote an impossible length or
+// priority, or recovery took the message while we copied it),
+// `-KIPC_EFAULT`, `-KIPC_EBADF`. Wakes nobody: ring `not_full` afterwards.
+//
+// # Safety
+//
+// `mb` as for `kipc_mbox_try_send`; `buf` writable for `cap` bytes when
+// `cap > 0`; `len` writable; `prio_out` and `mtype_out` NULL or writable.
+int kipc_mbox_try_recv(const struct kipc_mbox_t *mb,
+                       uint32_t selector_kind,
+                       uint64_t mtype,
+                       uint32_t owner,
+                       void *buf,
+                       size_t cap,
+                       size_t *len,
+                       uint32_t *prio_out,
+                       uint64_t *mtype_out);
+
+// Undoes the half-done steps of dead owners: calls `is_dead(owner, ctx)`
+// for the owner of each slot being written or read, frees slots whose
+// sender died mid-send and re-queues messages whose receiver died
+// mid-receive (at-least-once delivery). Writes the number of slots changed
+// to `*recovered` (if not NULL); if nonzero, ring both doorbells.
+//
+// `is_dead` must report an owner dead only if it will never touch the
+// mailbox again (a pidfd said so, a core was reset, ...). It runs on the
+// calling thread, may be called several times per owner, and must not
+// unwind (C++ exceptions) through kipc.
+//
+// Returns 0, `-KIPC_EFAULT` (`is_dead` NULL, `recovered` misaligned),
+// `-KIPC_EBADF`.
+//
+// # Safety
+//
+// `mb` as for `kipc_mbox_try_send`; `is_dead` is NULL or a function that is
+// safe to call with `ctx`; `recovered` NULL or writable.
+int kipc_mbox_recover(const struct kipc_mbox_t *mb,
+                      kipc_mbox_is_dead_fn is_dead,
+                      void *ctx,
+                      size_t *recovered);
+
+// Writes the number of messages ready to receive to `*out` (a snapshot).
+//
+// # Safety
+//
+// `mb` as for `kipc_mbox_try_send`; `out` NULL or writable.
+int kipc_mbox_len(const struct kipc_mbox_t *mb, size_t *out);
+
+// Writes the mailbox's slot count and largest message size to `*slots` and
+// `*max_msg` (either may be NULL).
+//
+// # Safety
+//
+// `mb` as for `kipc_mbox_try_send`; `slots`, `max_msg` NULL or writable.
+int kipc_mbox_capacity(const struct kipc_mbox_t *mb, uint32_t *slots, uint32_t *max_msg);
+
+// Writes the mailbox's doorbell words to `*out`: receivers sleep on
+// `not_empty` (senders ring it), senders on `not_full` (receivers ring it).
+// See `kipc_doorbell_ring`.
+//
+// # Safety
+//
+// `mb` as for `kipc_mbox_try_send`; `out` NULL or writable.
+int kipc_mbox_doorbells(const struct kipc_mbox_t *mb, struct kipc_doorbells_t *out);
+
+#if defined(KIPC_HOST)
+// Creates the named mailbox `name` (`/dev/shm/kipc.NAME`, mode 0600,
+// failing if it exists) of `slots` slots (1..=`KIPC_MBOX_MAX_SLOTS`, any
+// number) of up to `max_msg` bytes, with a `byte_budget` on the payload
+// bytes queued at once (0: no limit beyond `slots * max_msg`), and writes a
+// new handle to `*out`.
+//
+// Returns 0; `-KIPC_EINVAL` (bad name or geometry), `-KIPC_EEXIST`, other
+// negative errnos from the system, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `name` is NULL or NUL-terminated; `out` is NULL or writable.
+int kipc_mbox_create(const char *name,
+                     uint32_t slots,
+                     uint32_t max_msg,
+                     uint64_t byte_budget,
+                     struct kipc_mailbox **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Opens the existing named mailbox `name` (waiting up to a second for its
+// creator to finish initialising it) and writes a new handle to `*out`.
+//
+// Returns 0; `-KIPC_ENOENT`, `-KIPC_EAGAIN` (still not initialised),
+// `-KIPC_EACCES` (another owner or a group/world-writable mode),
+// `-KIPC_EPROTO` (not a kipc mailbox), `-KIPC_EINVAL`, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// As `kipc_mbox_create`.
+int kipc_mbox_open(const char *name, struct kipc_mailbox **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Sends the `len` bytes at `msg` with priority `prio` (0..=255, higher is
+// received first) and type `mtype`. `timeout_ns`: negative waits as long
+// as it takes for room, 0 tries once, positive waits up to that many
+// nanoseconds (spin, then futex sleep); wakes a sleeping receiver.
+//
+// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+// `-KIPC_EMSGSIZE` (longer than `max_msg` or the byte budget),
+// `-KIPC_EINVAL` (`prio` above 255), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `mb` is NULL or a live handle; `msg` readable for `len` bytes when
+// `len > 0`.
+int kipc_mbox_send(const struct kipc_mailbox *mb,
+                   const void *msg,
+                   size_t len,
+                   uint32_t prio,
+                   uint64_t mtype,
+                   int64_t timeout_ns);
+#endif
+
+#if defined(KIPC_HOST)
+// Receives the first message the selector accepts (`selector_kind`:
+// `KIPC_MBOX_ANY`, `KIPC_MBOX_EXACT` or `KIPC_MBOX_LOWEST_AT_MOST`, with
+// argument `mtype`; see there) into `buf` (`cap` bytes) and writes its
+// length to `*len` and, unless NULL, its priority to `*prio_out` and type
+// to `*mtype_out`. `timeout_ns` as for `kipc_mbox_send`; a mailbox has no
+// single peer, so a receive with no sender left waits until its timeout.
+//
+// Returns 0; `-KIPC_EAGAIN` (nothing matches, `timeout_ns == 0`),
+// `-KIPC_ETIMEDOUT`, `-KIPC_EMSGSIZE` (`*len` = the needed size; the
+// message stays queued), `-KIPC_EINVAL` (selector), `-KIPC_EBADMSG`,
+// `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// As `kipc_mbox_send`; `buf` writable for `cap` bytes when `cap > 0`;
+// `len` writable; `prio_out`, `mtype_out` NULL or writable.
+int kipc_mbox_recv(const struct kipc_mailbox *mb,
+                   uint32_t selector_kind,
+                   uint64_t mtype,
+                   void *buf,
+                   size_t cap,
+                   size_t *len,
+                   uint32_t *prio_out,
+                   uint64_t *mtype_out,
+                   int64_t timeout_ns);
+#endif
+
+#if defined(KIPC_HOST)
+// Closes the handle and unmaps the mailbox; queued messages stay for the
+// other processes. The name stays until `kipc_mbox_unlink`.
+//
+// Returns 0 or `-KIPC_EFAULT` (NULL).
+//
+// # Safety
+//
+// `mb` is NULL or a live handle no other thread is using; it must not be
+// used afterwards.
+int kipc_mbox_close(struct kipc_mailbox *mb);
+#endif
+
+#if defined(KIPC_HOST)
+// Removes the name `name`; handles already open keep working.
+//
+// Returns 0, `-KIPC_ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `name` is NULL or NUL-terminated.
+int kipc_mbox_unlink(const char *name);
+#endif
 
 // Bytes of memory an MPMC ring of `lanes` lanes (1..=`KIPC_MPMC_MAX_LANES`)
 // of `slots_per_lane` slots (a power of two) of up to `slot_size` bytes
@@ -305,11 +822,12 @@ int kipc_mpmc_producer_doorbells(struct kipc_mpmc_producer_t *tx, struct kipc_do
 int kipc_mpmc_consumer_doorbells(struct kipc_mpmc_consumer_t *rx, struct kipc_doorbells_t *out);
 
 #if defined(KIPC_HOST)
-// Creates the named SPSC ring `name` (`/dev/shm/kipc.NAME`, mode 0600,
-// failing if it exists) with `slots` slots (a power of two) of up to
-// `slot_size` bytes, and writes a new handle to `*out`. `flags` must be 0.
+// Creates the named ring `name` (`/dev/shm/kipc.NAME`, mode 0600, failing
+// if it exists) with `slots` slots (a power of two) of up to `slot_size`
+// bytes, and writes a new handle to `*out`. `flags` is 0 for an SPSC ring
+// or `KIPC_RING_MPMC`, optionally with a lane count (see there).
 //
-// Returns 0; `-KIPC_EINVAL` (bad name, geometry or flags), `-EEXIST`,
+// Returns 0; `-KIPC_EINVAL` (bad name, geometry or flags), `-KIPC_EEXIST`,
 // other negative errnos from the system, `-KIPC_EFAULT`.
 //
 // # Safety
@@ -326,7 +844,7 @@ int kipc_ring_create(const char *name,
 // Opens the existing named ring `name` (waiting up to a second for its
 // creator to finish initialising it) and writes a new handle to `*out`.
 //
-// Returns 0; `-ENOENT`, `-KIPC_EAGAIN` (still not initialised),
+// Returns 0; `-KIPC_ENOENT`, `-KIPC_EAGAIN` (still not initialised),
 // `-KIPC_EACCES` (another owner or a group/world-writable mode),
 // `-KIPC_EPROTO` (not a kipc ring), `-KIPC_EINVAL`, `-KIPC_EFAULT`.
 //
@@ -385,7 +903,7 @@ int kipc_ring_close(struct kipc_ring *ring);
 #if defined(KIPC_HOST)
 // Removes the name `name`; handles already open keep working.
 //
-// Returns 0, `-ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
+// Returns 0, `-KIPC_ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
 //
 // # Safety
 //
@@ -403,6 +921,320 @@ int kipc_ring_unlink(const char *name);
 // `ring` is NULL or a live handle; `fd` NULL or writable.
 int kipc_ring_fd(struct kipc_ring *ring, int *fd);
 #endif
+
+#if defined(KIPC_HOST)
+// Creates an anonymous ring in a sealed memfd (nothing is left behind when
+// every process has closed it); as `kipc_ring_create` without a name. Pass
+// the descriptor from `kipc_ring_memfd` to the peer (`SCM_RIGHTS`, or
+// inheritance across `fork`/`exec`), which attaches with
+// `kipc_ring_from_fd`.
+//
+// Returns 0; `-KIPC_EINVAL` (geometry or flags), negative errnos from the
+// system, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `out` is NULL or writable.
+int kipc_ring_create_anonymous(uint32_t slots,
+                               uint32_t slot_size,
+                               uint32_t flags,
+                               struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Attaches to the anonymous ring in memfd `fd` (from a peer's
+// `kipc_ring_memfd`), after checking its seals and size, and writes a new
+// handle to `*out`. The library duplicates `fd`: the caller still owns
+// `fd` and closes it when it likes.
+//
+// Returns 0; `-KIPC_EBADF` (`fd` negative or not open), `-KIPC_EPROTO` (not
+// a sealed memfd holding a kipc ring, or a wrong size), `-KIPC_EAGAIN`
+// (not initialised yet), other negative errnos, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `out` is NULL or writable; `fd` is any integer (an fd the caller does
+// not own may be duplicated, as `dup` would).
+int kipc_ring_from_fd(int fd, struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Writes the memfd of an anonymous ring to `*fd`, to pass to a peer. The
+// descriptor still belongs to the handle (close-on-exec, closed by
+// `kipc_ring_close`): do not close it; `dup` it to keep it longer or to
+// hand it to a child across `exec`.
+//
+// Returns 0; `-KIPC_ENOTSUP` (a named ring: pass its name instead),
+// `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `ring` is NULL or a live handle used by no other thread meanwhile; `fd`
+// NULL or writable.
+int kipc_ring_memfd(struct kipc_ring *ring, int *fd);
+#endif
+
+#if defined(KIPC_HOST)
+// Takes over the signals in `mask` (bit `n - 1` for signal `n`:
+// `KIPC_SIGBIT(SIGUSR1) | ...`): installs kipc's handler for each,
+// remembering the previous action (chained to while open, restored by
+// close), and writes a new handle to `*out`.
+//
+// Returns 0; `-KIPC_EINVAL` (empty mask, SIGKILL, SIGSTOP, the synchronous
+// faults SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP/SIGSYS, or real-time signals
+// the C library reserves, below `SIGRTMIN`), `-KIPC_EBUSY` (a handle is
+// already open in this process), negative errnos from the system,
+// `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `out` is NULL or writable.
+int kipc_signals_open(uint64_t mask, struct kipc_signals **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Takes the next signal received (lowest number first; real-time instances
+// of one signal in arrival order, each with its value) and writes it to
+// `*info`. `timeout_ns`: negative waits as long as it takes, 0 only looks,
+// positive waits up to that many nanoseconds.
+//
+// Returns 0; `-KIPC_EAGAIN` (none, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+// negative errnos if polling fails, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `sigs` is NULL or a live handle no other thread is using; `info` NULL or
+// writable.
+int kipc_signals_wait(struct kipc_signals *sigs, int64_t timeout_ns, struct kipc_siginfo_t *info);
+#endif
+
+#if defined(KIPC_HOST)
+// Writes a descriptor that becomes readable when a signal may have arrived
+// (for poll/epoll); then call `kipc_signals_wait(sigs, 0, ...)` until it
+// returns `-KIPC_EAGAIN`. The descriptor belongs to the handle: do not
+// read or close it; it is valid until `kipc_signals_close`.
+//
+// Returns 0 or `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `sigs` is NULL or a live handle that is not being closed; `fd` NULL or
+// writable.
+int kipc_signals_fd(const struct kipc_signals *sigs, int *fd);
+#endif
+
+#if defined(KIPC_HOST)
+// Gives the signals back: restores each one's previous action and frees
+// the handle. Signals that arrived and were not taken are dropped.
+//
+// Returns 0 or `-KIPC_EFAULT` (NULL).
+//
+// # Safety
+//
+// `sigs` is NULL or a live handle no other thread is using; it must not be
+// used afterwards.
+int kipc_signals_close(struct kipc_signals *sigs);
+#endif
+
+#if defined(KIPC_HOST)
+// Sends signal `signo` with `value` to process `pid` (> 0) with
+// `sigqueue`: the receiver sees `KIPC_SI_QUEUE` and the value. Real-time
+// signals queue; past the kernel's limit this fails with `-KIPC_EAGAIN`.
+// Thread-safe and needs no handle.
+//
+// Returns 0; `-KIPC_EINVAL` (`pid <= 0`: kipc never signals groups; bad
+// signal), `-KIPC_ESRCH`, `-EPERM`, `-KIPC_EAGAIN`.
+int kipc_signals_send(int32_t pid, int signo, uint64_t value);
+#endif
+
+// Initialises (or resets) the signal state in `st`: every disposition
+// `SIG_DFL`, nothing blocked or pending, running. Holds no resources:
+// there is no fini, just stop using the storage.
+//
+// Returns 0 or `-KIPC_EFAULT` (NULL or not 128-byte aligned).
+//
+// # Safety
+//
+// `st` is NULL or points to writable `kipc_sigstate_t` storage that nothing
+// else uses during the call (not even `kipc_sigstate_raise`).
+int kipc_sigstate_init(struct kipc_sigstate_t *st);
+
+// `sigaction(signo, ...)`: sets the disposition of `signo` to `kind`
+// (`KIPC_SIG_DFL`, `KIPC_SIG_IGN`, `KIPC_SIG_HANDLER` with `handler_id`,
+// `KIPC_SA_*` `flags` and a `mask` of signals blocked while it runs) and
+// writes the old one to `*old` unless NULL. Ignoring a signal discards its
+// pending instances.
+//
+// Returns 0; `-KIPC_EINVAL` (bad signal, SIGKILL or SIGSTOP, unknown kind
+// or flag bits), `-KIPC_EFAULT`, `-KIPC_EBADF` (not initialised).
+//
+// # Safety
+//
+// `st` as for `state` above: NULL or initialised storage used by one
+// thread at a time (raise aside); `old` NULL or writable.
+int kipc_sigstate_set_action(struct kipc_sigstate_t *st,
+                             int signo,
+                             uint32_t kind,
+                             uint32_t handler_id,
+                             uint32_t flags,
+                             uint64_t mask,
+                             struct kipc_sigaction_t *old);
+
+// Writes the disposition of `signo` to `*out`.
+//
+// Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `out` NULL or writable.
+int kipc_sigstate_get_action(struct kipc_sigstate_t *st, int signo, struct kipc_sigaction_t *out);
+
+// `pthread_sigmask(how, set, old)` for `thread`: `how` is
+// `KIPC_SIG_BLOCK`, `KIPC_SIG_UNBLOCK` or `KIPC_SIG_SETMASK`; the old mask
+// goes to `*old` unless NULL. SIGKILL and SIGSTOP are silently left out.
+// Unblocking delivers nothing by itself: ask `kipc_sigstate_next_delivery`.
+//
+// Returns 0, `-KIPC_EINVAL` (`how`), `-KIPC_ESRCH` (thread), `-KIPC_EFAULT`,
+// `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`.
+int kipc_sigstate_sigprocmask(struct kipc_sigstate_t *st,
+                              uint32_t thread,
+                              uint32_t how,
+                              uint64_t set,
+                              uint64_t *old);
+
+// `kill(pid, signo)` into this state: a process-directed signal from
+// process `pid`, user `uid` (`KIPC_SI_USER`). Writes `KIPC_SIGGEN_*` to
+// `*result` unless NULL.
+//
+// Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`. (A
+// real-time `kill` past the queue limit is still made pending, without its
+// info, as Linux does.)
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `result` NULL or writable.
+int kipc_sigstate_kill(struct kipc_sigstate_t *st,
+                       int signo,
+                       uint32_t pid,
+                       uint32_t uid,
+                       uint32_t *result);
+
+// `sigqueue(pid, signo, value)` into this state: a process-directed signal
+// carrying `value` (`KIPC_SI_QUEUE`).
+//
+// Returns 0; `-KIPC_EAGAIN` (real-time and `KIPC_SIGSTATE_RTQ` instances
+// already queued: nothing changed), `-KIPC_EINVAL`, `-KIPC_EFAULT`,
+// `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_kill`.
+int kipc_sigstate_sigqueue(struct kipc_sigstate_t *st,
+                           int signo,
+                           uint32_t pid,
+                           uint32_t uid,
+                           uint64_t value,
+                           uint32_t *result);
+
+// `tgkill(tgid, thread, signo)` into this state: a signal directed at
+// `thread` (`KIPC_SI_TKILL`).
+//
+// Returns 0; `-KIPC_ESRCH` (thread), `-KIPC_EAGAIN` (real-time queue
+// full), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_kill`.
+int kipc_sigstate_tgkill(struct kipc_sigstate_t *st,
+                         uint32_t thread,
+                         int signo,
+                         uint32_t pid,
+                         uint32_t uid,
+                         uint32_t *result);
+
+// Raises `signo` from interrupt or signal-handler context: lock-free,
+// allocation-free, safe concurrently with every other call on `st` except
+// `kipc_sigstate_init`. The next call of any other `kipc_sigstate_*`
+// function makes it pending (process-directed). A standard signal keeps no
+// sender info (it arrives as `KIPC_SI_USER` from pid 0, like an
+// overflowed real-time `kill`); a real-time one keeps `code`, `pid`, `uid`
+// and `value` and queues.
+//
+// Returns 0; `-KIPC_EAGAIN` (real-time, and `KIPC_SIGSTATE_INBOX` raised
+// instances are waiting), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// `st` is NULL or initialised storage, not being initialised meanwhile.
+int kipc_sigstate_raise(const struct kipc_sigstate_t *st,
+                        int signo,
+                        int32_t code,
+                        uint32_t pid,
+                        uint32_t uid,
+                        uint64_t value);
+
+// Takes the next signal `thread` must act on (pending, not blocked, in
+// POSIX/Linux delivery order) and writes it and its action to `*out`. For
+// `KIPC_SIGACT_RUN_HANDLER` the thread's mask is already the handler's.
+//
+// Returns 0; `-KIPC_EAGAIN` (nothing deliverable), `-KIPC_ESRCH`,
+// `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `out` NULL or writable.
+int kipc_sigstate_next_delivery(struct kipc_sigstate_t *st,
+                                uint32_t thread,
+                                struct kipc_sigdelivery_t *out);
+
+// A handler of `thread` returned (`sigreturn`): restores the mask to the
+// `saved_mask` its delivery reported.
+//
+// Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`.
+int kipc_sigstate_handler_return(struct kipc_sigstate_t *st, uint32_t thread, uint64_t saved_mask);
+
+// `sigwaitinfo(set)` without sleeping: takes the next pending signal of
+// `set` that `thread` blocks and writes its info to `*out`, running no
+// action. Pending signals the thread does not block are never taken.
+//
+// Returns 0; `-KIPC_EAGAIN` (none), `-KIPC_ESRCH`, `-KIPC_EFAULT`,
+// `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `out` NULL or writable.
+int kipc_sigstate_sigwait(struct kipc_sigstate_t *st,
+                          uint32_t thread,
+                          uint64_t set,
+                          struct kipc_siginfo_t *out);
+
+// `sigpending()` for `thread`: the pending signals it blocks (its own and
+// the process's), written to `*out`.
+//
+// Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `out` NULL or writable.
+int kipc_sigstate_sigpending(struct kipc_sigstate_t *st, uint32_t thread, uint64_t *out);
+
+// Writes whether the process is stopped (a stop signal was delivered and
+// no SIGCONT generated since) to `*out`.
+//
+// Returns 0, `-KIPC_EFAULT`, `-KIPC_EBADF`.
+//
+// # Safety
+//
+// As `kipc_sigstate_set_action`; `out` NULL or writable.
+int kipc_sigstate_is_stopped(struct kipc_sigstate_t *st, bool *out);
 
 // Bytes of memory an SPSC ring of `slots` slots of up to `slot_size` bytes
 // needs; written to `*out`.

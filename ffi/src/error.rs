@@ -58,6 +58,12 @@ pub const KIPC_EIO: c_int = 5;
 /// Host level: the object belongs to another user, or its mode lets other
 /// users write it.
 pub const KIPC_EACCES: c_int = 13;
+/// No such thread (signal state) or process (host signals).
+pub const KIPC_ESRCH: c_int = 3;
+/// Host level: no object of that name.
+pub const KIPC_ENOENT: c_int = 2;
+/// Host level: an object of that name already exists.
+pub const KIPC_EEXIST: c_int = 17;
 
 /// An error on its way to C: always a negative code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +123,7 @@ pub extern "C" fn kipc_strerror(code: c_int) -> *const c_char {
         2 => c"no such object",
         12 => c"out of memory",
         13 => c"permission denied",
+        3 => c"no such thread or process",
         17 => c"object already exists",
         36 => c"name too long",
         _ => c"unknown error",

@@ -3,12 +3,15 @@
 //! Two levels, one header (`ffi/include/kipc.h`, generated from this crate by
 //! cbindgen; see `ffi/tests/header.rs`):
 //!
-//! - **core level, no OS**: SPSC and MPMC rings laid over memory the caller
-//!   owns (a static array, a kernel page, a shared mapping). Handles live in
+//! - **core level, no OS**: SPSC and MPMC rings and mailboxes laid over
+//!   memory the caller owns (a static array, a kernel page, a shared
+//!   mapping), and the POSIX signal state machine. Handles live in
 //!   caller-provided storage (`kipc_spsc_producer_t`, ...), so nothing here
 //!   allocates. With the default `host` feature off this crate is `#![no_std]`
 //!   and builds as a freestanding static library.
-//! - **host level** (feature `host`, default): Linux objects from kipc-host.
+//! - **host level** (feature `host`, default): Linux objects from kipc-host:
+//!   named and memfd rings (`kipc_ring_*`), named mailboxes
+//!   (`kipc_mbox_create`, ...), real signals (`kipc_signals_*`).
 //!
 //! # Conventions (all functions)
 //!
@@ -41,16 +44,28 @@
 mod boundary;
 pub mod doorbell;
 pub mod error;
+pub mod mailbox;
+#[cfg(feature = "host")]
+pub mod mailbox_host;
 pub mod mpmc;
 #[cfg(feature = "host")]
 pub mod ring;
+#[cfg(feature = "host")]
+pub mod signals;
+pub mod sigstate;
 pub mod spsc;
 
 pub use doorbell::*;
 pub use error::*;
+pub use mailbox::*;
+#[cfg(feature = "host")]
+pub use mailbox_host::*;
 pub use mpmc::*;
 #[cfg(feature = "host")]
 pub use ring::*;
+#[cfg(feature = "host")]
+pub use signals::*;
+pub use sigstate::*;
 pub use spsc::*;
 
 /// Without std there is no unwinding runtime to catch a panic: a panic here

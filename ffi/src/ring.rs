@@ -1,21 +1,37 @@
-//! Host level (feature `host`): named shared-memory rings between processes
-//! (`kipc_host::ring::ShmRing`), with blocking send and receive.
+//! Host level (feature `host`): shared-memory rings between processes
+//! (`kipc_host::ring::ShmRing`), named or anonymous (a sealed memfd passed
+//! to the peer), SPSC or MPMC, with blocking send and receive.
 //!
-//! A `kipc_ring` handle is heap-allocated by [`kipc_ring_create`] or
-//! [`kipc_ring_open`] and freed by [`kipc_ring_close`]. It takes the
+//! A `kipc_ring` handle is heap-allocated by [`kipc_ring_create`],
+//! [`kipc_ring_create_anonymous`], [`kipc_ring_open`] or
+//! [`kipc_ring_from_fd`] and freed by [`kipc_ring_close`]. It takes the
 //! producer side on its first send and the consumer side on its first
-//! receive (SPSC: one of each per ring, across all processes).
+//! receive (SPSC: one of each per ring, across all processes; MPMC: a lane
+//! per producing process, up to the lane count, and up to 16 consuming
+//! processes).
 
 use core::ffi::{c_char, c_int, c_void, CStr};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing};
 
 use crate::boundary::{bytes, bytes_mut, check_ptr, guard, put};
 use crate::error::{
-    Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EINVAL, KIPC_EIO, KIPC_ENOTSUP, KIPC_EPIPE, KIPC_EPROTO,
-    KIPC_ETIMEDOUT,
+    Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EBADF, KIPC_EINVAL, KIPC_EIO, KIPC_ENOTSUP, KIPC_EPIPE,
+    KIPC_EPROTO, KIPC_ETIMEDOUT,
 };
+
+/// `kipc_ring_create` flag: an MPMC ring (per-producer lanes, so a producer
+/// that dies mid-send cannot wedge the others) instead of SPSC. `slots` is
+/// then per lane. The lane count goes in bits 8..16 of the flags:
+/// `KIPC_RING_MPMC | (lanes << KIPC_RING_LANES_SHIFT)`, 1..=64 lanes; 0
+/// means `KIPC_RING_DEFAULT_LANES`.
+pub const KIPC_RING_MPMC: u32 = 0x1;
+/// Where the lane count of an MPMC ring goes in `kipc_ring_create` flags.
+pub const KIPC_RING_LANES_SHIFT: u32 = 8;
+/// Lanes of an MPMC ring created without a lane count in its flags.
+pub const KIPC_RING_DEFAULT_LANES: u32 = 4;
 
 /// An open ring (opaque, heap-allocated).
 ///
@@ -79,7 +95,7 @@ impl Drop for kipc_ring {
 
 /// Maps a host error to a negative code: system call failures pass the
 /// kernel's errno through.
-fn host_code(e: kipc_host::Error) -> Code {
+pub(crate) fn host_code(e: kipc_host::Error) -> Code {
     use kipc_host::Error as E;
     match e {
         E::Core(e) => Code::from(e),
@@ -101,7 +117,7 @@ fn host_code(e: kipc_host::Error) -> Code {
 /// # Safety
 ///
 /// `name` is NULL or a NUL-terminated string.
-unsafe fn name<'a>(name: *const c_char) -> Result<&'a str, Code> {
+pub(crate) unsafe fn name<'a>(name: *const c_char) -> Result<&'a str, Code> {
     if name.is_null() {
         return Err(Code::FAULT);
     }
@@ -123,13 +139,13 @@ unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
 }
 
 /// A timeout in nanoseconds: negative waits forever, 0 tries once.
-enum Wait {
+pub(crate) enum Wait {
     Forever,
     Never,
     For(Duration),
 }
 
-fn wait(timeout_ns: i64) -> Wait {
+pub(crate) fn wait(timeout_ns: i64) -> Wait {
     match u64::try_from(timeout_ns) {
         Err(_) => Wait::Forever,
         Ok(0) => Wait::Never,
@@ -137,11 +153,33 @@ fn wait(timeout_ns: i64) -> Wait {
     }
 }
 
-/// Creates the named SPSC ring `name` (`/dev/shm/kipc.NAME`, mode 0600,
-/// failing if it exists) with `slots` slots (a power of two) of up to
-/// `slot_size` bytes, and writes a new handle to `*out`. `flags` must be 0.
+/// The ring configuration from `kipc_ring_create` arguments.
+fn config(slots: u32, slot_size: u32, flags: u32) -> Result<RingConfig, Code> {
+    const LANES_MASK: u32 = 0xff << KIPC_RING_LANES_SHIFT;
+    if flags & !(KIPC_RING_MPMC | LANES_MASK) != 0 {
+        return Err(Code(-KIPC_EINVAL));
+    }
+    let lanes = (flags & LANES_MASK) >> KIPC_RING_LANES_SHIFT;
+    if flags & KIPC_RING_MPMC == 0 {
+        if lanes != 0 {
+            return Err(Code(-KIPC_EINVAL));
+        }
+        return Ok(RingConfig::spsc(slots, slot_size));
+    }
+    let lanes = if lanes == 0 {
+        KIPC_RING_DEFAULT_LANES
+    } else {
+        lanes
+    };
+    Ok(RingConfig::mpmc(lanes, slots, slot_size))
+}
+
+/// Creates the named ring `name` (`/dev/shm/kipc.NAME`, mode 0600, failing
+/// if it exists) with `slots` slots (a power of two) of up to `slot_size`
+/// bytes, and writes a new handle to `*out`. `flags` is 0 for an SPSC ring
+/// or `KIPC_RING_MPMC`, optionally with a lane count (see there).
 ///
-/// Returns 0; `-KIPC_EINVAL` (bad name, geometry or flags), `-EEXIST`,
+/// Returns 0; `-KIPC_EINVAL` (bad name, geometry or flags), `-KIPC_EEXIST`,
 /// other negative errnos from the system, `-KIPC_EFAULT`.
 ///
 /// # Safety
@@ -159,10 +197,7 @@ pub unsafe extern "C" fn kipc_ring_create(
         check_ptr(out)?;
         // SAFETY: the C caller's promise.
         let name = unsafe { self::name(name) }?;
-        if flags != 0 {
-            return Err(Code(-KIPC_EINVAL));
-        }
-        let ring = ShmRing::create(name, RingConfig::spsc(slots, slot_size)).map_err(host_code)?;
+        let ring = ShmRing::create(name, config(slots, slot_size, flags)?).map_err(host_code)?;
         // SAFETY: checked above.
         unsafe { put(out, Box::into_raw(kipc_ring::new(ring))) };
         Ok(())
@@ -172,7 +207,7 @@ pub unsafe extern "C" fn kipc_ring_create(
 /// Opens the existing named ring `name` (waiting up to a second for its
 /// creator to finish initialising it) and writes a new handle to `*out`.
 ///
-/// Returns 0; `-ENOENT`, `-KIPC_EAGAIN` (still not initialised),
+/// Returns 0; `-KIPC_ENOENT`, `-KIPC_EAGAIN` (still not initialised),
 /// `-KIPC_EACCES` (another owner or a group/world-writable mode),
 /// `-KIPC_EPROTO` (not a kipc ring), `-KIPC_EINVAL`, `-KIPC_EFAULT`.
 ///
@@ -295,7 +330,7 @@ pub unsafe extern "C" fn kipc_ring_close(ring: *mut kipc_ring) -> c_int {
 
 /// Removes the name `name`; handles already open keep working.
 ///
-/// Returns 0, `-ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
+/// Returns 0, `-KIPC_ENOENT`, `-KIPC_EINVAL` (bad name), `-KIPC_EFAULT`.
 ///
 /// # Safety
 ///
@@ -322,5 +357,94 @@ pub unsafe extern "C" fn kipc_ring_fd(ring: *mut kipc_ring, fd: *mut c_int) -> c
         check_ptr(ring)?;
         check_ptr(fd)?;
         Err(Code(-KIPC_ENOTSUP))
+    })
+}
+
+/// Creates an anonymous ring in a sealed memfd (nothing is left behind when
+/// every process has closed it); as `kipc_ring_create` without a name. Pass
+/// the descriptor from `kipc_ring_memfd` to the peer (`SCM_RIGHTS`, or
+/// inheritance across `fork`/`exec`), which attaches with
+/// `kipc_ring_from_fd`.
+///
+/// Returns 0; `-KIPC_EINVAL` (geometry or flags), negative errnos from the
+/// system, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_create_anonymous(
+    slots: u32,
+    slot_size: u32,
+    flags: u32,
+    out: *mut *mut kipc_ring,
+) -> c_int {
+    guard(|| {
+        check_ptr(out)?;
+        let ring =
+            ShmRing::create_anonymous(config(slots, slot_size, flags)?).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(out, Box::into_raw(kipc_ring::new(ring))) };
+        Ok(())
+    })
+}
+
+/// Attaches to the anonymous ring in memfd `fd` (from a peer's
+/// `kipc_ring_memfd`), after checking its seals and size, and writes a new
+/// handle to `*out`. The library duplicates `fd`: the caller still owns
+/// `fd` and closes it when it likes.
+///
+/// Returns 0; `-KIPC_EBADF` (`fd` negative or not open), `-KIPC_EPROTO` (not
+/// a sealed memfd holding a kipc ring, or a wrong size), `-KIPC_EAGAIN`
+/// (not initialised yet), other negative errnos, `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `out` is NULL or writable; `fd` is any integer (an fd the caller does
+/// not own may be duplicated, as `dup` would).
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_from_fd(fd: c_int, out: *mut *mut kipc_ring) -> c_int {
+    guard(|| {
+        check_ptr(out)?;
+        if fd < 0 {
+            return Err(Code(-KIPC_EBADF));
+        }
+        // SAFETY: `fd` is not -1; it is only borrowed for the duplication,
+        // which fails with EBADF if it is not open.
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|e| Code(-e.raw_os_error().unwrap_or(KIPC_EBADF)))?;
+        let ring = ShmRing::from_fd(owned).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(out, Box::into_raw(kipc_ring::new(ring))) };
+        Ok(())
+    })
+}
+
+/// Writes the memfd of an anonymous ring to `*fd`, to pass to a peer. The
+/// descriptor still belongs to the handle (close-on-exec, closed by
+/// `kipc_ring_close`): do not close it; `dup` it to keep it longer or to
+/// hand it to a child across `exec`.
+///
+/// Returns 0; `-KIPC_ENOTSUP` (a named ring: pass its name instead),
+/// `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `ring` is NULL or a live handle used by no other thread meanwhile; `fd`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_ring_memfd(ring: *mut kipc_ring, fd: *mut c_int) -> c_int {
+    guard(|| {
+        // SAFETY: the C caller's promise.
+        let h = unsafe { handle(ring) }?;
+        check_ptr(fd)?;
+        let shm = h.shm();
+        if shm.name().is_some() {
+            return Err(Code(-KIPC_ENOTSUP));
+        }
+        // SAFETY: checked above.
+        unsafe { put(fd, shm.fd().as_raw_fd()) };
+        Ok(())
     })
 }

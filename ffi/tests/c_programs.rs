@@ -197,3 +197,133 @@ fn c_producer_and_c_consumer_talk_over_a_named_ring() {
         text(&rx)
     );
 }
+
+#[test]
+fn mailbox_example_receives_highest_priority_first() {
+    check_program(
+        "examples/mailbox_priorities.c",
+        "mailbox_priorities: highest priority first: ok",
+    );
+}
+
+#[test]
+fn signal_waiter_example_receives_its_own_sigusr1_with_the_value() {
+    check_program("examples/signal_waiter.c", "SIGUSR1) from pid");
+    let exe = compile("examples/signal_waiter.c", Link::Static);
+    let out = run(&exe, &[]);
+    assert!(out.contains("SI_QUEUE, value 42"), "{out}");
+    assert!(out.contains("then: timed out"), "{out}");
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn signal_waiter_example_receives_sigusr1_from_another_process() {
+    use kipc_core::signal::Signal;
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let exe = compile("examples/signal_waiter.c", Link::Dynamic);
+    let mut child = Command::new(&exe)
+        .args(["--wait", "10000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn signal_waiter");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let pid: i32 = line
+        .strip_prefix("ready ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("signal_waiter printed {line:?}"));
+    kipc_host::signals::sigqueue(pid, Signal::USR1, 7).expect("sigqueue");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    let me = std::process::id();
+    assert!(
+        rest.contains(&format!("SIGUSR1) from pid {me} ")) && rest.contains("value 7"),
+        "{rest}"
+    );
+}
+
+/// Mixed-language interop: a C producer and a Rust consumer (kipc-host's
+/// `ShmRing`) over one named ring.
+#[cfg(feature = "host")]
+#[test]
+fn c_producer_and_rust_consumer_talk_over_a_named_ring() {
+    use kipc_host::ring::ShmRing;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let name = format!("ffi-c2rust-{}", std::process::id());
+    let producer = compile("examples/ring_producer.c", Link::Static);
+    let tx = Command::new(&producer)
+        .args([name.as_str(), "300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ring_producer");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ring = loop {
+        match ShmRing::open(&name) {
+            Ok(r) => break r,
+            Err(e) if Instant::now() > deadline => panic!("open {name}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let mut rx = ring.receiver().expect("consumer side");
+    let mut buf = [0u8; 64];
+    let mut received = 0;
+    loop {
+        let n = rx
+            .recv_timeout(&mut buf, Duration::from_secs(10))
+            .expect("recv from the C producer");
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        if text == "end" {
+            break;
+        }
+        assert_eq!(text, format!("msg {received}"));
+        received += 1;
+    }
+    assert_eq!(received, 300);
+    let out = tx.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    drop(rx);
+    ShmRing::unlink(&name).unwrap();
+}
+
+/// The reverse: a Rust producer creates the ring, the C consumer from
+/// `examples/ring_consumer.c` checks every message (and unlinks the name).
+#[cfg(feature = "host")]
+#[test]
+fn rust_producer_and_c_consumer_talk_over_a_named_ring() {
+    use kipc_host::ring::{RingConfig, ShmRing};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let name = format!("ffi-rust2c-{}", std::process::id());
+    let ring = ShmRing::create(&name, RingConfig::spsc(8, 32)).expect("create");
+    let consumer = compile("examples/ring_consumer.c", Link::Dynamic);
+    let rx = Command::new(&consumer)
+        .arg(&name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ring_consumer");
+    let mut tx = ring.sender().expect("producer side");
+    for i in 0..300 {
+        tx.send_timeout(format!("msg {i}").as_bytes(), Duration::from_secs(10))
+            .expect("send to the C consumer");
+    }
+    tx.send_timeout(b"end", Duration::from_secs(10)).unwrap();
+    let out = rx.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ring_consumer: received 300 messages in order"),
+        "{text}"
+    );
+    // The consumer removed the name.
+    assert!(ShmRing::open(&name).is_err());
+}

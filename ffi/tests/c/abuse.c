@@ -5,9 +5,12 @@
  * error code (and that nothing crashes: ffi/tests/c_programs.rs also runs
  * this under valgrind).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "kipc.h"
 
 #include <limits.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -297,7 +300,12 @@ static void rings(void)
     CHECK(kipc_ring_create("a/b", 8, 8, 0, &ring), -KIPC_EINVAL);
     CHECK(kipc_ring_create("", 8, 8, 0, &ring), -KIPC_EINVAL);
     CHECK(kipc_ring_create("bad\xff", 8, 8, 0, &ring), -KIPC_EINVAL);
-    CHECK(kipc_ring_create("abuse-flags", 8, 8, 1, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create("abuse-flags", 8, 8, 0x4, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create("abuse-flags", 8, 8, 2u << KIPC_RING_LANES_SHIFT, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create("abuse-flags", 8, 8, KIPC_RING_MPMC | (65u << KIPC_RING_LANES_SHIFT), &ring),
+          -KIPC_EINVAL);
+    CHECK(kipc_ring_create("abuse-flags", 8, 8, UINT32_MAX, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create("abuse-geometry", 3, 8, KIPC_RING_MPMC, &ring), -KIPC_EINVAL);
     CHECK(kipc_ring_open("abuse-does-not-exist", &ring), -2 /* ENOENT */);
     CHECK(kipc_ring_open(NULL, &ring), -KIPC_EFAULT);
     CHECK(kipc_ring_send(NULL, "x", 1, 0), -KIPC_EFAULT);
@@ -305,7 +313,399 @@ static void rings(void)
     CHECK(kipc_ring_close(NULL), -KIPC_EFAULT);
     CHECK(kipc_ring_unlink(NULL), -KIPC_EFAULT);
     CHECK(kipc_ring_fd(NULL, &fd), -KIPC_EFAULT);
+    CHECK(kipc_ring_create_anonymous(8, 8, 0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_ring_create_anonymous(0, 8, 0, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create_anonymous(8, 0, KIPC_RING_MPMC, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create_anonymous(UINT32_MAX, UINT32_MAX, 0, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_create_anonymous(8, 8, 0x80, &ring), -KIPC_EINVAL);
+    CHECK(kipc_ring_from_fd(-1, &ring), -KIPC_EBADF);
+    CHECK(kipc_ring_from_fd(INT_MIN, &ring), -KIPC_EBADF);
+    CHECK(kipc_ring_from_fd(INT_MAX, &ring), -KIPC_EBADF);
+    CHECK(kipc_ring_from_fd(0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_ring_memfd(NULL, &fd), -KIPC_EFAULT);
     TRUE(ring == NULL);
+}
+
+/* Anonymous MPMC ring passed by descriptor (here to a second handle). */
+static void anonymous_rings(void)
+{
+    kipc_ring *a = NULL, *b = NULL, *named = NULL;
+    char buf[16];
+    size_t len = 0;
+    int fd = -1, pipefd[2];
+    CHECK(kipc_ring_create_anonymous(4, 16, KIPC_RING_MPMC | (2u << KIPC_RING_LANES_SHIFT), &a), 0);
+    CHECK(kipc_ring_memfd(a, NULL), -KIPC_EFAULT);
+    CHECK(kipc_ring_memfd(a, &fd), 0);
+    TRUE(fd >= 0);
+    CHECK(kipc_ring_from_fd(fd, &b), 0);
+    CHECK(kipc_ring_send(a, "hello", 5, 0), 0);
+    CHECK(kipc_ring_send(a, "x", 17, 0), -KIPC_EMSGSIZE);
+    CHECK(kipc_ring_send(a, NULL, 3, 0), -KIPC_EFAULT);
+    CHECK(kipc_ring_recv(b, buf, 2, &len, 0), -KIPC_EMSGSIZE);
+    TRUE(len == 5);
+    CHECK(kipc_ring_recv(b, buf, SIZE_MAX, &len, 0), 0);
+    TRUE(len == 5 && memcmp(buf, "hello", 5) == 0);
+    CHECK(kipc_ring_recv(b, buf, sizeof buf, &len, 0), -KIPC_EAGAIN);
+    CHECK(kipc_ring_recv(b, buf, sizeof buf, &len, 1000000), -KIPC_ETIMEDOUT);
+    CHECK(kipc_ring_close(b), 0);
+    /* Not a sealed memfd: a pipe, and a named ring's segment. */
+    if (pipe(pipefd) == 0) {
+        TRUE(kipc_ring_from_fd(pipefd[0], &b) < 0);
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    CHECK(kipc_ring_create("abuse-named-memfd", 4, 8, KIPC_RING_MPMC, &named), 0);
+    CHECK(kipc_ring_memfd(named, &fd), -KIPC_ENOTSUP);
+    CHECK(kipc_ring_close(named), 0);
+    CHECK(kipc_ring_unlink("abuse-named-memfd"), 0);
+    CHECK(kipc_ring_close(a), 0);
+}
+
+/* Layout facts of a mailbox region (core/src/mailbox/mod.rs): the state
+ * words start at 640; READY is 2, the length sits in bits 2..32. */
+#define MBOX_OFF_STATE0 640
+
+static int dead_owner_42(uint32_t owner, void *ctx)
+{
+    (void)ctx;
+    return owner == 42;
+}
+
+static void mbox_core(void)
+{
+    kipc_mbox_t mb, garbage, moved;
+    unsigned char buf[64], raw[sizeof(kipc_mbox_t) + 8];
+    size_t n = 0, len = 0;
+    uint32_t prio = 0, slots = 0, max_msg = 0;
+    uint64_t type = 0;
+    kipc_doorbells_t bells;
+    memset(&mb, 0, sizeof mb);
+    memset(&garbage, 0xC3, sizeof garbage);
+
+    CHECK(kipc_mbox_region_size(4, 32, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_region_size(0, 32, &n), -KIPC_EINVAL);
+    CHECK(kipc_mbox_region_size(4, 0, &n), -KIPC_EINVAL);
+    CHECK(kipc_mbox_region_size(KIPC_MBOX_MAX_SLOTS + 1, 32, &n), -KIPC_EINVAL);
+    CHECK(kipc_mbox_region_size(4, KIPC_MBOX_MAX_MSG + 1, &n), -KIPC_EINVAL);
+    CHECK(kipc_mbox_region_size(UINT32_MAX, UINT32_MAX, &n), -KIPC_EINVAL);
+    CHECK(kipc_mbox_region_size(4, 32, &n), 0);
+    TRUE(n > 0 && n <= sizeof mem);
+
+    CHECK(kipc_mbox_init(NULL, sizeof mem, 4, 32, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_init(mem + 8, sizeof mem - 8, 4, 32, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_init(mem, 0, 4, 32, 0), -KIPC_ENOBUFS);
+    CHECK(kipc_mbox_init(mem, n - 1, 4, 32, 0), -KIPC_ENOBUFS);
+    CHECK(kipc_mbox_init(mem, sizeof mem, 0, 32, 0), -KIPC_EINVAL);
+    CHECK(kipc_mbox_init(mem, sizeof mem, 4, 32, 4 * 32 + 1), -KIPC_EINVAL);
+    CHECK(kipc_mbox_init(mem, sizeof mem, 4, 32, UINT64_MAX), -KIPC_EINVAL);
+
+    /* Attach: zeroed, garbage, another kind of region, bad pointers. */
+    memset(mem, 0, sizeof mem);
+    CHECK(kipc_mbox_attach(&mb, mem, sizeof mem), -KIPC_EAGAIN);
+    memset(mem, 0x5A, sizeof mem);
+    CHECK(kipc_mbox_attach(&mb, mem, sizeof mem), -KIPC_EPROTO);
+    CHECK(kipc_spsc_init(mem, sizeof mem, 8, 8), 0);
+    CHECK(kipc_mbox_attach(&mb, mem, sizeof mem), -KIPC_EPROTO);
+    CHECK(kipc_mbox_attach(NULL, mem, sizeof mem), -KIPC_EFAULT);
+    CHECK(kipc_mbox_attach((kipc_mbox_t *)(void *)(raw + 1), mem, sizeof mem), -KIPC_EFAULT);
+    CHECK(kipc_mbox_attach(&mb, NULL, sizeof mem), -KIPC_EFAULT);
+    CHECK(kipc_mbox_attach(&mb, mem + 1, sizeof mem), -KIPC_EFAULT);
+    CHECK(kipc_mbox_attach(&mb, mem, 0), -KIPC_ENOBUFS);
+
+    /* Never attached, garbage, NULL handles. */
+    CHECK(kipc_mbox_try_send(&mb, "x", 1, 0, 0, 1), -KIPC_EBADF);
+    CHECK(kipc_mbox_try_send(&garbage, "x", 1, 0, 0, 1), -KIPC_EBADF);
+    CHECK(kipc_mbox_try_send(NULL, "x", 1, 0, 0, 1), -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_recv(&garbage, KIPC_MBOX_ANY, 0, 1, buf, sizeof buf, &len, NULL, NULL), -KIPC_EBADF);
+    CHECK(kipc_mbox_len(&garbage, &n), -KIPC_EBADF);
+    CHECK(kipc_mbox_len(NULL, &n), -KIPC_EFAULT);
+    CHECK(kipc_mbox_capacity(NULL, &slots, &max_msg), -KIPC_EFAULT);
+    CHECK(kipc_mbox_doorbells(&garbage, &bells), -KIPC_EBADF);
+    CHECK(kipc_mbox_recover(NULL, dead_owner_42, NULL, &n), -KIPC_EFAULT);
+    CHECK(kipc_mbox_detach(&mb), -KIPC_EBADF);
+    CHECK(kipc_mbox_detach(NULL), -KIPC_EFAULT);
+
+    CHECK(kipc_mbox_init(mem, sizeof mem, 4, 32, 40), 0);
+    CHECK(kipc_mbox_attach(&mb, mem, 700), -KIPC_ENOBUFS);
+    CHECK(kipc_mbox_attach(&mb, mem, sizeof mem), 0);
+    /* A ring handle is not a mailbox handle. */
+    CHECK(kipc_mbox_len((const kipc_mbox_t *)(const void *)&garbage, &n), -KIPC_EBADF);
+
+    /* Send: NULL with a length, huge lengths, bad priority and owner. */
+    CHECK(kipc_mbox_try_send(&mb, NULL, 5, 0, 0, 1), -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_send(&mb, "x", SIZE_MAX, 0, 0, 1), -KIPC_EMSGSIZE);
+    CHECK(kipc_mbox_try_send(&mb, buf, 33, 0, 0, 1), -KIPC_EMSGSIZE);
+    CHECK(kipc_mbox_try_send(&mb, "x", 1, KIPC_MBOX_PRIO_MAX + 1, 0, 1), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_send(&mb, "x", 1, UINT32_MAX, 0, 1), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_send(&mb, "x", 1, 0, 0, 0), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_send(&mb, NULL, 0, 3, 7, 1), 0);
+    /* The byte budget (40): 32 + 8 fits, one more byte does not. */
+    CHECK(kipc_mbox_try_send(&mb, "0123456789abcdef0123456789abcdef", 32, 1, 8, 1), 0);
+    CHECK(kipc_mbox_try_send(&mb, "12345678", 8, 9, 9, 1), 0);
+    CHECK(kipc_mbox_try_send(&mb, "z", 1, 0, 0, 1), -KIPC_EAGAIN);
+    CHECK(kipc_mbox_len(&mb, &n), 0);
+    TRUE(n == 3);
+    CHECK(kipc_mbox_len(&mb, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_capacity(&mb, NULL, NULL), 0);
+    CHECK(kipc_mbox_capacity(&mb, &slots, &max_msg), 0);
+    TRUE(slots == 4 && max_msg == 32);
+    CHECK(kipc_mbox_capacity(&mb, (uint32_t *)(void *)(raw + 1), NULL), -KIPC_EFAULT);
+
+    /* Receive: NULL len, bad selector and owner, size query, clamped cap. */
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, buf, sizeof buf, NULL, NULL, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, buf, sizeof buf, (size_t *)(void *)(raw + 1), NULL, NULL),
+          -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, buf, sizeof buf, &len, (uint32_t *)(void *)(raw + 1), NULL),
+          -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_recv(&mb, 3, 0, 1, buf, sizeof buf, &len, NULL, NULL), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_recv(&mb, UINT32_MAX, 0, 1, buf, sizeof buf, &len, NULL, NULL), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 0, buf, sizeof buf, &len, NULL, NULL), -KIPC_EINVAL);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, NULL, 10, &len, NULL, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, NULL, 0, &len, NULL, NULL), -KIPC_EMSGSIZE);
+    TRUE(len == 8);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_EXACT, 12345, 1, buf, sizeof buf, &len, NULL, NULL), -KIPC_EAGAIN);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_LOWEST_AT_MOST, 7, 1, buf, SIZE_MAX, &len, &prio, &type), 0);
+    TRUE(len == 0 && prio == 3 && type == 7);
+    CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, buf, SIZE_MAX, &len, &prio, &type), 0);
+    TRUE(len == 8 && prio == 9 && type == 9);
+
+    /* A copied handle is refused. */
+    memcpy(&moved, &mb, sizeof mb);
+    CHECK(kipc_mbox_try_send(&moved, "x", 1, 0, 0, 1), -KIPC_EBADF);
+    CHECK(kipc_mbox_detach(&moved), -KIPC_EBADF);
+
+    /* A hostile peer: every slot READY with a length beyond max_msg. */
+    {
+        uint64_t word = 2u | ((uint64_t)1u << 22);
+        unsigned i;
+        for (i = 0; i < 4; i++)
+            memcpy(mem + MBOX_OFF_STATE0 + 8 * i, &word, sizeof word);
+        CHECK(kipc_mbox_try_recv(&mb, KIPC_MBOX_ANY, 0, 1, buf, sizeof buf, &len, NULL, NULL), -KIPC_EBADMSG);
+        word = 0;
+        for (i = 0; i < 4; i++)
+            memcpy(mem + MBOX_OFF_STATE0 + 8 * i, &word, sizeof word);
+    }
+
+    /* Recovery: a slot left WRITING (state 1) by owner 42. */
+    {
+        uint64_t word = 1u | ((uint64_t)3u << 2) | ((uint64_t)42u << 32);
+        memcpy(mem + MBOX_OFF_STATE0, &word, sizeof word);
+        CHECK(kipc_mbox_recover(&mb, NULL, NULL, &n), -KIPC_EFAULT);
+        CHECK(kipc_mbox_recover(&mb, dead_owner_42, NULL, (size_t *)(void *)(raw + 1)), -KIPC_EFAULT);
+        CHECK(kipc_mbox_recover(&mb, dead_owner_42, NULL, NULL), 0);
+        CHECK(kipc_mbox_recover(&mb, dead_owner_42, NULL, &n), 0);
+        TRUE(n == 0);
+        CHECK(kipc_mbox_try_send(&mb, "after", 5, 0, 0, 1), 0);
+    }
+
+    CHECK(kipc_mbox_doorbells(&mb, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_doorbells(&mb, &bells), 0);
+    TRUE(bells.not_empty != NULL && bells.not_full != NULL);
+    CHECK(kipc_mbox_detach(&mb), 0);
+    CHECK(kipc_mbox_detach(&mb), -KIPC_EBADF);
+    CHECK(kipc_mbox_len(&mb, &n), -KIPC_EBADF);
+}
+
+static void sigstate(void)
+{
+    static kipc_sigstate_t st, zeroed, garbage, moved;
+    unsigned char raw[64];
+    kipc_sigaction_t act;
+    kipc_sigdelivery_t d;
+    kipc_siginfo_t info;
+    uint64_t set = 0;
+    uint32_t gen = 99;
+    bool stopped = true;
+    int i;
+
+    TRUE(sizeof(kipc_sigstate_t) == KIPC_SIGSTATE_SIZE);
+    TRUE(_Alignof(kipc_sigstate_t) == 128);
+    memset(&garbage, 0x77, sizeof garbage);
+    CHECK(kipc_sigstate_init(NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_init((kipc_sigstate_t *)(void *)(raw + 8)), -KIPC_EFAULT);
+    /* Never initialised (zeroed) and garbage storage. */
+    CHECK(kipc_sigstate_kill(&zeroed, SIGUSR1, 1, 1, NULL), -KIPC_EBADF);
+    CHECK(kipc_sigstate_kill(&garbage, SIGUSR1, 1, 1, NULL), -KIPC_EBADF);
+    CHECK(kipc_sigstate_raise(&garbage, SIGUSR1, 0, 0, 0, 0), -KIPC_EBADF);
+    CHECK(kipc_sigstate_next_delivery(&zeroed, 0, &d), -KIPC_EBADF);
+    CHECK(kipc_sigstate_kill(NULL, SIGUSR1, 1, 1, NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_raise(NULL, SIGUSR1, 0, 0, 0, 0), -KIPC_EFAULT);
+
+    CHECK(kipc_sigstate_init(&st), 0);
+    /* Bad signal numbers everywhere. */
+    CHECK(kipc_sigstate_kill(&st, 0, 1, 1, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_kill(&st, KIPC_NSIG + 1, 1, 1, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_kill(&st, -1, 1, 1, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_sigqueue(&st, INT_MIN, 1, 1, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_tgkill(&st, 0, INT_MAX, 1, 1, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_raise(&st, 0, 0, 0, 0, 0), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_get_action(&st, 0, &act), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_get_action(&st, SIGUSR1, NULL), -KIPC_EFAULT);
+    /* sigaction: uncatchable signals, bad kinds and flags. */
+    CHECK(kipc_sigstate_set_action(&st, SIGKILL, KIPC_SIG_IGN, 0, 0, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_set_action(&st, SIGSTOP, KIPC_SIG_HANDLER, 1, 0, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_set_action(&st, SIGUSR1, 3, 0, 0, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_set_action(&st, SIGUSR1, KIPC_SIG_HANDLER, 1, 0x100, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_set_action(&st, SIGUSR1, KIPC_SIG_HANDLER, 1, 0, 0, (kipc_sigaction_t *)(void *)(raw + 1)),
+          -KIPC_EFAULT);
+    CHECK(kipc_sigstate_set_action(&st, SIGUSR1, KIPC_SIG_HANDLER, 7, KIPC_SA_SIGINFO, UINT64_MAX, &act), 0);
+    TRUE(act.kind == KIPC_SIG_DFL);
+    CHECK(kipc_sigstate_get_action(&st, SIGUSR1, &act), 0);
+    /* SIGKILL and SIGSTOP are dropped from a handler's mask. */
+    TRUE(act.kind == KIPC_SIG_HANDLER && act.handler_id == 7 &&
+         act.mask == (UINT64_MAX & ~(KIPC_SIGBIT(SIGKILL) | KIPC_SIGBIT(SIGSTOP))));
+    /* sigprocmask: bad how and threads. */
+    CHECK(kipc_sigstate_sigprocmask(&st, 0, 3, 0, NULL), -KIPC_EINVAL);
+    CHECK(kipc_sigstate_sigprocmask(&st, KIPC_SIGSTATE_THREADS, KIPC_SIG_BLOCK, 0, NULL), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_sigprocmask(&st, UINT32_MAX, KIPC_SIG_BLOCK, 0, NULL), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_sigprocmask(&st, 0, KIPC_SIG_SETMASK, UINT64_MAX, &set), 0);
+    CHECK(kipc_sigstate_sigprocmask(&st, 0, KIPC_SIG_BLOCK, 0, &set), 0);
+    TRUE(set == (UINT64_MAX & ~(KIPC_SIGBIT(SIGKILL) | KIPC_SIGBIT(SIGSTOP))));
+    CHECK(kipc_sigstate_tgkill(&st, KIPC_SIGSTATE_THREADS, SIGUSR1, 1, 1, NULL), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_next_delivery(&st, 99, &d), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_handler_return(&st, 99, 0), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_sigwait(&st, 99, 0, &info), -KIPC_ESRCH);
+    CHECK(kipc_sigstate_sigpending(&st, 99, &set), -KIPC_ESRCH);
+    /* NULL out-pointers. */
+    CHECK(kipc_sigstate_next_delivery(&st, 0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_sigwait(&st, 0, UINT64_MAX, NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_sigpending(&st, 0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_is_stopped(&st, NULL), -KIPC_EFAULT);
+    CHECK(kipc_sigstate_kill(&st, SIGUSR1, 1, 1, (uint32_t *)(void *)(raw + 1)), -KIPC_EFAULT);
+    /* Nothing pending: EAGAIN. */
+    CHECK(kipc_sigstate_next_delivery(&st, 0, &d), -KIPC_EAGAIN);
+    CHECK(kipc_sigstate_sigwait(&st, 0, UINT64_MAX, &info), -KIPC_EAGAIN);
+    /* The real-time queue fills: sigqueue refuses, kill still pends. */
+    for (i = 0; i < (int)KIPC_SIGSTATE_RTQ; i++)
+        CHECK(kipc_sigstate_sigqueue(&st, KIPC_SIGRTMIN + 1, 1, 1, (uint64_t)i, &gen), 0);
+    CHECK(kipc_sigstate_sigqueue(&st, KIPC_SIGRTMIN + 1, 1, 1, 0, &gen), -KIPC_EAGAIN);
+    CHECK(kipc_sigstate_kill(&st, KIPC_SIGRTMIN + 2, 1, 1, &gen), 0);
+    /* Standard signals coalesce. */
+    CHECK(kipc_sigstate_kill(&st, SIGUSR2, 1, 1, &gen), 0);
+    TRUE(gen == KIPC_SIGGEN_PENDING);
+    CHECK(kipc_sigstate_kill(&st, SIGUSR2, 1, 1, &gen), 0);
+    TRUE(gen == KIPC_SIGGEN_COALESCED);
+    /* The raise inbox fills too. */
+    for (i = 0; i < (int)KIPC_SIGSTATE_INBOX; i++)
+        CHECK(kipc_sigstate_raise(&st, KIPC_SIGRTMIN + 3, KIPC_SI_QUEUE, 2, 2, (uint64_t)i), 0);
+    CHECK(kipc_sigstate_raise(&st, KIPC_SIGRTMIN + 3, KIPC_SI_QUEUE, 2, 2, 0), -KIPC_EAGAIN);
+    CHECK(kipc_sigstate_raise(&st, SIGHUP, 0, 0, 0, 0), 0); /* standard: never full */
+    CHECK(kipc_sigstate_sigpending(&st, 0, &set), 0);
+    TRUE((set & KIPC_SIGBIT(SIGUSR2)) && (set & KIPC_SIGBIT(KIPC_SIGRTMIN + 1)) &&
+         (set & KIPC_SIGBIT(SIGHUP)));
+    CHECK(kipc_sigstate_sigwait(&st, 0, KIPC_SIGBIT(KIPC_SIGRTMIN + 1), &info), 0);
+    TRUE(info.signo == KIPC_SIGRTMIN + 1 && info.code == KIPC_SI_QUEUE && info.value == 0);
+    CHECK(kipc_sigstate_is_stopped(&st, &stopped), 0);
+    TRUE(!stopped);
+    /* A copied state is refused; re-init resets. */
+    memcpy(&moved, &st, sizeof st);
+    CHECK(kipc_sigstate_kill(&moved, SIGUSR1, 1, 1, NULL), -KIPC_EBADF);
+    CHECK(kipc_sigstate_init(&st), 0);
+    CHECK(kipc_sigstate_sigpending(&st, 0, &set), 0);
+    TRUE(set == 0);
+}
+
+static void host_mailboxes(void)
+{
+    kipc_mailbox *mb = NULL, *other = NULL;
+    kipc_ring *ring = NULL;
+    char name[64], buf[16];
+    size_t len = 0;
+    uint32_t prio = 0;
+    uint64_t type = 0;
+    snprintf(name, sizeof name, "abuse-mbox-%ld", (long)getpid());
+
+    CHECK(kipc_mbox_create(NULL, 4, 16, 0, &mb), -KIPC_EFAULT);
+    CHECK(kipc_mbox_create(name, 4, 16, 0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_create("a/b", 4, 16, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create("", 4, 16, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create("bad\xff", 4, 16, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create(name, 0, 16, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create(name, 4, 0, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create(name, UINT32_MAX, UINT32_MAX, 0, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_create(name, 4, 16, 65, &mb), -KIPC_EINVAL);
+    CHECK(kipc_mbox_open("abuse-mbox-does-not-exist", &mb), -KIPC_ENOENT);
+    CHECK(kipc_mbox_open(NULL, &mb), -KIPC_EFAULT);
+    CHECK(kipc_mbox_open(name, NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_send(NULL, "x", 1, 0, 0, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_recv(NULL, KIPC_MBOX_ANY, 0, buf, sizeof buf, &len, NULL, NULL, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_close(NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_unlink(NULL), -KIPC_EFAULT);
+    CHECK(kipc_mbox_unlink("a/b"), -KIPC_EINVAL);
+    TRUE(mb == NULL);
+
+    CHECK(kipc_mbox_create(name, 4, 16, 0, &mb), 0);
+    CHECK(kipc_mbox_create(name, 4, 16, 0, &other), -KIPC_EEXIST);
+    CHECK(kipc_mbox_open(name, &other), 0);
+    CHECK(kipc_mbox_send(mb, NULL, 1, 0, 0, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_send(mb, "x", SIZE_MAX, 0, 0, 0), -KIPC_EMSGSIZE);
+    CHECK(kipc_mbox_send(mb, buf, 17, 0, 0, -1), -KIPC_EMSGSIZE);
+    CHECK(kipc_mbox_send(mb, "x", 1, 256, 0, 0), -KIPC_EINVAL);
+    CHECK(kipc_mbox_send(mb, "low", 3, 1, 5, 0), 0);
+    CHECK(kipc_mbox_send(mb, "high", 4, 200, 6, 0), 0);
+    CHECK(kipc_mbox_send(mb, "c", 1, 0, 0, 0), 0);
+    CHECK(kipc_mbox_send(mb, "d", 1, 0, 0, -1), 0);
+    CHECK(kipc_mbox_send(mb, "full", 4, 0, 0, 0), -KIPC_EAGAIN);
+    CHECK(kipc_mbox_send(mb, "full", 4, 0, 0, 1000000), -KIPC_ETIMEDOUT);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_ANY, 0, buf, sizeof buf, NULL, NULL, NULL, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_recv(other, 7, 0, buf, sizeof buf, &len, NULL, NULL, 0), -KIPC_EINVAL);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_ANY, 0, NULL, 8, &len, NULL, NULL, 0), -KIPC_EFAULT);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_ANY, 0, buf, 1, &len, &prio, &type, 0), -KIPC_EMSGSIZE);
+    TRUE(len == 4);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_ANY, 0, buf, SIZE_MAX, &len, &prio, &type, -1), 0);
+    TRUE(len == 4 && prio == 200 && type == 6 && memcmp(buf, "high", 4) == 0);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_EXACT, 99, buf, sizeof buf, &len, NULL, NULL, 0), -KIPC_EAGAIN);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_EXACT, 99, buf, sizeof buf, &len, NULL, NULL, 1000000), -KIPC_ETIMEDOUT);
+    CHECK(kipc_mbox_recv(other, KIPC_MBOX_EXACT, 5, buf, sizeof buf, &len, NULL, NULL, 1000000000), 0);
+    TRUE(len == 3 && memcmp(buf, "low", 3) == 0);
+    /* A ring is not a mailbox, and the other way round. */
+    CHECK(kipc_ring_open(name, &ring), -KIPC_EPROTO);
+    TRUE(ring == NULL);
+    CHECK(kipc_mbox_close(other), 0);
+    CHECK(kipc_mbox_close(mb), 0);
+    CHECK(kipc_mbox_unlink(name), 0);
+    CHECK(kipc_mbox_unlink(name), -KIPC_ENOENT);
+}
+
+static void host_signals(void)
+{
+    kipc_signals *sigs = NULL, *again = NULL;
+    kipc_siginfo_t info;
+    int fd = -1;
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGUSR2), NULL), -KIPC_EFAULT);
+    CHECK(kipc_signals_open(0, &sigs), -KIPC_EINVAL);
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGKILL), &sigs), -KIPC_EINVAL);
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGSTOP), &sigs), -KIPC_EINVAL);
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGSEGV), &sigs), -KIPC_EINVAL);
+    CHECK(kipc_signals_open(KIPC_SIGBIT(KIPC_SIGRTMIN), &sigs), -KIPC_EINVAL); /* libc's own */
+    CHECK(kipc_signals_open(UINT64_MAX, &sigs), -KIPC_EINVAL);
+    CHECK(kipc_signals_wait(NULL, 0, &info), -KIPC_EFAULT);
+    CHECK(kipc_signals_fd(NULL, &fd), -KIPC_EFAULT);
+    CHECK(kipc_signals_close(NULL), -KIPC_EFAULT);
+    CHECK(kipc_signals_send(0, SIGUSR2, 0), -KIPC_EINVAL);
+    CHECK(kipc_signals_send(-1, SIGUSR2, 0), -KIPC_EINVAL);
+    CHECK(kipc_signals_send(INT32_MIN, SIGUSR2, 0), -KIPC_EINVAL);
+    CHECK(kipc_signals_send((int32_t)getpid(), 0, 0), -KIPC_EINVAL);
+    CHECK(kipc_signals_send((int32_t)getpid(), 65, 0), -KIPC_EINVAL);
+    CHECK(kipc_signals_send((int32_t)getpid(), -3, 0), -KIPC_EINVAL);
+    TRUE(sigs == NULL);
+
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGUSR2), &sigs), 0);
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGUSR2), &again), -KIPC_EBUSY);
+    CHECK(kipc_signals_wait(sigs, 0, NULL), -KIPC_EFAULT);
+    CHECK(kipc_signals_wait(sigs, 0, (kipc_siginfo_t *)(void *)((unsigned char *)&info + 1)), -KIPC_EFAULT);
+    CHECK(kipc_signals_fd(sigs, NULL), -KIPC_EFAULT);
+    CHECK(kipc_signals_fd(sigs, &fd), 0);
+    TRUE(fd >= 0);
+    CHECK(kipc_signals_wait(sigs, 0, &info), -KIPC_EAGAIN);
+    CHECK(kipc_signals_wait(sigs, 1000000, &info), -KIPC_ETIMEDOUT);
+    CHECK(kipc_signals_send((int32_t)getpid(), SIGUSR2, 5), 0);
+    CHECK(kipc_signals_wait(sigs, -1, &info), 0);
+    TRUE(info.signo == SIGUSR2 && info.value == 5 && info.code == KIPC_SI_QUEUE);
+    CHECK(kipc_signals_close(sigs), 0);
+    /* Closed: the handle can be opened again. */
+    CHECK(kipc_signals_open(KIPC_SIGBIT(SIGUSR2), &sigs), 0);
+    CHECK(kipc_signals_close(sigs), 0);
 }
 
 int main(void)
@@ -315,7 +715,12 @@ int main(void)
     spsc_init_and_attach();
     spsc_handles();
     mpmc();
+    mbox_core();
+    sigstate();
     rings();
+    anonymous_rings();
+    host_mailboxes();
+    host_signals();
     if (failures != 0) {
         printf("abuse: %d of %d checks FAILED\n", failures, checks);
         return 1;
