@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use kipc_core::region::Kind;
+use kipc_host::mailbox::{Mailbox, MailboxInfo};
 use kipc_host::ring::{RingInfo, RingKind, ShmRing};
 use kipc_host::shm::{ShmInfo, ShmSegment};
 use serde_json::{json, Value};
@@ -31,11 +33,13 @@ records nobody (created but never used, or left cleanly: the owner is \
 unknown), a segment that is not initialised (its creator is unknown; remove \
 it with `kipc ring rm`), an object that is not a ring, or a segment we cannot \
 open (another user's, or with unsafe permissions). Rings are re-checked just \
-before removal.
+before removal. Mailboxes are removed only when they are RPC reply mailboxes \
+(SERVER.reply.PID.N) of a client process that has exited.
 
 JSON fields of each object: name, size (bytes), kind (\"spsc\", \"mpmc\", \
 \"mailbox\" or null), lanes (mpmc only), slots (per lane for mpmc), \
-slot_size, queued, attached ([{role, lane, pid, alive}]) and error (null, or \
+slot_size (max message size for mailboxes), queued, bytes_in_use (mailboxes \
+only), attached ([{role, lane, pid, alive}]) and error (null, or \
 why the object could not be read).";
 
 /// Runs `kipc ls`.
@@ -44,6 +48,27 @@ pub fn run(args: Args) -> CmdResult {
     let mut objects = Vec::with_capacity(entries.len());
     let mut pruned = Vec::new();
     for entry in &entries {
+        if let Ok(Kind::Mailbox) = kipc_host::ring::probe(&entry.name) {
+            match Mailbox::open_timeout(&entry.name, Duration::ZERO) {
+                Ok(mb) => {
+                    let info = mb.info();
+                    drop(mb);
+                    if args.prune
+                        && stale_reply_mailbox(&entry.name)
+                        && Mailbox::unlink(&entry.name).is_ok()
+                    {
+                        if !args.json {
+                            println!("removed stale rpc reply mailbox {:?}", entry.name);
+                        }
+                        pruned.push(entry.name.clone());
+                        continue;
+                    }
+                    objects.push(mailbox_json(entry, &info));
+                }
+                Err(e) => objects.push(other_json(entry, &e)),
+            }
+            continue;
+        }
         // No waiting: a ring being created shows as not initialised.
         match ShmRing::open_timeout(&entry.name, Duration::ZERO) {
             Ok(ring) => {
@@ -86,6 +111,28 @@ fn prune(name: &str) -> Result<bool, String> {
     }
     ShmRing::unlink(name).map_err(|e| crate::ring::describe(name, &e))?;
     Ok(true)
+}
+
+/// An RPC client's reply mailbox (`SERVER.reply.<pid>.<n>`) whose client
+/// process has exited: nobody will read or remove it.
+fn stale_reply_mailbox(name: &str) -> bool {
+    kipc_host::rpc::reply_owner(name)
+        .is_some_and(|(_, pid)| !i32::try_from(pid).is_ok_and(kipc_host::liveness::pid_alive))
+}
+
+fn mailbox_json(entry: &ShmInfo, info: &MailboxInfo) -> Value {
+    json!({
+        "name": entry.name,
+        "size": entry.size,
+        "kind": "mailbox",
+        "lanes": Value::Null,
+        "slots": info.slots,
+        "slot_size": info.max_msg,
+        "queued": info.queued,
+        "bytes_in_use": info.bytes_in_use,
+        "attached": [],
+        "error": Value::Null,
+    })
 }
 
 fn ring_json(entry: &ShmInfo, info: &RingInfo) -> Value {

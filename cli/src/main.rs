@@ -11,7 +11,9 @@ mod bench;
 mod fifo;
 mod lock;
 mod ls;
+mod mbox;
 mod ring;
+mod rpc;
 mod signal;
 mod sock;
 mod spool;
@@ -39,6 +41,12 @@ enum Command {
     Ring(ring::Command),
     /// List every kipc object on this machine.
     Ls(ls::Args),
+    /// Named mailboxes: message queues with priorities and types.
+    #[command(subcommand)]
+    Mbox(mbox::Command),
+    /// Procedure calls over mailboxes: an echo server and a client.
+    #[command(subcommand)]
+    Rpc(rpc::Command),
     /// SysV shared memory, the way classic C programs use it.
     #[command(subcommand)]
     Sysv(sysv::Command),
@@ -64,6 +72,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Ring(cmd) => ring::run(cmd),
         Command::Ls(args) => ls::run(args),
+        Command::Mbox(cmd) => mbox::run(cmd),
+        Command::Rpc(cmd) => rpc::run(cmd),
         Command::Sysv(cmd) => sysv::run(cmd),
         Command::Signal(cmd) => signal::run(cmd),
         Command::Fifo(cmd) => fifo::run(cmd),

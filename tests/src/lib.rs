@@ -1,4 +1,5 @@
 //! Helpers shared by kipc's multi-process integration tests.
 
+pub mod mbox_payload;
 pub mod ring_payload;
 pub mod stress;

@@ -33,12 +33,19 @@ pub struct Args {
     /// Write an SVG chart of the latency distributions to FILE.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Pin both processes to one core (the first allowed CPU, CPU 0 here):
+    /// how the blocking paths behave when the peer cannot run while we spin.
+    #[arg(long)]
+    pub same_core: bool,
     /// Internal: run as the peer process of one mechanism.
     #[arg(long, hide = true, value_name = "ROLE")]
     pub peer: Option<String>,
     /// Internal: CPU the peer pins itself to.
     #[arg(long, hide = true)]
     pub peer_cpu: Option<usize>,
+    /// Internal: the peer shares its CPU with the bench process.
+    #[arg(long, hide = true)]
+    pub peer_shared: bool,
     /// Internal: descriptors the peer inherited.
     #[arg(long, hide = true, value_delimiter = ',')]
     pub peer_fds: Vec<i32>,
@@ -62,6 +69,8 @@ pub struct Config {
     pub json: bool,
     /// Where to write the SVG chart.
     pub plot: Option<PathBuf>,
+    /// Both processes on one core.
+    pub same_core: bool,
 }
 
 impl Config {
@@ -93,6 +102,7 @@ impl Config {
             duration: Duration::from_secs_f64(args.duration),
             json: args.json,
             plot: args.plot.clone(),
+            same_core: args.same_core,
         })
     }
 }
@@ -203,9 +213,10 @@ mod tests {
         assert!(e.contains("carrier-pigeon") && e.contains("known:"), "{e}");
     }
 
+    #[cfg(not(feature = "iceoryx2"))]
     #[test]
-    fn unbuilt_mailbox_is_refused_with_a_reason() {
-        let e = parse_mechs("kipc-mbox").unwrap_err();
+    fn unbuilt_mechanism_is_refused_with_a_reason() {
+        let e = parse_mechs("iceoryx2").unwrap_err();
         assert!(e.contains("not available"), "{e}");
     }
 
@@ -215,8 +226,9 @@ mod tests {
         assert_eq!(c.sizes, vec![64]);
         assert_eq!(c.iters, 100_000);
         assert_eq!(c.duration, Duration::from_secs(2));
-        assert!(c.mechs.contains(&Mech::Floor) && !c.mechs.contains(&Mech::Mbox));
-        assert!(!c.json && c.plot.is_none());
+        assert!(c.mechs.contains(&Mech::Floor) && c.mechs.contains(&Mech::Mbox));
+        assert_eq!(c.mechs.contains(&Mech::Iceoryx2), cfg!(feature = "iceoryx2"));
+        assert!(!c.json && c.plot.is_none() && !c.same_core);
     }
 
     #[test]
@@ -231,6 +243,7 @@ mod tests {
         assert_eq!((c.iters, c.json), (2000, true));
         assert_eq!(c.duration, Duration::from_millis(500));
         assert_eq!(c.plot, Some(PathBuf::from("/tmp/x.svg")));
+        assert!(parse(&["--same-core"]).unwrap().same_core);
         assert!(parse(&["--iters", "0"]).is_err());
         assert!(parse(&["--duration", "-1"]).is_err());
         assert!(parse(&["--mech", "nope"]).is_err());

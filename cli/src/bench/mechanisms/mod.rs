@@ -4,13 +4,17 @@
 //!   single shared word);
 //! - [`spsc`]: kipc's SPSC region ring, busy-polling and spin-then-futex;
 //! - [`mpmc`]: kipc's MPMC region ring (spin-then-futex);
+//! - [`mbox`]: kipc mailboxes, one each way (spin-then-futex);
 //! - [`pipe`]: anonymous pipes and FIFOs;
 //! - [`socket`]: Unix stream, datagram and seqpacket sockets, TCP and UDP
 //!   on loopback;
 //! - [`eventfd`]: an 8-byte counter each way;
 //! - [`mq`]: POSIX message queues;
 //! - [`signal`]: `sigqueue` + `sigtimedwait` with blocked real-time signals;
-//! - `iceoryx2`: listed, not written yet (reported as not measured);
+//! - [`spool`]: kipc's maildir-style spool, one directory each way in
+//!   `/dev/shm` (a file per message);
+//! - `iceoryx2`: iceoryx2 publish-subscribe (cargo feature `iceoryx2`, off
+//!   by default; reported as not measured without it);
 //! - [`sys`]: the only `libc` calls (what rustix lacks: `mq_*`, `sigqueue`,
 //!   `sigtimedwait`, `pthread_sigmask`).
 //!
@@ -25,12 +29,16 @@ use super::protocol::Channel;
 
 pub mod eventfd;
 pub mod floor;
+pub mod mbox;
 pub mod mpmc;
 pub mod mq;
 pub mod pipe;
 pub mod signal;
 pub mod socket;
+pub mod spool;
 pub mod spsc;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx2;
 pub mod sys;
 
 /// The function a mechanism hands its channel to.
@@ -47,7 +55,7 @@ pub enum Mech {
     SpscBlock,
     /// kipc MPMC region ring, spin then futex.
     Mpmc,
-    /// kipc mailbox (not built yet).
+    /// kipc mailboxes, one each way.
     Mbox,
     /// iceoryx2 publish-subscribe.
     Iceoryx2,
@@ -73,11 +81,13 @@ pub enum Mech {
     PosixMq,
     /// `sigqueue` + `sigtimedwait`.
     Signal,
+    /// kipc spool directories (a file per message), one each way.
+    Spool,
 }
 
 impl Mech {
     /// Every mechanism, in table order.
-    pub const ALL: [Mech; 17] = [
+    pub const ALL: [Mech; 18] = [
         Mech::Floor,
         Mech::SpscSpin,
         Mech::SpscBlock,
@@ -95,6 +105,7 @@ impl Mech {
         Mech::Udp,
         Mech::PosixMq,
         Mech::Signal,
+        Mech::Spool,
     ];
 
     /// The name used on the command line and in the table.
@@ -117,6 +128,7 @@ impl Mech {
             Mech::Udp => "udp",
             Mech::PosixMq => "posix-mq",
             Mech::Signal => "signal",
+            Mech::Spool => "spool",
         }
     }
 
@@ -128,8 +140,9 @@ impl Mech {
     /// Whether this build can run it, and if not, why.
     pub fn available(self) -> Result<(), &'static str> {
         match self {
-            Mech::Mbox => Err("the kipc mailbox is not built yet"),
-            Mech::Iceoryx2 => Err("the iceoryx2 comparison is not written yet"),
+            Mech::Iceoryx2 if !cfg!(feature = "iceoryx2") => {
+                Err("built without the cargo feature iceoryx2 (add --features iceoryx2)")
+            }
             _ => Ok(()),
         }
     }
@@ -148,6 +161,22 @@ impl Mech {
     /// primitive has no queue to stream through).
     pub fn streams(self) -> bool {
         !matches!(self, Mech::Futex | Mech::Eventfd | Mech::Signal)
+    }
+
+    /// Whether the run includes the idle check (a receiver left waiting with
+    /// nothing to receive; its CPU use is reported): the spin-then-futex
+    /// kipc transports, whose waiting must really sleep.
+    pub fn idle_check(self) -> bool {
+        matches!(self, Mech::SpscBlock | Mech::Mpmc | Mech::Mbox)
+    }
+
+    /// A shorter time budget for mechanisms too slow to fill the default
+    /// one usefully.
+    pub fn max_duration(self) -> Option<std::time::Duration> {
+        match self {
+            Mech::Spool => Some(std::time::Duration::from_secs(1)),
+            _ => None,
+        }
     }
 
     /// Size of the `ACK` message: the message size, raised to carry a count
@@ -172,6 +201,7 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::SpscSpin => spsc::parent(ctx, drive, false),
         Mech::SpscBlock => spsc::parent(ctx, drive, true),
         Mech::Mpmc => mpmc::parent(ctx, drive),
+        Mech::Mbox => mbox::parent(ctx, drive),
         Mech::Eventfd => eventfd::parent(ctx, drive),
         Mech::Pipe => pipe::parent_pipe(ctx, drive),
         Mech::Fifo => pipe::parent_fifo(ctx, drive),
@@ -180,7 +210,11 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::Udp => socket::parent_udp(ctx, drive),
         Mech::PosixMq => mq::parent(ctx, drive),
         Mech::Signal => signal::parent(ctx, drive),
-        Mech::Mbox | Mech::Iceoryx2 => Err(unavailable(ctx.mech)),
+        Mech::Spool => spool::parent(ctx, drive),
+        #[cfg(feature = "iceoryx2")]
+        Mech::Iceoryx2 => iceoryx2::parent(ctx, drive),
+        #[cfg(not(feature = "iceoryx2"))]
+        Mech::Iceoryx2 => Err(unavailable(ctx.mech)),
     }
 }
 
@@ -196,6 +230,7 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::SpscSpin => spsc::child(ctx, drive, false),
         Mech::SpscBlock => spsc::child(ctx, drive, true),
         Mech::Mpmc => mpmc::child(ctx, drive),
+        Mech::Mbox => mbox::child(ctx, drive),
         Mech::Eventfd => eventfd::child(ctx, drive),
         Mech::Pipe => pipe::child_pipe(ctx, drive),
         Mech::Fifo => pipe::child_fifo(ctx, drive),
@@ -206,10 +241,15 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::Udp => socket::child_udp(ctx, drive),
         Mech::PosixMq => mq::child(ctx, drive),
         Mech::Signal => signal::child(ctx, drive),
-        Mech::Mbox | Mech::Iceoryx2 => Err(unavailable(mech)),
+        Mech::Spool => spool::child(ctx, drive),
+        #[cfg(feature = "iceoryx2")]
+        Mech::Iceoryx2 => iceoryx2::child(ctx, drive),
+        #[cfg(not(feature = "iceoryx2"))]
+        Mech::Iceoryx2 => Err(unavailable(mech)),
     }
 }
 
+#[cfg_attr(feature = "iceoryx2", allow(dead_code))]
 fn unavailable(m: Mech) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,

@@ -1,0 +1,1110 @@
+//! Mailboxes between processes: a segment plus the core's
+//! [`kipc_core::mailbox::Region`] — a message queue with priorities and
+//! SysV-style type selection, faster than `mq_send`/`msgsnd` because the
+//! fast path makes no system call.
+//!
+//! A [`Mailbox`] is a named POSIX segment ([`crate::shm`],
+//! `/dev/shm/kipc.NAME`) or an anonymous sealed memfd ([`crate::memfd`]).
+//! Any number of processes (and threads) send and receive through it at
+//! once; see the core module for the layout, the lock-free protocol and the
+//! crash table.
+//!
+//! # Addresses
+//!
+//! Message-based IPC needs "the address of the receiver". Here an address is
+//! a kipc name: a process owns one [`Inbox`] (a named mailbox it created and
+//! unlinks when dropped) and reaches others by name, either through an
+//! [`Outbox`] (one opened mailbox, send-only) or a [`MailboxSet`], which
+//! opens and caches mailboxes by name and notices when a cached one was
+//! unlinked (its owner went away).
+//!
+//! # Owners, crashes and recovery
+//!
+//! Every send and receive is tagged with this process's pid (the core's
+//! "owner id"), so a slot a process was writing or reading when it died
+//! says who left it. Blocking calls spin briefly, then sleep on the core's
+//! doorbell with a shared futex in slices of [`futex::LIVENESS_SLICE`]; at
+//! the start of every sleep they run [`Mailbox::recover`], which asks
+//! `kill(pid, 0)` about each owner of a half-done slot and undoes the steps
+//! of the dead: a half-written message is dropped (it never existed), a
+//! half-read one is made ready again (redelivered). A mailbox whose sender
+//! or receiver was SIGKILLed mid-operation is therefore usable at full
+//! capacity again within one slice, by whoever waits on it.
+//!
+//! Liveness here is `kill(pid, 0)`, not a pidfd: the owners are many and
+//! change with every message, and a pidfd would have to be opened per owner
+//! per check. The caveat is **pid reuse**: if a dead owner's pid is reused
+//! by a new process before anyone recovers, its slot stays claimed until
+//! that process exits too (one slot is lost for a while, never a message
+//! corrupted). A pid recorded by a process in another pid namespace means
+//! nothing to us, so share mailboxes within one pid namespace.
+//!
+//! # No `PeerDead`
+//!
+//! A ring has exactly one peer per side; a mailbox has any number of
+//! anonymous senders and receivers, which come and go without a record. So
+//! no blocking call here returns [`Error::PeerDead`]: a receive with nobody
+//! left to send waits until its timeout ([`Error::Timeout`]). Protocols with
+//! a designated server (such as [`crate::rpc`]) track its pid themselves.
+//!
+//! # Not pollable
+//!
+//! Waits are futex waits; see [`crate::futex`].
+//!
+//! # Examples
+//!
+//! ```
+//! use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
+//! let mb = Mailbox::create_anonymous(MailboxConfig::new(8, 64))?;
+//! mb.send(b"later", 1, 10)?;
+//! mb.send(b"now", 9, 20)?;
+//! let mut buf = [0u8; 64];
+//! let got = mb.recv(&mut buf)?;
+//! assert_eq!((&buf[..got.len], got.prio, got.mtype), (&b"now"[..], 9, 20));
+//! let got = mb.try_recv_matching(Selector::Exact(10), &mut buf)?;
+//! assert_eq!(&buf[..got.len], b"later");
+//! # Ok::<(), kipc_host::Error>(())
+//! ```
+
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kipc_core::mailbox::{region_size, Geometry, Region};
+use kipc_core::region::Kind;
+use kipc_core::Error as CoreError;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+
+pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
+
+use crate::futex;
+use crate::liveness::pid_alive;
+use crate::memfd::MemfdSegment;
+use crate::shm::ShmSegment;
+use crate::{Error, Result};
+
+/// How long [`Mailbox::open`] waits for a creator to finish initialising.
+pub const OPEN_WAIT: Duration = Duration::from_secs(1);
+
+/// The largest mailbox (header, metadata and slots) [`Mailbox`] creates:
+/// 4 GiB, as for rings.
+pub const MAX_MAILBOX_BYTES: u64 = 4 << 30;
+
+/// The geometry of a new mailbox.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::mailbox::MailboxConfig;
+/// let c = MailboxConfig::new(64, 512).with_byte_budget(4096);
+/// assert_eq!((c.slots, c.max_msg, c.byte_budget), (64, 512, Some(4096)));
+/// assert!(c.region_size().unwrap() > 64 * 512);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxConfig {
+    /// Message slots, `1..=MAX_SLOTS` (any number).
+    pub slots: u32,
+    /// Largest message in bytes, `1..=MAX_MSG`.
+    pub max_msg: u32,
+    /// Payload bytes allowed in flight at once (`mq_msgsize * mq_maxmsg`,
+    /// SysV `msg_qbytes`); `None`: `slots * max_msg`, which never binds.
+    pub byte_budget: Option<u64>,
+}
+
+impl MailboxConfig {
+    /// `slots` slots of up to `max_msg` bytes, no byte budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(kipc_host::mailbox::MailboxConfig::new(4, 8).byte_budget, None);
+    /// ```
+    pub const fn new(slots: u32, max_msg: u32) -> Self {
+        Self {
+            slots,
+            max_msg,
+            byte_budget: None,
+        }
+    }
+
+    /// The same configuration with a byte budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::MailboxConfig;
+    /// assert_eq!(MailboxConfig::new(4, 8).with_byte_budget(10).byte_budget, Some(10));
+    /// ```
+    pub const fn with_byte_budget(self, bytes: u64) -> Self {
+        Self {
+            byte_budget: Some(bytes),
+            ..self
+        }
+    }
+
+    /// The core geometry.
+    fn geometry(&self) -> Geometry {
+        let g = Geometry::new(self.slots, self.max_msg);
+        match self.byte_budget {
+            Some(b) => g.with_byte_budget(b),
+            None => g,
+        }
+    }
+
+    /// Bytes of shared memory this configuration needs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Core`] with `InvalidGeometry` for a slot count or message
+    /// size out of range, or a total above [`MAX_MAILBOX_BYTES`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::MailboxConfig;
+    /// assert!(MailboxConfig::new(0, 8).region_size().is_err());
+    /// assert!(MailboxConfig::new(65536, 1 << 24).region_size().is_err()); // > 4 GiB
+    /// ```
+    pub fn region_size(&self) -> Result<usize> {
+        let len = region_size(self.slots, self.max_msg).map_err(Error::from)?;
+        if len as u64 > MAX_MAILBOX_BYTES {
+            // As for rings: without a cap, `fallocate` of a huge geometry
+            // would exhaust memory instead of failing.
+            return Err(Error::Core(CoreError::InvalidGeometry {
+                what: "mailbox would be larger than MAX_MAILBOX_BYTES (4 GiB)",
+            }));
+        }
+        if self.byte_budget.is_some_and(|b| b > u64::from(self.slots) * u64::from(self.max_msg)) {
+            return Err(Error::Core(CoreError::InvalidGeometry {
+                what: "byte budget exceeds slots * max_msg",
+            }));
+        }
+        Ok(len)
+    }
+}
+
+/// What a receive delivered besides the payload (the buffer's first `len`
+/// bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Payload length in bytes.
+    pub len: usize,
+    /// Priority, 0 (lowest) to 255.
+    pub prio: u8,
+    /// Message type.
+    pub mtype: u64,
+    /// The pid the sender recorded (written by the sender: a claim, not
+    /// proof; any process of our uid can write any value).
+    pub sender_pid: u32,
+}
+
+impl From<kipc_core::mailbox::Received> for Received {
+    fn from(r: kipc_core::mailbox::Received) -> Self {
+        Self {
+            len: r.len,
+            prio: r.prio,
+            mtype: r.mtype,
+            sender_pid: r.sender,
+        }
+    }
+}
+
+/// A snapshot of a mailbox, for `kipc ls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// The kipc name, `None` for a memfd mailbox.
+    pub name: Option<String>,
+    /// Message slots.
+    pub slots: u32,
+    /// Largest message in bytes.
+    pub max_msg: u32,
+    /// Payload bytes allowed in flight.
+    pub byte_budget: u64,
+    /// Messages ready to receive now.
+    pub queued: usize,
+    /// Payload bytes of every claimed slot (ready, being written or read).
+    pub bytes_in_use: u64,
+    /// Bytes of the mapping.
+    pub size: usize,
+}
+
+/// The memory under a mailbox.
+#[derive(Debug)]
+enum Segment {
+    Named(ShmSegment),
+    Anon(MemfdSegment),
+}
+
+impl Segment {
+    fn as_ptr(&self) -> *mut u8 {
+        match self {
+            Segment::Named(s) => s.as_ptr(),
+            Segment::Anon(s) => s.as_ptr(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Segment::Named(s) => s.len(),
+            Segment::Anon(s) => s.len(),
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Segment::Named(s) => s.as_fd(),
+            Segment::Anon(s) => s.fd(),
+        }
+    }
+}
+
+/// A mailbox in shared memory. See the [module documentation](self).
+///
+/// All operations take `&self`: share one `Mailbox` between threads freely.
+#[derive(Debug)]
+pub struct Mailbox {
+    // Declared before `segment`: the region points into the mapping.
+    region: Region,
+    segment: Segment,
+    name: Option<String>,
+    /// Our pid: the owner id of our slots.
+    me: u32,
+}
+
+/// Whether the owner id `pid` (read from shared memory) names a dead
+/// process. Our own pid is never dead; 0 and values above `i32::MAX` are no
+/// process at all (a slot holding one was left by a hostile or broken peer).
+fn owner_dead(pid: u32, me: u32) -> bool {
+    if pid == me {
+        return false;
+    }
+    match i32::try_from(pid) {
+        Ok(p) if p > 0 => !pid_alive(p),
+        _ => true,
+    }
+}
+
+/// Maps a core error, keeping `Uninitialized` as `NotReady` (the `From`).
+fn core(e: CoreError) -> Error {
+    Error::from(e)
+}
+
+impl Mailbox {
+    /// Creates the named mailbox `/dev/shm/kipc.NAME` (`0600`, `O_EXCL`) and
+    /// initialises it.
+    ///
+    /// On any failure nothing is left behind: the geometry is checked before
+    /// the segment is created, and the name is unlinked if initialising fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Core`] with `InvalidGeometry`;
+    /// [`Error::Sys`] from `shm_open` (`EEXIST` if the name is taken),
+    /// `fallocate` or `mmap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let name = format!("doc-mbox-create-{}", std::process::id());
+    /// let mb = Mailbox::create(&name, MailboxConfig::new(4, 32))?;
+    /// assert_eq!(mb.name(), Some(name.as_str()));
+    /// assert!(Mailbox::create(&name, MailboxConfig::new(4, 32)).is_err());
+    /// Mailbox::unlink(&name)?;
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn create(name: &str, config: MailboxConfig) -> Result<Self> {
+        crate::name::validate(name)?;
+        let len = config.region_size()?;
+        let segment = ShmSegment::create(name, len)?;
+        match Self::init(Segment::Named(segment), config) {
+            Ok(mut mb) => {
+                mb.name = Some(name.to_string());
+                Ok(mb)
+            }
+            Err(e) => {
+                let _ = ShmSegment::unlink(name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates an anonymous mailbox in a sealed memfd; share it by passing
+    /// [`fd`](Self::fd) to another process, which calls
+    /// [`from_fd`](Self::from_fd). Nothing outlives the last descriptor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Core`] with `InvalidGeometry`; [`Error::Sys`] from
+    /// `memfd_create`, `fallocate`, `fcntl` or `mmap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
+    /// assert_eq!((mb.name(), mb.capacity(), mb.max_msg()), (None, 4, 16));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn create_anonymous(config: MailboxConfig) -> Result<Self> {
+        let len = config.region_size()?;
+        let segment = MemfdSegment::create("mailbox", len)?;
+        Self::init(Segment::Anon(segment), config)
+    }
+
+    fn init(segment: Segment, config: MailboxConfig) -> Result<Self> {
+        // SAFETY: the mapping is `len` bytes, readable and writable, owned by
+        // `segment`, which the returned mailbox keeps (and drops after the
+        // region); it was just created, so no other process has it yet.
+        let region = unsafe { Region::init(segment.as_ptr(), segment.len(), config.geometry()) }
+            .map_err(core)?;
+        Ok(Self {
+            region,
+            segment,
+            name: None,
+            me: std::process::id(),
+        })
+    }
+
+    /// Opens the named mailbox, waiting up to [`OPEN_WAIT`] (1 s) for a
+    /// creator that has not finished initialising it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_timeout`](Self::open_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let name = format!("doc-mbox-open-{}", std::process::id());
+    /// let created = Mailbox::create(&name, MailboxConfig::new(4, 16))?;
+    /// let opened = Mailbox::open(&name)?;
+    /// created.send(b"hi", 0, 1)?;
+    /// assert_eq!(opened.try_recv(&mut [0; 16])?.len, 2);
+    /// Mailbox::unlink(&name)?;
+    /// assert!(Mailbox::open(&name).is_err());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_timeout(name, OPEN_WAIT)
+    }
+
+    /// Opens the named mailbox, retrying for up to `wait` while the segment
+    /// is still empty or its header unpublished.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Sys`] from `shm_open` (`ENOENT`: no
+    /// such mailbox), `fstat` or `mmap`; [`Error::NotOwner`]/[`Error::BadMode`]
+    /// (see [`crate::shm`]); [`Error::NotReady`] if it is still not
+    /// initialised after `wait`; [`Error::Core`] with `BadLayout` (not a
+    /// mailbox, or a damaged header) or `RegionTooSmall`.
+    pub fn open_timeout(name: &str, wait: Duration) -> Result<Self> {
+        let deadline = Instant::now().checked_add(wait);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let attempt =
+                ShmSegment::open(name).and_then(|seg| Self::attach(Segment::Named(seg)));
+            match attempt {
+                Ok(mut mb) => {
+                    mb.name = Some(name.to_string());
+                    return Ok(mb);
+                }
+                Err(Error::NotReady) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(Error::NotReady);
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Attaches to an initialised mailbox in a memfd received from its
+    /// creator (after checking its seals and size; see
+    /// [`MemfdSegment::from_fd`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSealed`], [`Error::SizeMismatch`], [`Error::Sys`];
+    /// [`Error::NotReady`] if the header is not published; [`Error::Core`]
+    /// with `BadLayout` or `RegionTooSmall`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let a = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
+    /// let b = Mailbox::from_fd(a.fd().try_clone_to_owned().unwrap())?;
+    /// a.send(b"hi", 3, 0)?;
+    /// assert_eq!(b.try_recv(&mut [0; 16])?.prio, 3);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        let segment = MemfdSegment::from_fd(fd, 1)?;
+        Self::attach(Segment::Anon(segment))
+    }
+
+    fn attach(segment: Segment) -> Result<Self> {
+        let (base, len) = (segment.as_ptr(), segment.len());
+        // SAFETY: the mapping is readable for `len` bytes while `segment` lives.
+        let kind = unsafe { kipc_core::region::probe_kind(base, len) }.map_err(core)?;
+        if kind != Kind::Mailbox {
+            return Err(Error::Core(CoreError::BadLayout {
+                what: "segment holds a kipc object that is not a mailbox",
+            }));
+        }
+        // SAFETY: the mapping is `len` bytes, readable and writable, kept
+        // alive by `segment`, which the returned mailbox owns and drops after
+        // the region; this process touches it only through kipc.
+        let region = unsafe { Region::attach(base, len) }.map_err(core)?;
+        Ok(Self {
+            region,
+            segment,
+            name: None,
+            me: std::process::id(),
+        })
+    }
+
+    /// `shm_unlink("/kipc.NAME")`: removes the mailbox's name. Processes that
+    /// have it open keep using it; the memory goes with the last mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Sys`] (`ENOENT` if there is none).
+    pub fn unlink(name: &str) -> Result<()> {
+        ShmSegment::unlink(name)
+    }
+
+    /// The kipc name, or `None` for a memfd mailbox.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The descriptor of the segment (for a memfd mailbox, the one to pass
+    /// to a peer; [`from_fd`](Self::from_fd) accepts only sealed memfds).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.segment.fd()
+    }
+
+    /// Number of message slots.
+    pub fn capacity(&self) -> usize {
+        self.region.capacity()
+    }
+
+    /// Largest message in bytes (a receive buffer of this size always fits).
+    pub fn max_msg(&self) -> usize {
+        self.region.max_msg()
+    }
+
+    /// Messages ready to receive now (a racy snapshot).
+    pub fn len(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Whether no message is ready now (a racy snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.region.is_empty()
+    }
+
+    /// Whether a named mailbox's name has been removed (`fstat` says the
+    /// segment has no links left): whoever owned the address is gone, and
+    /// what is sent here will never be read by a newcomer. Always `false`
+    /// for a memfd mailbox.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let name = format!("doc-mbox-unlinked-{}", std::process::id());
+    /// let mb = Mailbox::create(&name, MailboxConfig::new(2, 8))?;
+    /// assert!(!mb.is_unlinked());
+    /// Mailbox::unlink(&name)?;
+    /// assert!(mb.is_unlinked());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn is_unlinked(&self) -> bool {
+        match &self.segment {
+            Segment::Named(s) => rustix::fs::fstat(s).is_ok_and(|st| st.st_nlink == 0),
+            Segment::Anon(_) => false,
+        }
+    }
+
+    /// Everything `kipc ls` shows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
+    /// mb.send(b"abc", 0, 0)?;
+    /// let info = mb.info();
+    /// assert_eq!((info.slots, info.max_msg, info.queued, info.bytes_in_use), (4, 16, 1, 3));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn info(&self) -> MailboxInfo {
+        let g = self.region.geometry();
+        MailboxInfo {
+            name: self.name.clone(),
+            slots: g.slots,
+            max_msg: g.max_msg,
+            byte_budget: g.byte_budget,
+            queued: self.region.len(),
+            bytes_in_use: self.region.bytes_in_use(),
+            size: self.segment.len(),
+        }
+    }
+
+    /// `mq_send` without blocking: queues `msg` with priority `prio`
+    /// (0..=255, highest received first) and type `mtype`, then wakes a
+    /// sleeping receiver if one announced itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Core`] with `Full` (no free slot, or the byte budget would be
+    /// exceeded), `TooLarge` (longer than [`max_msg`](Self::max_msg) or the
+    /// byte budget), `Corrupt` (a hostile peer damaged the slot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// use kipc_core::Error as CoreError;
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 4))?;
+    /// mb.try_send(b"1", 0, 0)?;
+    /// assert_eq!(mb.try_send(b"2", 0, 0), Err(Error::Core(CoreError::Full)));
+    /// assert!(matches!(mb.try_send(b"12345", 0, 0), Err(Error::Core(CoreError::TooLarge { .. }))));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn try_send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
+        self.region
+            .try_send(msg, prio, mtype, self.me)
+            .map_err(core)?;
+        futex::ring(self.region.not_empty());
+        Ok(())
+    }
+
+    /// Sends, waiting as long as it takes for room (see
+    /// [`send_timeout`](Self::send_timeout)).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), except `Full`.
+    pub fn send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
+        self.send_deadline(msg, prio, mtype, None)
+    }
+
+    /// Sends, waiting up to `timeout` for room: a bounded spin, then sleeps
+    /// on the `not_full` doorbell, recovering slots of dead processes at the
+    /// start of each sleep (see the [module documentation](self)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; otherwise as [`try_send`](Self::try_send), except
+    /// `Full`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// use std::time::Duration;
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 4))?;
+    /// mb.send_timeout(b"a", 0, 0, Duration::from_millis(5))?;
+    /// assert_eq!(mb.send_timeout(b"b", 0, 0, Duration::from_millis(5)), Err(Error::Timeout));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn send_timeout(&self, msg: &[u8], prio: u8, mtype: u64, timeout: Duration) -> Result<()> {
+        self.send_deadline(msg, prio, mtype, Instant::now().checked_add(timeout))
+    }
+
+    /// [`send_timeout`](Self::send_timeout) with an absolute deadline
+    /// (`None`: wait forever).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_deadline(
+        &self,
+        msg: &[u8],
+        prio: u8,
+        mtype: u64,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let r = futex::wait_until(
+            self.region.not_full(),
+            futex::DEFAULT_SPIN_ITERS,
+            deadline,
+            &|| self.recover_and_continue(),
+            || match self.region.try_send(msg, prio, mtype, self.me) {
+                Err(CoreError::Full) => None,
+                r => Some(r),
+            },
+        )?;
+        r.map_err(core)?;
+        futex::ring(self.region.not_empty());
+        Ok(())
+    }
+
+    /// Receives the highest-priority message (FIFO within a priority)
+    /// without blocking, into `buf`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Core`] with `Empty`, `TooLarge` (the message is longer than
+    /// `buf`; it stays queued, so retry with a buffer of
+    /// [`max_msg`](Self::max_msg) bytes), `Corrupt`.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received> {
+        self.try_recv_matching(Selector::Any, buf)
+    }
+
+    /// [`try_recv`](Self::try_recv) taking only messages `selector` accepts
+    /// (SysV `msgrcv`'s `msgtyp`; see [`Selector`] for the order).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 8))?;
+    /// mb.send(b"t5", 9, 5)?;
+    /// mb.send(b"t2", 0, 2)?;
+    /// let mut buf = [0; 8];
+    /// // Lowest type <= 7 first, whatever the priority.
+    /// assert_eq!(mb.try_recv_matching(Selector::LowestAtMost(7), &mut buf)?.mtype, 2);
+    /// assert!(mb.try_recv_matching(Selector::Exact(2), &mut buf).is_err());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn try_recv_matching(&self, selector: Selector, buf: &mut [u8]) -> Result<Received> {
+        let got = self
+            .region
+            .try_recv(selector, self.me, buf)
+            .map_err(core)?;
+        futex::ring(self.region.not_full());
+        Ok(got.into())
+    }
+
+    /// Receives, waiting as long as it takes (see
+    /// [`recv_matching`](Self::recv_matching)).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), except `Empty`.
+    pub fn recv(&self, buf: &mut [u8]) -> Result<Received> {
+        self.recv_matching(Selector::Any, buf, None)
+    }
+
+    /// Receives, waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] (also when every sender is gone: a mailbox has no
+    /// single peer to declare dead); otherwise as [`try_recv`](Self::try_recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// use std::time::Duration;
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8))?;
+    /// let r = mb.recv_timeout(&mut [0; 8], Duration::from_millis(5));
+    /// assert_eq!(r, Err(Error::Timeout));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Received> {
+        self.recv_matching(Selector::Any, buf, Some(timeout))
+    }
+
+    /// Receives a message `selector` accepts, waiting up to `timeout`
+    /// (`None`: forever): a bounded spin, then sleeps on the `not_empty`
+    /// doorbell, recovering slots of dead processes at the start of each
+    /// sleep (a message a dead receiver was taking is redelivered).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
+    /// use std::time::Duration;
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 8))?;
+    /// mb.send(b"x", 0, 7)?;
+    /// let got = mb.recv_matching(Selector::Exact(7), &mut [0; 8], Some(Duration::from_secs(1)))?;
+    /// assert_eq!(got.mtype, 7);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn recv_matching(
+        &self,
+        selector: Selector,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Received> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.recv_deadline(selector, buf, deadline)
+    }
+
+    /// [`recv_matching`](Self::recv_matching) with an absolute deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(
+        &self,
+        selector: Selector,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> Result<Received> {
+        let r = futex::wait_until(
+            self.region.not_empty(),
+            futex::DEFAULT_SPIN_ITERS,
+            deadline,
+            &|| self.recover_and_continue(),
+            || match self.region.try_recv(selector, self.me, buf) {
+                Err(CoreError::Empty) => None,
+                r => Some(r),
+            },
+        )?;
+        let got = r.map_err(core)?;
+        futex::ring(self.region.not_full());
+        Ok(got.into())
+    }
+
+    /// Undoes the half-done steps of dead processes: frees slots whose
+    /// sender died while writing, makes ready again messages whose receiver
+    /// died while reading, and wakes every sleeper if anything changed.
+    /// Returns how many slots were recovered. Blocking calls do this by
+    /// themselves; call it after killing a process, or periodically.
+    ///
+    /// A slot owned by a live process (including this one) is never
+    /// touched. See the pid-reuse caveat in the [module documentation](self).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8))?;
+    /// assert_eq!(mb.recover(), 0);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn recover(&self) -> usize {
+        let n = self.region.recover(|pid| owner_dead(pid, self.me));
+        if n > 0 {
+            futex::ring_all(self.region.not_empty());
+            futex::ring_all(self.region.not_full());
+        }
+        n
+    }
+
+    /// The "peer alive" hook of a wait: recover, and never report a dead
+    /// peer (see "No `PeerDead`").
+    fn recover_and_continue(&self) -> bool {
+        self.recover();
+        true
+    }
+}
+
+/// A process's own named mailbox: created by [`Inbox::create`], removed from
+/// the namespace when dropped (senders that still hold it open see
+/// [`Mailbox::is_unlinked`]). Derefs to the [`Mailbox`].
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::mailbox::{Inbox, MailboxConfig, Outbox};
+/// let name = format!("doc-inbox-{}", std::process::id());
+/// let inbox = Inbox::create(&name, MailboxConfig::new(8, 64))?;
+/// Outbox::open(&name)?.send(b"hello", 0, 1)?;
+/// let mut buf = [0; 64];
+/// let got = inbox.recv(&mut buf)?;
+/// assert_eq!(&buf[..got.len], b"hello");
+/// assert_eq!(got.sender_pid, std::process::id());
+/// drop(inbox);
+/// assert!(Outbox::open(&name).is_err());
+/// # Ok::<(), kipc_host::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Inbox {
+    mailbox: Mailbox,
+    name: String,
+}
+
+impl Inbox {
+    /// Creates the named mailbox NAME (see [`Mailbox::create`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::create`].
+    pub fn create(name: &str, config: MailboxConfig) -> Result<Self> {
+        Ok(Self {
+            mailbox: Mailbox::create(name, config)?,
+            name: name.to_string(),
+        })
+    }
+
+    /// The inbox's address.
+    pub fn address(&self) -> &str {
+        &self.name
+    }
+
+    /// The mailbox.
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+}
+
+impl core::ops::Deref for Inbox {
+    type Target = Mailbox;
+    fn deref(&self) -> &Mailbox {
+        &self.mailbox
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // Already removed (by `kipc mbox rm`, a prune): nothing to do.
+        let _ = Mailbox::unlink(&self.name);
+    }
+}
+
+/// A send-only handle on someone else's named mailbox.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::mailbox::{Mailbox, MailboxConfig, Outbox};
+/// let name = format!("doc-outbox-{}", std::process::id());
+/// let mb = Mailbox::create(&name, MailboxConfig::new(2, 8))?;
+/// let out = Outbox::open(&name)?;
+/// out.try_send(b"x", 1, 2)?;
+/// assert_eq!(mb.len(), 1);
+/// Mailbox::unlink(&name)?;
+/// # Ok::<(), kipc_host::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Outbox {
+    mailbox: Mailbox,
+}
+
+impl Outbox {
+    /// Opens the named mailbox (see [`Mailbox::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::open`].
+    pub fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            mailbox: Mailbox::open(name)?,
+        })
+    }
+
+    /// See [`Mailbox::try_send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::try_send`].
+    pub fn try_send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
+        self.mailbox.try_send(msg, prio, mtype)
+    }
+
+    /// See [`Mailbox::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::send`].
+    pub fn send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
+        self.mailbox.send(msg, prio, mtype)
+    }
+
+    /// See [`Mailbox::send_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::send_timeout`].
+    pub fn send_timeout(&self, msg: &[u8], prio: u8, mtype: u64, timeout: Duration) -> Result<()> {
+        self.mailbox.send_timeout(msg, prio, mtype, timeout)
+    }
+
+    /// Whether the receiver removed its address (see
+    /// [`Mailbox::is_unlinked`]).
+    pub fn is_unlinked(&self) -> bool {
+        self.mailbox.is_unlinked()
+    }
+
+    /// Largest message the receiver accepts.
+    pub fn max_msg(&self) -> usize {
+        self.mailbox.max_msg()
+    }
+}
+
+/// Sends to mailboxes by name, opening each on first use and caching it.
+///
+/// Before each send to a cached mailbox it checks (one `fstat`) that the
+/// name was not removed meanwhile; if it was, the mapping is dropped and the
+/// name opened afresh, which fails with `ENOENT` when its owner is gone, so
+/// messages are not sent into a mailbox nobody will read. At most
+/// [`MailboxSet::MAX_CACHED`] mailboxes stay open.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::mailbox::{Inbox, MailboxConfig, MailboxSet};
+/// use std::time::Duration;
+/// let name = format!("doc-set-{}", std::process::id());
+/// let inbox = Inbox::create(&name, MailboxConfig::new(4, 16))?;
+/// let mut set = MailboxSet::new();
+/// set.send_to(&name, b"one", 0, 1, Duration::from_secs(1))?;
+/// set.send_to(&name, b"two", 0, 1, Duration::from_secs(1))?;
+/// assert_eq!(inbox.len(), 2);
+/// drop(inbox); // unlinks the address
+/// assert!(set.send_to(&name, b"three", 0, 1, Duration::from_secs(1)).is_err());
+/// # Ok::<(), kipc_host::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct MailboxSet {
+    open: HashMap<String, Mailbox>,
+}
+
+impl MailboxSet {
+    /// Most mailboxes kept open at once.
+    pub const MAX_CACHED: usize = 64;
+
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The mailbox called `name`, opened (or re-opened, if the cached one was
+    /// unlinked) as needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::open`].
+    pub fn get(&mut self, name: &str) -> Result<&Mailbox> {
+        let stale = self.open.get(name).is_some_and(Mailbox::is_unlinked);
+        if stale {
+            self.open.remove(name);
+        }
+        if !self.open.contains_key(name) {
+            let mb = Mailbox::open(name)?;
+            if self.open.len() >= Self::MAX_CACHED {
+                self.open.clear();
+            }
+            self.open.insert(name.to_string(), mb);
+        }
+        self.open.get(name).ok_or(Error::NotReady)
+    }
+
+    /// Sends to the mailbox called `name`, waiting up to `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailbox::open`] and [`Mailbox::send_timeout`].
+    pub fn send_to(
+        &mut self,
+        name: &str,
+        msg: &[u8],
+        prio: u8,
+        mtype: u64,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.get(name)?.send_timeout(msg, prio, mtype, timeout)
+    }
+
+    /// Closes the cached mailbox `name`, if any.
+    pub fn forget(&mut self, name: &str) {
+        self.open.remove(name);
+    }
+
+    /// Number of mailboxes open now.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether none is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn unique(tag: &str) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "unit-mbox-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    #[test]
+    fn failed_create_leaves_nothing_behind() {
+        let name = unique("bad");
+        assert!(Mailbox::create(&name, MailboxConfig::new(0, 8)).is_err());
+        assert!(Mailbox::create(&name, MailboxConfig::new(4, 8).with_byte_budget(100)).is_err());
+        assert!(Mailbox::open(&name).is_err());
+        assert!(Mailbox::create(&name, MailboxConfig::new(65536, 1 << 24)).is_err());
+        assert!(Mailbox::open(&name).is_err());
+    }
+
+    #[test]
+    fn open_refuses_a_ring() {
+        let name = unique("ring");
+        let _ring =
+            crate::ring::ShmRing::create(&name, crate::ring::RingConfig::spsc(4, 16)).unwrap();
+        let r = Mailbox::open(&name);
+        assert!(matches!(r, Err(Error::Core(CoreError::BadLayout { .. }))), "{r:?}");
+        Mailbox::unlink(&name).unwrap();
+    }
+
+    #[test]
+    fn blocked_sender_is_woken_by_a_receive_in_another_thread() {
+        let mb = Arc::new(Mailbox::create_anonymous(MailboxConfig::new(1, 8)).unwrap());
+        mb.send(b"first", 0, 0).unwrap();
+        let m = Arc::clone(&mb);
+        let t = std::thread::spawn(move || {
+            m.send_timeout(b"second", 0, 0, Duration::from_secs(10))
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let mut buf = [0; 8];
+        assert_eq!(mb.recv(&mut buf).unwrap().len, 5);
+        t.join().unwrap().unwrap();
+        let got = mb.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap();
+        assert_eq!(&buf[..got.len], b"second");
+    }
+
+    #[test]
+    fn slot_of_a_dead_writer_is_recovered_by_a_blocked_sender() {
+        let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 8)).unwrap();
+        // A reaped child's pid is dead (unless reused in between).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let slot = mb.region.begin_send(3, dead).unwrap();
+        core::mem::forget(slot);
+        assert!(mb.try_send(b"x", 0, 0).is_err());
+        mb.send_timeout(b"x", 0, 0, Duration::from_secs(5)).unwrap();
+        assert_eq!(mb.len(), 1);
+    }
+
+    #[test]
+    fn too_small_buffer_leaves_the_message_queued() {
+        let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8)).unwrap();
+        mb.send(b"12345", 0, 0).unwrap();
+        let r = mb.try_recv(&mut [0; 2]);
+        assert!(matches!(r, Err(Error::Core(CoreError::TooLarge { .. }))));
+        assert_eq!(mb.try_recv(&mut [0; 8]).unwrap().len, 5);
+    }
+}
