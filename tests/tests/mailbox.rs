@@ -108,10 +108,13 @@ fn four_senders_two_receivers_deliver_every_message_exactly_once() {
     }
     assert_eq!(seen.len() as u64, 4 * per_sender);
     assert!(mb.is_empty());
-    // Per-(sender, prio) FIFO as one receiver observes it. The core's
-    // receive can take a newer equal-length message that was put into the
-    // slot it scanned (ABA, documented in kipc_core::mailbox); that shows as
-    // a rare inversion here. Bound it so a real ordering bug still fails.
+    // Per-(sender, prio) FIFO as one receiver observes it. A receive scans
+    // the slots one by one, so a message published while the scan is past its
+    // slot can be overtaken by a newer one further on (the core promises order
+    // only for messages published before the receive began). That shows as a
+    // rare inversion here; bound it so a real ordering bug still fails. (The
+    // ABA case, a newer equal-length message refilling the scanned slot, is
+    // put back and rescanned by the core.)
     assert!(
         (inversions as u64) * 1000 <= 4 * per_sender,
         "{inversions} FIFO inversions in {} messages",

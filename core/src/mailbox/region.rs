@@ -696,9 +696,26 @@ impl Region {
                 // Someone else changed the word: they progressed; rescan.
                 continue;
             }
-            // The slot is ours: read its metadata again (ABA: it may be a
-            // newer message than the one scanned, equally complete).
+            // The slot is ours. ABA: between the scan and the CAS, another
+            // receiver may have taken the scanned message and the same sender
+            // refilled the slot with a newer one of the same length, so the
+            // state word matched. Taking that newer message now would jump
+            // ahead of older ones from the same sender and priority, so put it
+            // back and rescan.
             let meta = self.meta(cand.index);
+            if meta.seq.load(Ordering::Relaxed) != cand.seq {
+                // SYNC: publish message. Release: a receiver that takes it
+                // later acquires through us the sender's publish we acquired.
+                if state
+                    .compare_exchange(reading, cand.word, Ordering::Release, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return Err(Error::Corrupt {
+                        what: "slot was recovered while its receiver read it",
+                    });
+                }
+                continue;
+            }
             let prio = meta.prio.load(Ordering::Relaxed);
             let mtype = meta.mtype.load(Ordering::Relaxed);
             let sender = meta.sender.load(Ordering::Relaxed);
