@@ -92,6 +92,15 @@ use core::mem::MaybeUninit;
 
 use crate::sync::{const_fn, AtomicU64, CachePadded, Ordering, UnsafeCell};
 
+/// Ordering of the typed ring's `SYNC: publish slot` store of `seq`.
+/// `--cfg kipc_loom_weaken="mpmc"` weakens it to `Relaxed`, which must make
+/// `loom-tests/tests/mpmc.rs` fail (the models' proof of teeth; never used in
+/// a real build).
+#[cfg(not(kipc_loom_weaken = "mpmc"))]
+const PUBLISH_ORDER: Ordering = Ordering::Release;
+#[cfg(kipc_loom_weaken = "mpmc")]
+const PUBLISH_ORDER: Ordering = Ordering::Relaxed;
+
 /// The error of [`Ring::push`]: the ring was full. Holds the rejected value.
 ///
 /// # Examples
@@ -293,7 +302,7 @@ impl<T, const N: usize> Ring<T, N> {
                         slot.value
                             .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
                         // SYNC: publish slot. Pairs with the Acquire load in `pop`.
-                        slot.seq.store(base.wrapping_add(1), Ordering::Release);
+                        slot.seq.store(base.wrapping_add(1), PUBLISH_ORDER);
                         return Ok(());
                     }
                     // Another producer claimed `tail`; retry with theirs.
@@ -483,7 +492,7 @@ impl<T: Copy, const N: usize> Ring<T, N> {
                         slot.value
                             .with_mut(|p| unsafe { p.write(MaybeUninit::new(*item)) });
                         // SYNC: publish slot. Pairs with the Acquire loads in `pop`/`pop_slice`.
-                        slot.seq.store(base.wrapping_add(1), Ordering::Release);
+                        slot.seq.store(base.wrapping_add(1), PUBLISH_ORDER);
                     }
                     return run as usize;
                 }

@@ -13,10 +13,31 @@
 #![deny(missing_docs)]
 
 pub mod input;
+pub mod mailbox_model;
+pub mod mailbox_target;
+pub mod mpmc_region;
+pub mod mpmc_typed;
+pub mod region_garbage;
+pub mod rpc_frame;
+pub mod signal_model;
+pub mod signal_target;
+pub mod spsc_region;
+pub mod spsc_typed;
+pub mod support;
 
 /// A fuzz target body.
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target: its name (the corpus folder and the cargo-fuzz binary)
 /// and its body.
-pub const TARGETS: &[(&str, Target)] = &[];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("signal_ops", signal_target::signal_ops),
+    ("mailbox_ops", mailbox_target::mailbox_ops),
+    ("mailbox_garbage", mailbox_target::mailbox_garbage),
+    ("spsc_typed", spsc_typed::spsc_typed),
+    ("spsc_region", spsc_region::spsc_region),
+    ("mpmc_typed", mpmc_typed::mpmc_typed),
+    ("mpmc_region", mpmc_region::mpmc_region),
+    ("region_garbage", region_garbage::region_garbage),
+    ("rpc_frame", rpc_frame::rpc_frame),
+];

@@ -49,6 +49,15 @@ pub use region::{
 };
 pub use ring::{Consumer, Producer, PushError, Ring};
 
+/// Ordering of the producer's `SYNC: publish slot` store of `tail` (both
+/// forms). `--cfg kipc_loom_weaken="spsc"` weakens it to `Relaxed`, which must
+/// make `loom-tests/tests/spsc.rs` fail (the models' proof of teeth; never
+/// used in a real build).
+#[cfg(not(kipc_loom_weaken = "spsc"))]
+const PUBLISH_ORDER: crate::sync::Ordering = crate::sync::Ordering::Release;
+#[cfg(kipc_loom_weaken = "spsc")]
+const PUBLISH_ORDER: crate::sync::Ordering = crate::sync::Ordering::Relaxed;
+
 /// Number of items between `head` and `tail`: `tail - head`, wrapping.
 ///
 /// For trusted indices the result is in `0..=capacity`; region code checks it

@@ -956,7 +956,7 @@ impl RegionProducer<'_> {
         self.region
             .header()
             .tail
-            .store(self.tail, Ordering::Release);
+            .store(self.tail, super::PUBLISH_ORDER);
     }
 
     /// Sends `msg` (0..=`slot_size` bytes) if a slot is free.

@@ -361,7 +361,7 @@ impl<T> Producer<'_, T> {
         self.tail = self.tail.wrapping_add(1);
         // SYNC: publish slot. Release: the slot's contents become visible to
         // the consumer's Acquire load of `tail`.
-        self.indices.tail.store(self.tail, Ordering::Release);
+        self.indices.tail.store(self.tail, super::PUBLISH_ORDER);
         Ok(())
     }
 
@@ -472,7 +472,7 @@ impl<T: Copy> Producer<'_, T> {
         }
         self.tail = pos;
         // SYNC: publish slot. One Release store publishes the whole batch.
-        self.indices.tail.store(self.tail, Ordering::Release);
+        self.indices.tail.store(self.tail, super::PUBLISH_ORDER);
         n as usize
     }
 }

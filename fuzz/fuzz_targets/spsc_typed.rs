@@ -1,0 +1,4 @@
+//! cargo-fuzz wrapper: drives [`kipc_fuzz::spsc_typed::spsc_typed`] with libFuzzer.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kipc_fuzz::spsc_typed::spsc_typed(data));

@@ -1,0 +1,267 @@
+//! loom models of the MPMC ring (`kipc_core::mpmc`), both forms, checking the
+//! real code through `kipc_core::sync`:
+//!
+//! - the typed Vyukov ring with two producers and one consumer, and with one
+//!   producer and two consumers (capacity 2, so positions wrap): every item
+//!   comes out exactly once, in order per producer;
+//! - the typed batch operations with two producers;
+//! - the region form's lanes with two producers and one consumer, and two
+//!   consumers racing for one lane's messages (claim by CAS after the copy):
+//!   exactly once, FIFO per lane.
+//!
+//! `--cfg kipc_loom_weaken="mpmc"` weakens the typed ring's `SYNC: publish
+//! slot` Release store to Relaxed, which the typed models must catch.
+#![cfg(kipc_loom)]
+
+use kipc_core::mpmc::{region_size, Region, Ring};
+use kipc_core::Error;
+use loom::sync::Arc;
+use loom::thread;
+
+/// Item `i` of producer `p`: the producer in the high byte.
+fn item(p: u32, i: u32) -> u32 {
+    p << 8 | i
+}
+
+/// Checks that `got` holds every item of `pushed` exactly once and nothing
+/// else, and that each producer's items come out in the order it pushed them.
+fn assert_exactly_once_fifo(got: &[u32], pushed: &[u32]) {
+    let mut a = got.to_vec();
+    let mut b = pushed.to_vec();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "got {got:?}, pushed {pushed:?}");
+    for p in 0..2 {
+        let mine: Vec<u32> = got.iter().copied().filter(|v| v >> 8 == p).collect();
+        assert!(mine.is_sorted(), "producer {p} out of order in {got:?}");
+    }
+}
+
+#[test]
+fn typed_two_producers_one_consumer_exactly_once_fifo_per_producer() {
+    // No thread spins: producers try each push once (capacity 2, four
+    // pushes: some may find the ring full), the consumer tries two pops
+    // while they run, and the rest is drained after the joins. Whatever was
+    // pushed must come out exactly once, in order per producer.
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let ring = ring.clone();
+                thread::spawn(move || {
+                    (0..2)
+                        .map(|i| item(p, i))
+                        .filter(|&v| ring.push(v).is_ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let consumer = {
+            let ring = ring.clone();
+            thread::spawn(move || (0..2).filter_map(|_| ring.pop()).collect::<Vec<_>>())
+        };
+        let mut pushed = Vec::new();
+        for p in producers {
+            pushed.extend(p.join().unwrap());
+        }
+        let mut got = consumer.join().unwrap();
+        got.extend(std::iter::from_fn(|| ring.pop()));
+        assert_exactly_once_fifo(&got, &pushed);
+    });
+}
+
+#[test]
+fn typed_one_producer_two_consumers_exactly_once_in_order() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                (0..3)
+                    .map(|i| item(0, i))
+                    .filter(|&v| ring.push(v).is_ok())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || (0..2).filter_map(|_| ring.pop()).collect::<Vec<_>>())
+        };
+        let mut got: Vec<u32> = (0..2).filter_map(|_| ring.pop()).collect();
+        let theirs = other.join().unwrap();
+        let pushed = producer.join().unwrap();
+        // One producer: each consumer's pops are in position order.
+        assert!(got.is_sorted(), "{got:?}");
+        assert!(theirs.is_sorted(), "{theirs:?}");
+        got.extend(theirs);
+        got.extend(std::iter::from_fn(|| ring.pop()));
+        got.sort();
+        assert_exactly_once_fifo(&got, &pushed);
+    });
+}
+
+#[test]
+fn typed_batches_from_two_producers_stay_contiguous() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 4>::new());
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let ring = ring.clone();
+                thread::spawn(move || {
+                    let items = [item(p, 0), item(p, 1)];
+                    let mut sent = 0;
+                    while sent < 2 {
+                        match ring.push_slice(&items[sent..]) {
+                            0 => thread::yield_now(),
+                            n => sent += n,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        let mut out = [u32::MAX; 3];
+        while got.len() < 4 {
+            match ring.pop_slice(&mut out) {
+                0 => thread::yield_now(),
+                n => got.extend_from_slice(&out[..n]),
+            }
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        let all: Vec<u32> = (0..2).flat_map(|p| [item(p, 0), item(p, 1)]).collect();
+        assert_exactly_once_fifo(&got, &all);
+    });
+}
+
+/// One 128-byte, 128-aligned chunk of region memory.
+#[derive(Clone, Copy)]
+#[repr(C, align(128))]
+struct Chunk([u8; 128]);
+
+struct Shared {
+    region: Region,
+    /// Owns the bytes under `region`; declared after it so it outlives it.
+    _mem: Box<[Chunk]>,
+}
+
+impl Shared {
+    fn new(lanes: u32, slots: u32, slot_size: u32) -> Arc<Self> {
+        let len = region_size(lanes, slots, slot_size).unwrap();
+        let mut mem = vec![Chunk([0; 128]); len.div_ceil(128)].into_boxed_slice();
+        // SAFETY: `mem` is 128-aligned, at least `len` bytes, and its heap
+        // allocation lives in `Shared` as long as `region`.
+        let region = unsafe { Region::init(mem.as_mut_ptr().cast(), len, lanes, slots, slot_size) };
+        Arc::new(Self {
+            region: region.unwrap(),
+            _mem: mem,
+        })
+    }
+}
+
+/// Message `i` of producer `p`: `i + 1` bytes (the length word changes from
+/// lap to lap), the first naming the producer.
+fn message(p: u8, i: u8) -> Vec<u8> {
+    let mut m = vec![i; usize::from(i) + 1];
+    m[0] = p << 4 | i;
+    m
+}
+
+/// Decodes `message(p, i)` back into `item(p, i)`, checking its length.
+fn decode(msg: &[u8]) -> u32 {
+    let (p, i) = (msg[0] >> 4, msg[0] & 0xf);
+    assert_eq!(msg.len(), usize::from(i) + 1, "length of {msg:?}");
+    item(u32::from(p), u32::from(i))
+}
+
+#[test]
+fn region_two_producer_lanes_one_consumer_exactly_once_fifo_per_lane() {
+    // Each producer claims a lane and sends two messages (a lane holds two);
+    // the consumer tries two receives meanwhile and drains the rest after
+    // the joins; once both lanes are closed it gets `PeerDead`.
+    loom::model(|| {
+        let s = Shared::new(2, 2, 4);
+        let producers: Vec<_> = (0..2u8)
+            .map(|p| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let mut tx = s.region.producer(u32::from(p) + 1).unwrap();
+                    for i in 0..2 {
+                        tx.try_send(&message(p, i)).unwrap();
+                    }
+                    // Kept open until both have sent: a lane closed early
+                    // would be claimed (full) by the other producer.
+                    tx
+                })
+            })
+            .collect();
+        let mut rx = s.region.consumer(100).unwrap();
+        let mut buf = [0u8; 4];
+        let mut got = Vec::new();
+        let mut recv = |got: &mut Vec<u32>| match rx.try_recv(&mut buf) {
+            Ok((n, _lane)) => {
+                got.push(decode(&buf[..n]));
+                true
+            }
+            // `PeerDead` is a snapshot: one producer may have closed its
+            // lane before the other claimed one.
+            Err(Error::Empty | Error::PeerDead) => false,
+            Err(e) => panic!("recv: {e}"),
+        };
+        for _ in 0..2 {
+            recv(&mut got);
+        }
+        let senders: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+        while recv(&mut got) {}
+        let all: Vec<u32> = (0..2).flat_map(|p| [item(p, 0), item(p, 1)]).collect();
+        assert_exactly_once_fifo(&got, &all);
+        assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+        drop(senders);
+        assert_eq!(rx.try_recv(&mut buf), Err(Error::PeerDead));
+    });
+}
+
+#[test]
+fn region_two_consumers_racing_on_one_lane_take_each_message_once() {
+    // Two consumers race (one receive each) for one lane's two messages
+    // (copy, then claim with a CAS on `head`): the loser of a race must
+    // discard its copy and take the next message, or report empty.
+    loom::model(|| {
+        let s = Shared::new(1, 2, 4);
+        let producer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let mut tx = s.region.producer(1).unwrap();
+                for i in 0..2 {
+                    tx.try_send(&message(0, i)).unwrap();
+                }
+            })
+        };
+        let consume = |s: Arc<Shared>, id: u32, tries: usize| {
+            let mut rx = s.region.consumer(id).unwrap();
+            let mut buf = [0u8; 4];
+            let mut mine = Vec::new();
+            for _ in 0..tries {
+                match rx.try_recv(&mut buf) {
+                    Ok((n, _)) => mine.push(decode(&buf[..n])),
+                    Err(Error::Empty | Error::PeerDead) => {}
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            mine
+        };
+        let other = {
+            let s = s.clone();
+            thread::spawn(move || consume(s, 200, 1))
+        };
+        let mut got = consume(s.clone(), 100, 1);
+        let theirs = other.join().unwrap();
+        producer.join().unwrap();
+        assert!(got.is_sorted() && theirs.is_sorted(), "{got:?} {theirs:?}");
+        got.extend(theirs);
+        got.extend(consume(s.clone(), 300, 2));
+        got.sort();
+        assert_exactly_once_fifo(&got, &[item(0, 0), item(0, 1)]);
+    });
+}
