@@ -1157,11 +1157,12 @@ impl RegionProducer {
         Ok(slots - used)
     }
 
-    /// Free slots, re-reading `head` only when the cache says full.
-    fn free_slots(&mut self) -> Result<u64, Error> {
+    /// Free slots in our lane, re-reading `head` only when the cached copy
+    /// shows fewer than `wanted`.
+    fn free_slots(&mut self, wanted: u64) -> Result<u64, Error> {
         let slots = u64::from(self.region.geo.slots);
         let used = self.tail.wrapping_sub(self.head_cache);
-        if used < slots {
+        if used < slots && slots - used >= wanted {
             return Ok(slots - used);
         }
         self.refresh_head()
@@ -1241,7 +1242,7 @@ impl RegionProducer {
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.check_len(msg)?;
         self.check_alive()?;
-        if self.free_slots()? == 0 {
+        if self.free_slots(1)? == 0 {
             return Err(Error::Full);
         }
         self.write_slot(self.tail, msg);
@@ -1276,7 +1277,8 @@ impl RegionProducer {
             return Ok(0);
         }
         self.check_alive()?;
-        let free = usize::try_from(self.free_slots()?).unwrap_or(usize::MAX);
+        let wanted = u64::try_from(msgs.len()).unwrap_or(u64::MAX);
+        let free = usize::try_from(self.free_slots(wanted)?).unwrap_or(usize::MAX);
         let mut sent = 0usize;
         for msg in msgs.iter().take(free) {
             if let Err(e) = self.check_len(msg) {

@@ -112,6 +112,19 @@ fn messages_round_trip_in_fifo_order_per_lane() {
 }
 
 #[test]
+fn send_many_refreshes_a_stale_head_to_send_every_message_that_fits() {
+    let (_mem, region) = region_with(1, 4, 8);
+    let mut p = region.producer(1).unwrap();
+    let mut c = region.consumer(2).unwrap();
+    assert_eq!(p.send_many(&[b"1", b"2", b"3"]), Ok(3));
+    for _ in 0..3 {
+        recv_vec(&mut c).unwrap();
+    }
+    // The producer's cached head still says 3 used; all 4 slots are free.
+    assert_eq!(p.send_many(&[b"4", b"5", b"6", b"7"]), Ok(4));
+}
+
+#[test]
 fn consumer_scans_lanes_round_robin() {
     let (_mem, region) = region_with(2, 4, 8);
     let mut a = region.producer(1).unwrap();
