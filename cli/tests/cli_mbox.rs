@@ -155,3 +155,29 @@ fn rpc_serve_and_call_echo_round_trip() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn rpc_serve_and_call_echo_over_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("cli-rpc-sock-{}.sock", std::process::id()));
+    let name = format!("unix:{}", path.display());
+    let mut server = Command::new(KIPC)
+        .args(["rpc", "serve", &name, "--echo", "--count", "2"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for msg in ["hello", "second call"] {
+        let o = kipc(&["rpc", "call", &name, msg, "--timeout", "5000"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), format!("{msg}\n"));
+    }
+    assert!(server.wait().unwrap().success());
+    assert!(!path.exists(), "server left its socket file behind");
+    let o = kipc(&["rpc", "call", &name, "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("not running"), "{}", text(&o.stderr));
+}

@@ -56,6 +56,7 @@
 //! ```
 
 pub mod frame;
+pub mod socket;
 
 use core::fmt;
 use std::collections::HashMap;
