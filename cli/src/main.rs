@@ -26,7 +26,11 @@ pub const EXIT_TIMEOUT: u8 = 3;
 pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 #[derive(Debug, Parser)]
-#[command(name = "kipc", version, about = "kernel-style IPC: benchmarks and shell access to kipc objects")]
+#[command(
+    name = "kipc",
+    version,
+    about = "kernel-style IPC: benchmarks and shell access to kipc objects"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -122,7 +122,9 @@ pub(crate) fn describe(name: &str, e: &Error) -> String {
         | Error::NotOwner { .. }
         | Error::BadMode { .. }
         | Error::SizeMismatch { .. } => e.to_string(),
-        Error::NotReady => format!("mailbox {name:?}: its creator has not finished initialising it"),
+        Error::NotReady => {
+            format!("mailbox {name:?}: its creator has not finished initialising it")
+        }
         other => format!("mailbox {name:?}: {other}"),
     }
 }

@@ -51,7 +51,11 @@ pub enum Command {
 /// Runs a `kipc rpc` subcommand.
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
-        Command::Serve { name, echo: _, count } if socket_addr(&name).is_some() => {
+        Command::Serve {
+            name,
+            echo: _,
+            count,
+        } if socket_addr(&name).is_some() => {
             let addr = socket_addr(&name).unwrap_or_else(|| unreachable!());
             let addr: Addr = addr.map_err(|e| e.to_string())?;
             let server = Server::for_sockets()
@@ -65,7 +69,11 @@ pub fn run(cmd: Command) -> CmdResult {
             listener.serve(&server).map_err(|e| describe(&name, &e))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { name, echo: _, count } => {
+        Command::Serve {
+            name,
+            echo: _,
+            count,
+        } => {
             let server = Server::new(&name)
                 .map_err(|e| describe(&name, &e))?
                 .handle(ECHO, |req: &[u8]| Ok(req.to_vec()));
@@ -113,7 +121,9 @@ fn socket_addr(name: &str) -> Option<Result<Addr, kipc_host::socket::SocketError
 fn describe(name: &str, e: &RpcError) -> String {
     match e {
         RpcError::ServerDead => format!("rpc server {name:?} is not running"),
-        RpcError::Transport(t) if socket_addr(name).is_some() => format!("rpc server {name:?}: {t}"),
+        RpcError::Transport(t) if socket_addr(name).is_some() => {
+            format!("rpc server {name:?}: {t}")
+        }
         RpcError::Transport(t) => crate::mbox::describe(name, t),
         other => format!("rpc server {name:?}: {other}"),
     }

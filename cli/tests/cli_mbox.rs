@@ -21,7 +21,11 @@ struct Name(String);
 impl Name {
     fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!("cli-mbox-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+        Name(format!(
+            "cli-mbox-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 }
 
@@ -38,7 +42,11 @@ fn exists(name: &str) -> bool {
 #[test]
 fn recv_prints_highest_priority_first_then_fifo() {
     let n = Name::new("prio");
-    assert!(kipc(&["mbox", "create", &n.0, "--capacity", "8", "--max-msg", "64"]).status.success());
+    assert!(
+        kipc(&["mbox", "create", &n.0, "--capacity", "8", "--max-msg", "64"])
+            .status
+            .success()
+    );
     for (p, m) in [("1", "low-a"), ("7", "high"), ("1", "low-b"), ("3", "mid")] {
         let o = kipc(&["mbox", "send", &n.0, "--prio", p, "--type", "5", m]);
         assert!(o.status.success(), "{}", text(&o.stderr));
@@ -55,11 +63,23 @@ fn type_selects_exactly_and_negative_type_takes_lowest_at_most() {
     let n = Name::new("type");
     assert!(kipc(&["mbox", "create", &n.0]).status.success());
     for (t, m) in [("9", "nine"), ("4", "four"), ("2", "two")] {
-        assert!(kipc(&["mbox", "send", &n.0, "--type", t, m]).status.success());
+        assert!(kipc(&["mbox", "send", &n.0, "--type", t, m])
+            .status
+            .success());
     }
     let o = kipc(&["mbox", "recv", &n.0, "--type", "4", "--timeout", "100"]);
     assert_eq!(text(&o.stdout), "0 4 four\n");
-    let o = kipc(&["mbox", "recv", &n.0, "--type", "-9", "--count", "2", "--timeout", "100"]);
+    let o = kipc(&[
+        "mbox",
+        "recv",
+        &n.0,
+        "--type",
+        "-9",
+        "--count",
+        "2",
+        "--timeout",
+        "100",
+    ]);
     assert_eq!(text(&o.stdout), "0 2 two\n0 9 nine\n");
 }
 
@@ -73,7 +93,9 @@ fn recv_with_nothing_times_out_with_exit_3() {
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(o.stdout.is_empty());
     // Selecting a type that is not there also times out.
-    assert!(kipc(&["mbox", "send", &n.0, "--type", "1", "x"]).status.success());
+    assert!(kipc(&["mbox", "send", &n.0, "--type", "1", "x"])
+        .status
+        .success());
     let o = kipc(&["mbox", "recv", &n.0, "--type", "2", "--timeout", "50"]);
     assert_eq!(o.status.code(), Some(3));
 }
@@ -84,7 +106,15 @@ fn bad_input_gives_one_line_errors_and_leaves_nothing_behind() {
     for args in [
         vec!["mbox", "create", &n.0, "--capacity", "0"],
         vec!["mbox", "create", &n.0, "--max-msg", "0"],
-        vec!["mbox", "create", &n.0, "--capacity", "65536", "--max-msg", "16777216"],
+        vec![
+            "mbox",
+            "create",
+            &n.0,
+            "--capacity",
+            "65536",
+            "--max-msg",
+            "16777216",
+        ],
     ] {
         let o = kipc(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
@@ -96,8 +126,13 @@ fn bad_input_gives_one_line_errors_and_leaves_nothing_behind() {
     let o = kipc(&["mbox", "create", "a/b"]);
     assert!(text(&o.stderr).contains("invalid kipc name"));
     let o = kipc(&["mbox", "send", &n.0, "x"]);
-    assert_eq!(text(&o.stderr).trim(), format!("kipc: mailbox {:?} does not exist", n.0));
-    assert!(kipc(&["mbox", "create", &n.0, "--max-msg", "4"]).status.success());
+    assert_eq!(
+        text(&o.stderr).trim(),
+        format!("kipc: mailbox {:?} does not exist", n.0)
+    );
+    assert!(kipc(&["mbox", "create", &n.0, "--max-msg", "4"])
+        .status
+        .success());
     let o = kipc(&["mbox", "send", &n.0, "too long"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stderr).lines().count(), 1);
@@ -110,11 +145,24 @@ fn bad_input_gives_one_line_errors_and_leaves_nothing_behind() {
 #[test]
 fn ls_shows_the_mailbox_with_its_message_count() {
     let n = Name::new("ls");
-    assert!(kipc(&["mbox", "create", &n.0, "--capacity", "16", "--max-msg", "100"]).status.success());
+    assert!(kipc(&[
+        "mbox",
+        "create",
+        &n.0,
+        "--capacity",
+        "16",
+        "--max-msg",
+        "100"
+    ])
+    .status
+    .success());
     assert!(kipc(&["mbox", "send", &n.0, "a"]).status.success());
     assert!(kipc(&["mbox", "send", &n.0, "bc"]).status.success());
     let o = kipc(&["ls"]);
-    let line = text(&o.stdout).lines().find(|l| l.starts_with(&n.0)).map(str::to_string);
+    let line = text(&o.stdout)
+        .lines()
+        .find(|l| l.starts_with(&n.0))
+        .map(str::to_string);
     let line = line.expect("mailbox listed");
     let f: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&f[1..5], ["mailbox", "16", "100", "2"], "{line}");
@@ -151,7 +199,11 @@ fn rpc_serve_and_call_echo_round_trip() {
     let left: Vec<_> = std::fs::read_dir("/dev/shm")
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("kipc.{}.reply", n.0)))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("kipc.{}.reply", n.0))
+        })
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
@@ -179,5 +231,9 @@ fn rpc_serve_and_call_echo_over_a_unix_socket() {
     assert!(!path.exists(), "server left its socket file behind");
     let o = kipc(&["rpc", "call", &name, "x"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("not running"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not running"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -166,10 +166,7 @@ fn kipc_lock_gives_up_while_flock_1_holds_the_lock() {
         return;
     }
     let p = TempPath::new("flock1");
-    let mut holder = spawn_holder(
-        "flock",
-        &[p.s(), "sh", "-c", "echo locked; read x; exit 0"],
-    );
+    let mut holder = spawn_holder("flock", &[p.s(), "sh", "-c", "echo locked; read x; exit 0"]);
     let t = Instant::now();
     let out = kipc(&["lock", "--timeout", "200", p.s(), "--", "true"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -178,7 +175,16 @@ fn kipc_lock_gives_up_while_flock_1_holds_the_lock() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
-    let out = kipc(&["lock", "--timeout", "5000", p.s(), "--", "sh", "-c", "exit 7"]);
+    let out = kipc(&[
+        "lock",
+        "--timeout",
+        "5000",
+        p.s(),
+        "--",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(7), "{out:?}");
 }
 
@@ -190,16 +196,32 @@ fn flock_1_fails_while_kipc_lock_runs_its_command() {
     let p = TempPath::new("kipclock");
     let mut holder = spawn_holder(
         KIPC,
-        &["lock", p.s(), "--", "sh", "-c", "echo locked; read x; exit 0"],
+        &[
+            "lock",
+            p.s(),
+            "--",
+            "sh",
+            "-c",
+            "echo locked; read x; exit 0",
+        ],
     );
-    let st = Command::new("flock").args(["-n", p.s(), "true"]).status().unwrap();
+    let st = Command::new("flock")
+        .args(["-n", p.s(), "true"])
+        .status()
+        .unwrap();
     assert_eq!(st.code(), Some(1), "flock -n got a lock kipc holds");
     // A shared flock is refused too.
-    let st = Command::new("flock").args(["-n", "-s", p.s(), "true"]).status().unwrap();
+    let st = Command::new("flock")
+        .args(["-n", "-s", p.s(), "true"])
+        .status()
+        .unwrap();
     assert_eq!(st.code(), Some(1));
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
-    let st = Command::new("flock").args(["-n", p.s(), "true"]).status().unwrap();
+    let st = Command::new("flock")
+        .args(["-n", p.s(), "true"])
+        .status()
+        .unwrap();
     assert!(st.success(), "the lock outlived kipc lock");
 }
 
@@ -209,7 +231,10 @@ fn kipc_lock_shared_coexists_with_a_shared_flock_1() {
         return;
     }
     let p = TempPath::new("shared");
-    let mut holder = spawn_holder("flock", &["-s", p.s(), "sh", "-c", "echo locked; read x; exit 0"]);
+    let mut holder = spawn_holder(
+        "flock",
+        &["-s", p.s(), "sh", "-c", "echo locked; read x; exit 0"],
+    );
     let out = kipc(&["lock", "--shared", "--timeout", "0", p.s(), "--", "true"]);
     assert!(out.status.success(), "{out:?}");
     drop(holder.stdin.take());

@@ -38,9 +38,18 @@ pub fn rpc_frame(data: &[u8]) {
     assert_eq!(out.len(), HEADER_LEN + rest.len());
     assert_eq!(Frame::decode(&out), Ok(f));
     // Every truncation is an error, never a panic or a shorter frame.
-    for cut in [0, 1, HEADER_LEN - 1, HEADER_LEN, out.len().saturating_sub(1)] {
+    for cut in [
+        0,
+        1,
+        HEADER_LEN - 1,
+        HEADER_LEN,
+        out.len().saturating_sub(1),
+    ] {
         if cut < out.len() {
-            assert!(Frame::decode(&out[..cut]).is_err(), "truncated to {cut} decoded");
+            assert!(
+                Frame::decode(&out[..cut]).is_err(),
+                "truncated to {cut} decoded"
+            );
         }
     }
 }

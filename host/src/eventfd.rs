@@ -67,7 +67,8 @@ impl EventFd {
         if mode == EventMode::Semaphore {
             flags |= EventfdFlags::SEMAPHORE;
         }
-        let fd = rustix::event::eventfd(initial, flags).map_err(|e| Error::sys("eventfd", "", e))?;
+        let fd =
+            rustix::event::eventfd(initial, flags).map_err(|e| Error::sys("eventfd", "", e))?;
         Ok(Self { fd, mode })
     }
 
@@ -267,7 +268,11 @@ mod tests {
     #[test]
     fn readable_while_nonzero() {
         let ev = EventFd::new(0, EventMode::Counter).unwrap();
-        let ready = |ev: &EventFd| !poll_one(ev, PollFlags::IN, deadline_after(Some(Duration::ZERO)), "t").unwrap().is_empty();
+        let ready = |ev: &EventFd| {
+            !poll_one(ev, PollFlags::IN, deadline_after(Some(Duration::ZERO)), "t")
+                .unwrap()
+                .is_empty()
+        };
         assert!(!ready(&ev));
         ev.write(1).unwrap();
         assert!(ready(&ev));

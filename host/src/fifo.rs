@@ -141,7 +141,8 @@ impl Fifo {
         match rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(mode)) {
             Ok(()) => Ok(path.to_path_buf()),
             Err(Errno::EXIST) => {
-                let st = rustix::fs::lstat(path).map_err(|e| Error::sys("lstat", object(path), e))?;
+                let st =
+                    rustix::fs::lstat(path).map_err(|e| Error::sys("lstat", object(path), e))?;
                 if FileType::from_raw_mode(st.st_mode) == FileType::Fifo {
                     Ok(path.to_path_buf())
                 } else {
@@ -326,7 +327,10 @@ mod tests {
             Fifo::create(&p),
             Err(Error::InvalidArgument { .. })
         ));
-        assert!(matches!(Fifo::remove(&p), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            Fifo::remove(&p),
+            Err(Error::InvalidArgument { .. })
+        ));
         assert!(matches!(
             Fifo::open_read(&p, Some(Duration::from_millis(10))),
             Err(Error::InvalidArgument { .. })

@@ -226,7 +226,11 @@ impl FileLock {
     /// # Errors
     ///
     /// As for those two ([`Error::Timeout`] when it stayed held).
-    pub fn flock_timeout(path: impl AsRef<Path>, mode: LockMode, timeout: Duration) -> Result<Self> {
+    pub fn flock_timeout(
+        path: impl AsRef<Path>,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<Self> {
         Self::lock_timeout(Self::open_file(path)?, LockKind::Flock, mode, timeout)
     }
 
@@ -355,7 +359,10 @@ impl PidLockFile {
             .map_err(|e| Error::sys("open", &obj, e))?;
             let Some(lock) = FileLock::try_lock(&fd, LockKind::Flock, LockMode::Exclusive)? else {
                 let holder = read_pid(fd.as_fd())?.flatten();
-                return Err(Error::Locked { object: obj, holder });
+                return Err(Error::Locked {
+                    object: obj,
+                    holder,
+                });
             };
             drop(fd);
             let ours = rustix::fs::fstat(&lock).map_err(|e| Error::sys("fstat", &obj, e))?;
@@ -412,8 +419,12 @@ impl PidLockFile {
     /// [`Error::Sys`] from `open` or `pread` (`ENOENT` if there is no file).
     pub fn holder(path: impl AsRef<Path>) -> Result<Option<i32>> {
         let path = path.as_ref();
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
-            .map_err(|e| Error::sys("open", pid_object(path), e))?;
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", pid_object(path), e))?;
         Ok(read_pid(fd.as_fd())?.flatten())
     }
 
@@ -460,12 +471,15 @@ mod tests {
         assert!(FileLock::try_flock(&p, LockMode::Shared).unwrap().is_none());
         let t = Instant::now();
         assert_eq!(
-            FileLock::flock_timeout(&p, LockMode::Exclusive, Duration::from_millis(100)).unwrap_err(),
+            FileLock::flock_timeout(&p, LockMode::Exclusive, Duration::from_millis(100))
+                .unwrap_err(),
             Error::Timeout
         );
         assert!(t.elapsed() >= Duration::from_millis(100));
         drop(held);
-        assert!(FileLock::try_flock(&p, LockMode::Exclusive).unwrap().is_some());
+        assert!(FileLock::try_flock(&p, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
         std::fs::remove_file(&p).unwrap();
     }
 
@@ -474,10 +488,14 @@ mod tests {
         let p = temp("sh");
         let a = FileLock::flock(&p, LockMode::Shared).unwrap();
         let b = FileLock::try_flock(&p, LockMode::Shared).unwrap().unwrap();
-        assert!(FileLock::try_flock(&p, LockMode::Exclusive).unwrap().is_none());
+        assert!(FileLock::try_flock(&p, LockMode::Exclusive)
+            .unwrap()
+            .is_none());
         drop(a);
         b.unlock().unwrap();
-        assert!(FileLock::try_flock(&p, LockMode::Exclusive).unwrap().is_some());
+        assert!(FileLock::try_flock(&p, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
         std::fs::remove_file(&p).unwrap();
     }
 
@@ -501,16 +519,27 @@ mod tests {
         let b = FileLock::open_file(&p).unwrap();
         let held = FileLock::lock(&a, LockKind::Ofd, LockMode::Exclusive).unwrap();
         assert_eq!(held.kind(), LockKind::Ofd);
-        assert!(FileLock::try_lock(&b, LockKind::Ofd, LockMode::Shared).unwrap().is_none());
+        assert!(FileLock::try_lock(&b, LockKind::Ofd, LockMode::Shared)
+            .unwrap()
+            .is_none());
         // flock and OFD locks are independent on Linux.
-        assert!(FileLock::try_lock(&b, LockKind::Flock, LockMode::Exclusive).unwrap().is_some());
+        assert!(FileLock::try_lock(&b, LockKind::Flock, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
         assert_eq!(
-            FileLock::lock_timeout(&b, LockKind::Ofd, LockMode::Exclusive, Duration::from_millis(30))
-                .unwrap_err(),
+            FileLock::lock_timeout(
+                &b,
+                LockKind::Ofd,
+                LockMode::Exclusive,
+                Duration::from_millis(30)
+            )
+            .unwrap_err(),
             Error::Timeout
         );
         drop(held);
-        assert!(FileLock::try_lock(&b, LockKind::Ofd, LockMode::Exclusive).unwrap().is_some());
+        assert!(FileLock::try_lock(&b, LockKind::Ofd, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
         std::fs::remove_file(&p).unwrap();
     }
 
@@ -544,7 +573,10 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let held = PidLockFile::acquire(&p).unwrap();
-        assert_eq!(PidLockFile::holder(&p).unwrap(), Some(std::process::id() as i32));
+        assert_eq!(
+            PidLockFile::holder(&p).unwrap(),
+            Some(std::process::id() as i32)
+        );
         drop(held);
     }
 
@@ -579,7 +611,12 @@ mod tests {
     fn pid_lock_is_taken_over_after_its_owner_is_killed() {
         let p = temp("kill");
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "lock::tests::pid_lock_child_holder", "--ignored", "--test-threads=1"])
+            .args([
+                "--exact",
+                "lock::tests::pid_lock_child_holder",
+                "--ignored",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &p)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -600,7 +637,10 @@ mod tests {
         // The file is still there (nobody removed it), naming a dead pid.
         assert_eq!(PidLockFile::holder(&p).unwrap(), Some(cpid));
         let held = PidLockFile::acquire(&p).unwrap();
-        assert_eq!(PidLockFile::holder(&p).unwrap(), Some(std::process::id() as i32));
+        assert_eq!(
+            PidLockFile::holder(&p).unwrap(),
+            Some(std::process::id() as i32)
+        );
         drop(held);
         assert!(!p.exists());
     }

@@ -175,7 +175,10 @@ impl MailboxConfig {
                 what: "mailbox would be larger than MAX_MAILBOX_BYTES (4 GiB)",
             }));
         }
-        if self.byte_budget.is_some_and(|b| b > u64::from(self.slots) * u64::from(self.max_msg)) {
+        if self
+            .byte_budget
+            .is_some_and(|b| b > u64::from(self.slots) * u64::from(self.max_msg))
+        {
             return Err(Error::Core(CoreError::InvalidGeometry {
                 what: "byte budget exceeds slots * max_msg",
             }));
@@ -405,8 +408,7 @@ impl Mailbox {
         let deadline = Instant::now().checked_add(wait);
         let mut pause = Duration::from_millis(1);
         loop {
-            let attempt =
-                ShmSegment::open(name).and_then(|seg| Self::attach(Segment::Named(seg)));
+            let attempt = ShmSegment::open(name).and_then(|seg| Self::attach(Segment::Named(seg)));
             match attempt {
                 Ok(mut mb) => {
                     mb.name = Some(name.to_string());
@@ -682,10 +684,7 @@ impl Mailbox {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn try_recv_matching(&self, selector: Selector, buf: &mut [u8]) -> Result<Received> {
-        let got = self
-            .region
-            .try_recv(selector, self.me, buf)
-            .map_err(core)?;
+        let got = self.region.try_recv(selector, self.me, buf).map_err(core)?;
         futex::ring(self.region.not_full());
         Ok(got.into())
     }
@@ -1065,7 +1064,10 @@ mod tests {
         let _ring =
             crate::ring::ShmRing::create(&name, crate::ring::RingConfig::spsc(4, 16)).unwrap();
         let r = Mailbox::open(&name);
-        assert!(matches!(r, Err(Error::Core(CoreError::BadLayout { .. }))), "{r:?}");
+        assert!(
+            matches!(r, Err(Error::Core(CoreError::BadLayout { .. }))),
+            "{r:?}"
+        );
         Mailbox::unlink(&name).unwrap();
     }
 
@@ -1074,9 +1076,8 @@ mod tests {
         let mb = Arc::new(Mailbox::create_anonymous(MailboxConfig::new(1, 8)).unwrap());
         mb.send(b"first", 0, 0).unwrap();
         let m = Arc::clone(&mb);
-        let t = std::thread::spawn(move || {
-            m.send_timeout(b"second", 0, 0, Duration::from_secs(10))
-        });
+        let t =
+            std::thread::spawn(move || m.send_timeout(b"second", 0, 0, Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(50));
         let mut buf = [0; 8];
         assert_eq!(mb.recv(&mut buf).unwrap().len, 5);

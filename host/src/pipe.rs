@@ -335,7 +335,6 @@ mod tests {
         .map_err(|e| Error::sys("open(O_TMPFILE)", "temp dir", e))
     }
 
-
     #[test]
     fn bytes_written_come_out_in_order_then_eof() {
         let (mut r, mut w) = pipe().unwrap();
@@ -373,10 +372,7 @@ mod tests {
         let chunk = vec![7u8; cap];
         let n = w.write(&chunk).unwrap();
         assert_eq!(n, cap);
-        assert_eq!(
-            w.write(b"x").unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
+        assert_eq!(w.write(b"x").unwrap_err().kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]

@@ -544,10 +544,12 @@ fn check_pid(pid: i32) -> Result<rustix::process::Pid> {
     // `Pid::from_raw` asserts `raw >= 0`, so negative pids (process groups,
     // which kipc never signals) are refused before it sees them.
     let positive = if pid > 0 { Some(pid) } else { None };
-    positive.and_then(rustix::process::Pid::from_raw).ok_or(Error::InvalidArgument {
-        object: format!("pid {pid}"),
-        reason: "must be a positive process id",
-    })
+    positive
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or(Error::InvalidArgument {
+            object: format!("pid {pid}"),
+            reason: "must be a positive process id",
+        })
 }
 
 /// `kill(pid, sig)`: sends `sig` to process `pid` (> 0).
@@ -724,7 +726,10 @@ mod tests {
     #[test]
     fn sending_to_zero_or_negative_pids_is_refused_not_a_panic() {
         for pid in [0, -1, i32::MIN] {
-            assert!(matches!(kill(pid, Signal::USR1), Err(Error::InvalidArgument { .. })));
+            assert!(matches!(
+                kill(pid, Signal::USR1),
+                Err(Error::InvalidArgument { .. })
+            ));
             assert!(matches!(
                 sigqueue(pid, Signal::USR1, 1),
                 Err(Error::InvalidArgument { .. })

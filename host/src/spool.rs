@@ -433,7 +433,9 @@ mod tests {
     fn messages_come_out_in_send_order() {
         let dir = temp("order");
         let mut s = Spool::open(&dir).unwrap();
-        let ids: Vec<_> = (0..50).map(|i| s.send(format!("m{i}").as_bytes()).unwrap()).collect();
+        let ids: Vec<_> = (0..50)
+            .map(|i| s.send(format!("m{i}").as_bytes()).unwrap())
+            .collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         for i in 0..50 {
             assert_eq!(s.try_recv().unwrap().unwrap(), format!("m{i}").as_bytes());
@@ -531,7 +533,8 @@ mod tests {
         let id2 = s.send(b"mine").unwrap();
         std::fs::rename(
             dir.join("new").join(id2.as_str()),
-            dir.join("cur").join(format!("{id2}.{}", std::process::id())),
+            dir.join("cur")
+                .join(format!("{id2}.{}", std::process::id())),
         )
         .unwrap();
         assert_eq!(s.try_recv().unwrap(), None);

@@ -46,12 +46,10 @@ impl Shared {
             if self.published.load(Ordering::Acquire) == taken {
                 return None;
             }
-            match self.taken.compare_exchange(
-                taken,
-                taken + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .taken
+                .compare_exchange(taken, taken + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(()),
                 Err(now) => taken = now,
             }

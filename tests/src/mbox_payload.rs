@@ -41,7 +41,10 @@ pub fn check(msg: &[u8]) -> Result<(u32, u64, u8), String> {
     let prio = msg[12];
     let want = filler(tag, seq, prio, 0);
     if let Some(i) = msg[MIN_LEN..].iter().position(|&b| b != want) {
-        return Err(format!("torn message: tag {tag} seq {seq} byte {}", i + MIN_LEN));
+        return Err(format!(
+            "torn message: tag {tag} seq {seq} byte {}",
+            i + MIN_LEN
+        ));
     }
     Ok((tag, seq, prio))
 }

@@ -21,7 +21,10 @@ use kipc_tests::mbox_payload::{check, Rng, STOP};
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-mbox-peer");
 
 fn env_or(var: &str, default: u64) -> u64 {
-    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A unique mailbox name, unlinked again when dropped.
@@ -30,7 +33,11 @@ struct Name(String);
 impl Name {
     fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!("test-mbox-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+        Name(format!(
+            "test-mbox-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 }
 
@@ -132,7 +139,9 @@ fn single_receiver_draining_a_prefilled_mailbox_sees_priority_then_fifo_order() 
     const PER: u64 = 1000;
     let name = Name::new("prio");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(4096, 128)).unwrap();
-    let senders: Vec<Child> = (1..=4).map(|tag| peer(&["send", &name.0, &tag.to_string(), &PER.to_string()])).collect();
+    let senders: Vec<Child> = (1..=4)
+        .map(|tag| peer(&["send", &name.0, &tag.to_string(), &PER.to_string()]))
+        .collect();
     for s in senders {
         finish(s);
     }
@@ -141,16 +150,24 @@ fn single_receiver_draining_a_prefilled_mailbox_sees_priority_then_fifo_order() 
     let mut last_prio = u8::MAX;
     let mut last: HashMap<(u32, u8), u64> = HashMap::new();
     for i in 0..4000 {
-        let got = mb.try_recv(&mut buf).unwrap_or_else(|e| panic!("recv {i}: {e}"));
+        let got = mb
+            .try_recv(&mut buf)
+            .unwrap_or_else(|e| panic!("recv {i}: {e}"));
         let (tag, seq, prio) = check(&buf[..got.len]).unwrap();
         assert_eq!(prio, got.prio);
-        assert!(prio <= last_prio, "priority rose from {last_prio} to {prio} at {i}");
+        assert!(
+            prio <= last_prio,
+            "priority rose from {last_prio} to {prio} at {i}"
+        );
         last_prio = prio;
         if let Some(prev) = last.insert((tag, prio), seq) {
             assert!(seq > prev, "tag {tag} prio {prio}: {seq} after {prev}");
         }
     }
-    assert_eq!(mb.try_recv(&mut buf).unwrap_err(), Error::Core(CoreError::Empty));
+    assert_eq!(
+        mb.try_recv(&mut buf).unwrap_err(),
+        Error::Core(CoreError::Empty)
+    );
 }
 
 #[test]
@@ -169,12 +186,17 @@ fn type_selection_works_across_processes() {
     let got = parse_got(&rx.join().unwrap());
     assert_eq!(got.len() as u64, PER);
     assert!(got.iter().all(|&(tag, _)| tag == 2));
-    assert_eq!(got.iter().map(|&(_, s)| s).collect::<HashSet<_>>().len() as u64, PER);
+    assert_eq!(
+        got.iter().map(|&(_, s)| s).collect::<HashSet<_>>().len() as u64,
+        PER
+    );
     // What is left is exactly sender 1's messages.
     assert_eq!(mb.len(), 60);
     let mut buf = [0u8; 64];
     assert!(mb.try_recv_matching(Selector::Exact(2), &mut buf).is_err());
-    let first = mb.try_recv_matching(Selector::LowestAtMost(5), &mut buf).unwrap();
+    let first = mb
+        .try_recv_matching(Selector::LowestAtMost(5), &mut buf)
+        .unwrap();
     assert_eq!(first.mtype, 1);
 }
 
@@ -192,7 +214,9 @@ fn sender_killed_mid_send_leaves_no_torn_message_and_no_wedged_slot() {
     for round in 0..kills {
         let mut child = peer(&["send-forever", &name.0, &(round as u32 + 1).to_string()]);
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready");
         // Drain for a random while so the sender keeps sending, then kill.
         let until = Instant::now() + Duration::from_micros(200 + rng.next() % 3000);
@@ -210,15 +234,26 @@ fn sender_killed_mid_send_leaves_no_torn_message_and_no_wedged_slot() {
             check(&buf[..got.len]).unwrap_or_else(|e| panic!("round {round}: {e}"));
             received += 1;
         }
-        assert_eq!(mb.info().bytes_in_use, 0, "round {round}: a slot is still claimed");
+        assert_eq!(
+            mb.info().bytes_in_use,
+            0,
+            "round {round}: a slot is still claimed"
+        );
         // Full capacity is usable again.
         for i in 0..mb.capacity() {
-            mb.try_send(b"probe", 0, 0).unwrap_or_else(|e| panic!("round {round}: slot {i}: {e}"));
+            mb.try_send(b"probe", 0, 0)
+                .unwrap_or_else(|e| panic!("round {round}: slot {i}: {e}"));
         }
-        assert_eq!(mb.try_send(b"probe", 0, 0), Err(Error::Core(CoreError::Full)));
+        assert_eq!(
+            mb.try_send(b"probe", 0, 0),
+            Err(Error::Core(CoreError::Full))
+        );
         while mb.try_recv(&mut buf).is_ok() {}
     }
-    eprintln!("{kills} kills: {received} messages checked, {recovered} slots recovered, {:?}", start.elapsed());
+    eprintln!(
+        "{kills} kills: {received} messages checked, {recovered} slots recovered, {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -229,7 +264,9 @@ fn blocked_sender_recovers_the_slot_of_a_killed_sender_by_itself() {
     for _ in 0..50 {
         let mut child = peer(&["send-forever", &name.0, "9"]);
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let mut buf = vec![0u8; 1 << 20];
         let until = Instant::now() + Duration::from_millis(2);
         while Instant::now() < until {
@@ -240,7 +277,8 @@ fn blocked_sender_recovers_the_slot_of_a_killed_sender_by_itself() {
         let claimed = mb.info();
         if claimed.bytes_in_use > 0 && claimed.queued == 0 {
             // The slot is WRITING by a dead pid: a blocking send recovers it.
-            mb.send_timeout(b"after", 0, 0, Duration::from_secs(5)).unwrap();
+            mb.send_timeout(b"after", 0, 0, Duration::from_secs(5))
+                .unwrap();
             let got = mb.try_recv(&mut buf).unwrap();
             assert_eq!(&buf[..got.len], b"after");
             return;

@@ -45,7 +45,9 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
         .unwrap();
     let victim_pid = victim.id();
     let mut line = String::new();
-    BufReader::new(victim.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(victim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "calling");
     let clients: Vec<_> = (0..8)
         .map(|id| {
@@ -62,18 +64,32 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
     victim.wait().unwrap();
     for c in clients {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     }
     // The server still answers, in this process too.
     let mut me = Client::connect(&name).unwrap();
     assert_eq!(me.call(1, b"abc", Duration::from_secs(5)).unwrap(), b"cba");
-    assert_eq!(me.call(77, b"", Duration::from_secs(5)), Err(RpcError::MethodNotFound(77)));
+    assert_eq!(
+        me.call(77, b"", Duration::from_secs(5)),
+        Err(RpcError::MethodNotFound(77))
+    );
     // The slow reply to the dead victim was dropped into nothing that lasts.
     let prefix = format!("{name}.reply.{victim_pid}.");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while ShmSegment::list().unwrap().iter().any(|e| e.name.starts_with(&prefix)) {
-        assert!(Instant::now() < deadline, "the killed client's reply mailbox survived");
+    while ShmSegment::list()
+        .unwrap()
+        .iter()
+        .any(|e| e.name.starts_with(&prefix))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the killed client's reply mailbox survived"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
@@ -82,7 +98,10 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
     }
     let stats = server.stats();
     assert!(stats.answered >= u64::from(8 * CALLS) + 2, "{stats:?}");
-    eprintln!("8 x {CALLS} calls + 1 killed in {:?}; {stats:?}", start.elapsed());
+    eprintln!(
+        "8 x {CALLS} calls + 1 killed in {:?}; {stats:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -90,7 +109,9 @@ fn waiting_client_sees_server_dead_once_the_server_inbox_is_removed() {
     // The server's death by SIGKILL (pid known from a reply) is the same
     // check; a server process is not spawned here (no server peer binary).
     let name = format!("test-rpc-dead-{}", std::process::id());
-    let server = Server::new(&name).unwrap().handle(1, |r: &[u8]| Ok(r.to_vec()));
+    let server = Server::new(&name)
+        .unwrap()
+        .handle(1, |r: &[u8]| Ok(r.to_vec()));
     let mut c = Client::connect(&name).unwrap();
     let t = std::thread::spawn(move || {
         server.serve_n(1).unwrap();
@@ -99,6 +120,9 @@ fn waiting_client_sees_server_dead_once_the_server_inbox_is_removed() {
     assert_eq!(c.call(1, b"x", Duration::from_secs(5)).unwrap(), b"x");
     t.join().unwrap();
     let start = Instant::now();
-    assert_eq!(c.call(1, b"y", Duration::from_secs(10)), Err(RpcError::ServerDead));
+    assert_eq!(
+        c.call(1, b"y", Duration::from_secs(10)),
+        Err(RpcError::ServerDead)
+    );
     assert!(start.elapsed() < Duration::from_secs(1));
 }

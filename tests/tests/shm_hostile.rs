@@ -371,7 +371,10 @@ fn create_with_bad_geometry_fails_cleanly() {
     // before anything is allocated.
     let huge = RingConfig::spsc(1 << 20, 1 << 20);
     let name = Name::new(&prefix);
-    for result in [ShmRing::create(&name.0, huge), ShmRing::create_anonymous(huge)] {
+    for result in [
+        ShmRing::create(&name.0, huge),
+        ShmRing::create_anonymous(huge),
+    ] {
         let e = result.expect_err("1 TiB ring accepted");
         assert!(
             matches!(e, Error::Core(kipc_core::Error::InvalidGeometry { .. })),

@@ -113,7 +113,10 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::Short { len } => {
-                write!(f, "frame of {len} bytes is shorter than its {HEADER_LEN}-byte header")
+                write!(
+                    f,
+                    "frame of {len} bytes is shorter than its {HEADER_LEN}-byte header"
+                )
             }
             FrameError::BadMagic(m) => write!(f, "bad frame magic {m:#06x}"),
             FrameError::BadVersion(v) => write!(f, "unsupported frame version {v}"),
@@ -163,7 +166,12 @@ pub struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     /// A request frame.
-    pub const fn request(method: u32, correlation: u64, reply_to: &'a [u8], payload: &'a [u8]) -> Self {
+    pub const fn request(
+        method: u32,
+        correlation: u64,
+        reply_to: &'a [u8],
+        payload: &'a [u8],
+    ) -> Self {
         Self {
             kind: FrameKind::Request,
             method,
@@ -257,7 +265,8 @@ impl<'a> Frame<'a> {
             return Err(FrameError::Short { len: bytes.len() });
         };
         let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
-        let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
         let magic = u16_at(0);
         if magic != MAGIC {
             return Err(FrameError::BadMagic(magic));
@@ -316,7 +325,12 @@ mod tests {
 
     #[test]
     fn header_is_little_endian_at_fixed_offsets() {
-        let v = encoded(&Frame::request(0x0403_0201, 0x0807_0605_0403_0201, b"ab", b"xyz"));
+        let v = encoded(&Frame::request(
+            0x0403_0201,
+            0x0807_0605_0403_0201,
+            b"ab",
+            b"xyz",
+        ));
         assert_eq!(&v[..4], &[b'k', b'R', 1, 1]);
         assert_eq!(&v[4..8], &[1, 2, 3, 4]);
         assert_eq!(&v[8..16], &[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -328,7 +342,10 @@ mod tests {
     #[test]
     fn every_malformed_input_has_its_own_error() {
         let good = encoded(&Frame::error(5, 6, status::REMOTE, b"boom"));
-        assert_eq!(Frame::decode(&good[..23]), Err(FrameError::Short { len: 23 }));
+        assert_eq!(
+            Frame::decode(&good[..23]),
+            Err(FrameError::Short { len: 23 })
+        );
         let mut v = good.clone();
         v[0] ^= 1;
         assert!(matches!(Frame::decode(&v), Err(FrameError::BadMagic(_))));
@@ -340,17 +357,26 @@ mod tests {
         assert_eq!(Frame::decode(&v), Err(FrameError::BadKind(9)));
         let mut v = good.clone();
         v.push(0);
-        assert!(matches!(Frame::decode(&v), Err(FrameError::LengthMismatch { .. })));
+        assert!(matches!(
+            Frame::decode(&v),
+            Err(FrameError::LengthMismatch { .. })
+        ));
         assert!(matches!(
             Frame::decode(&good[..good.len() - 1]),
             Err(FrameError::LengthMismatch { .. })
         ));
         let mut v = good.clone();
         v[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(Frame::decode(&v), Err(FrameError::Oversized { .. })));
+        assert!(matches!(
+            Frame::decode(&v),
+            Err(FrameError::Oversized { .. })
+        ));
         let mut v = good;
         v[20..22].copy_from_slice(&u16::MAX.to_le_bytes());
-        assert!(matches!(Frame::decode(&v), Err(FrameError::Oversized { .. })));
+        assert!(matches!(
+            Frame::decode(&v),
+            Err(FrameError::Oversized { .. })
+        ));
     }
 
     #[test]

@@ -328,7 +328,10 @@ impl Transport for MailboxTransport {
         loop {
             let slice = Instant::now() + CHECK_SLICE;
             let until = deadline.map_or(slice, |d| d.min(slice));
-            match self.reply.recv_deadline(Selector::Any, &mut self.buf, Some(until)) {
+            match self
+                .reply
+                .recv_deadline(Selector::Any, &mut self.buf, Some(until))
+            {
                 Ok(got) => {
                     buf.clear();
                     buf.extend_from_slice(self.buf.get(..got.len).unwrap_or_default());
@@ -375,7 +378,9 @@ impl Client {
     ///
     /// As [`MailboxTransport::connect`].
     pub fn connect(name: &str) -> Result<Self, RpcError> {
-        Ok(Self::with_transport(Box::new(MailboxTransport::connect(name)?)))
+        Ok(Self::with_transport(Box::new(MailboxTransport::connect(
+            name,
+        )?)))
     }
 
     /// A client over any transport.
@@ -394,7 +399,12 @@ impl Client {
     /// # Errors
     ///
     /// Every [`RpcError`]; see the table in the [module documentation](self).
-    pub fn call(&mut self, method: u32, request: &[u8], timeout: Duration) -> Result<Vec<u8>, RpcError> {
+    pub fn call(
+        &mut self,
+        method: u32,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError> {
         let deadline = Instant::now().checked_add(timeout);
         let correlation = self.next;
         self.next = self.next.wrapping_add(1);
@@ -406,10 +416,12 @@ impl Client {
                 max,
             });
         }
-        frame.encode(&mut self.out).map_err(|_| RpcError::RequestTooLarge {
-            len: frame.encoded_len(),
-            max,
-        })?;
+        frame
+            .encode(&mut self.out)
+            .map_err(|_| RpcError::RequestTooLarge {
+                len: frame.encoded_len(),
+                max,
+            })?;
         self.transport.send_frame(&self.out, deadline)?;
         loop {
             self.transport.recv_frame(&mut self.inc, deadline)?;
@@ -446,7 +458,10 @@ fn remote_error(f: &Frame<'_>, max: usize) -> RpcError {
     let text = String::from_utf8_lossy(f.payload).into_owned();
     match f.status {
         status::METHOD_NOT_FOUND => RpcError::MethodNotFound(f.method),
-        status::REQUEST_TOO_LARGE => RpcError::RequestTooLarge { len: f.payload.len(), max },
+        status::REQUEST_TOO_LARGE => RpcError::RequestTooLarge {
+            len: f.payload.len(),
+            max,
+        },
         status::MALFORMED => RpcError::Malformed(text),
         status::RESPONSE_TOO_LARGE => RpcError::Remote(format!("response too large: {text}")),
         _ => RpcError::Remote(text),
@@ -579,8 +594,13 @@ impl Server {
             },
         };
         if encoded.is_err() {
-            let _ = Frame::error(method, corr, status::RESPONSE_TOO_LARGE, b"response exceeds a frame")
-                .encode(&mut out);
+            let _ = Frame::error(
+                method,
+                corr,
+                status::RESPONSE_TOO_LARGE,
+                b"response exceeds a frame",
+            )
+            .encode(&mut out);
         }
         Some((req.reply_to.to_vec(), out))
     }
@@ -622,8 +642,13 @@ impl Server {
                     let mut small = Vec::new();
                     let f = Frame::decode(&response).ok();
                     let (m, c) = f.map_or((0, 0), |f| (f.method, f.correlation));
-                    let _ = Frame::error(m, c, status::RESPONSE_TOO_LARGE, b"response exceeds the reply mailbox")
-                        .encode(&mut small);
+                    let _ = Frame::error(
+                        m,
+                        c,
+                        status::RESPONSE_TOO_LARGE,
+                        b"response exceeds the reply mailbox",
+                    )
+                    .encode(&mut small);
                     mb.send_timeout(&small, 0, 2, REPLY_WAIT)
                 } else {
                     mb.send_timeout(&response, 0, 2, REPLY_WAIT)
@@ -644,7 +669,10 @@ impl Server {
         }
         // A client that died mid-call will never read or remove its mailbox.
         if !alive(got.sender_pid) {
-            self.replies.lock().unwrap_or_else(|p| p.into_inner()).forget(addr);
+            self.replies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forget(addr);
             if Mailbox::unlink(addr).is_ok() {
                 self.pruned.fetch_add(1, Ordering::Relaxed);
             }
@@ -659,7 +687,11 @@ impl Server {
     /// # Errors
     ///
     /// As [`serve_one`](Self::serve_one).
-    pub fn serve_until(&self, stop: &AtomicBool, deadline: Option<Instant>) -> Result<u64, RpcError> {
+    pub fn serve_until(
+        &self,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Result<u64, RpcError> {
         self.serve_loop(None, Some(stop), deadline)
     }
 
@@ -720,7 +752,11 @@ mod tests {
 
     fn unique(tag: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
-        format!("unit-rpc-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "unit-rpc-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn echo_server(name: &str) -> Arc<Server> {
@@ -746,11 +782,17 @@ mod tests {
         assert_eq!(c.call(2, b"", t5), Err(RpcError::Remote("nope".into())));
         assert_eq!(c.ping(t5).unwrap(), std::process::id());
         let big = vec![0u8; DEFAULT_CONFIG.max_msg as usize];
-        assert!(matches!(c.call(1, &big, t5), Err(RpcError::RequestTooLarge { .. })));
+        assert!(matches!(
+            c.call(1, &big, t5),
+            Err(RpcError::RequestTooLarge { .. })
+        ));
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap().unwrap();
         // Nobody serves now: a timeout, then (inbox removed) ServerDead.
-        assert_eq!(c.call(1, b"x", Duration::from_millis(30)), Err(RpcError::Timeout));
+        assert_eq!(
+            c.call(1, b"x", Duration::from_millis(30)),
+            Err(RpcError::Timeout)
+        );
         drop(server);
         assert_eq!(c.call(1, b"x", t5), Err(RpcError::ServerDead));
         assert!(matches!(Client::connect(&name), Err(RpcError::ServerDead)));
@@ -762,7 +804,10 @@ mod tests {
         let server = echo_server(&name);
         let mut c = Client::connect(&name).unwrap();
         // Times out: nobody serves yet; the request stays queued.
-        assert_eq!(c.call(1, b"old", Duration::from_millis(10)), Err(RpcError::Timeout));
+        assert_eq!(
+            c.call(1, b"old", Duration::from_millis(10)),
+            Err(RpcError::Timeout)
+        );
         let s = Arc::clone(&server);
         let t = std::thread::spawn(move || s.serve_n(2));
         assert_eq!(c.call(1, b"new", Duration::from_secs(5)).unwrap(), b"new");
@@ -775,7 +820,12 @@ mod tests {
         let _server = echo_server(&name);
         let c = Client::connect(&name).unwrap();
         let addr = format!("{name}.reply.{}.", std::process::id());
-        let has = || ShmSegment::list().unwrap().iter().any(|e| e.name.starts_with(&addr));
+        let has = || {
+            ShmSegment::list()
+                .unwrap()
+                .iter()
+                .any(|e| e.name.starts_with(&addr))
+        };
         assert!(has());
         drop(c);
         assert!(!has());
@@ -788,7 +838,9 @@ mod tests {
         let victim = unique("victim");
         let v = Inbox::create(&victim, MailboxConfig::new(2, 256)).unwrap();
         let mut out = Vec::new();
-        Frame::request(1, 1, victim.as_bytes(), b"x").encode(&mut out).unwrap();
+        Frame::request(1, 1, victim.as_bytes(), b"x")
+            .encode(&mut out)
+            .unwrap();
         server.inbox.send(&out, 0, 1).unwrap();
         server.inbox.send(b"garbage", 0, 1).unwrap();
         assert_eq!(server.serve_n(2).unwrap(), 2);

@@ -66,7 +66,10 @@ fn recv(mb: &Mailbox, sel: Selector, count: Option<u64>) -> Result<(), String> {
         }
         let (tag, seq, prio) = payload::check(msg).map_err(|e| format!("message {n}: {e}"))?;
         if prio != got.prio || u64::from(tag) != got.mtype {
-            return Err(format!("message {n}: header says prio {} type {}, payload {prio} {tag}", got.prio, got.mtype));
+            return Err(format!(
+                "message {n}: header says prio {} type {}, payload {prio} {tag}",
+                got.prio, got.mtype
+            ));
         }
         if let Some(prev) = last.insert((tag, prio), seq) {
             if seq == prev {
@@ -94,7 +97,10 @@ fn rpc_client(name: &str, id: u32, calls: u32) -> Result<(), String> {
             .map_err(|e| format!("call {i}: {e}"))?;
         let want: Vec<u8> = req.bytes().rev().collect();
         if reply != want {
-            return Err(format!("call {i}: wrong reply {:?}", String::from_utf8_lossy(&reply)));
+            return Err(format!(
+                "call {i}: wrong reply {:?}",
+                String::from_utf8_lossy(&reply)
+            ));
         }
     }
     println!("ok");
@@ -120,7 +126,11 @@ fn run(args: &[String]) -> Result<(), String> {
         "send" => send(&mb, arg(args, 3, "TAG")?, Some(arg(args, 4, "COUNT")?)),
         "send-forever" => send(&mb, arg(args, 3, "TAG")?, None),
         "recv" => recv(&mb, Selector::Any, None),
-        "recv-type" => recv(&mb, Selector::Exact(arg(args, 3, "TYPE")?), Some(arg(args, 4, "COUNT")?)),
+        "recv-type" => recv(
+            &mb,
+            Selector::Exact(arg(args, 3, "TYPE")?),
+            Some(arg(args, 4, "COUNT")?),
+        ),
         other => Err(format!("unknown command {other:?}")),
     }
 }
