@@ -4,28 +4,49 @@
 use std::process::Command;
 
 const REQUIRED: [&str; 9] = [
-    "mech", "size", "rtt_min_ns", "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "msgs_per_s", "bytes_per_s",
+    "mech",
+    "size",
+    "rtt_min_ns",
+    "rtt_p50_ns",
+    "rtt_p99_ns",
+    "rtt_p999_ns",
+    "msgs_per_s",
+    "bytes_per_s",
     "ratio_to_floor",
 ];
 
 #[test]
 fn bench_json_lines_have_every_field_and_positive_figures() {
     let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
-        .args(["bench", "--mech", "floor,kipc-spsc-spin,pipe", "--iters", "2000", "--json"])
+        .args([
+            "bench",
+            "--mech",
+            "floor,kipc-spsc-spin,pipe",
+            "--iters",
+            "2000",
+            "--json",
+        ])
         .output()
         .expect("run kipc bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "kipc bench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kipc bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     let mut mechs = Vec::new();
     for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         for f in REQUIRED {
             assert!(v.get(f).is_some(), "missing {f} in {line}");
         }
         for f in &REQUIRED[1..] {
-            let x = v[f].as_f64().unwrap_or_else(|| panic!("{f} is not a number in {line}"));
+            let x = v[f]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{f} is not a number in {line}"));
             assert!(x > 0.0, "{f} = {x} in {line}");
         }
         mechs.push(v["mech"].as_str().unwrap().to_string());
@@ -42,5 +63,41 @@ fn unknown_mechanism_is_a_one_line_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("smoke-signals") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("smoke-signals") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn same_core_json_says_so_and_reports_the_idle_check() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
+        .args([
+            "bench",
+            "--same-core",
+            "--mech",
+            "kipc-spsc-block",
+            "--iters",
+            "500",
+            "--duration",
+            "0.5",
+            "--json",
+        ])
+        .output()
+        .expect("run kipc bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kipc bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(v["mech"], "kipc-spsc-block");
+    assert_eq!(v["same_core"], true, "{stdout}");
+    assert_eq!(v["cpu_bench"], v["cpu_peer"], "{stdout}");
+    let idle = v["idle_cpu_pct"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no idle_cpu_pct in {stdout}"));
+    assert!(idle >= 0.0, "{stdout}");
 }

@@ -83,7 +83,11 @@ impl Config {
     pub fn from_args(args: &Args) -> Result<Self, String> {
         let mechs = match &args.mech {
             Some(list) => parse_mechs(list)?,
-            None => Mech::ALL.iter().copied().filter(|m| m.available().is_ok()).collect(),
+            None => Mech::ALL
+                .iter()
+                .copied()
+                .filter(|m| m.available().is_ok())
+                .collect(),
         };
         let sizes = parse_sizes(&args.size)?;
         if args.iters == 0 {
@@ -146,7 +150,10 @@ pub fn parse_mechs(list: &str) -> Result<Vec<Mech>, String> {
 pub fn parse_sizes(list: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (digits, unit) = match item.strip_suffix("KiB").or_else(|| item.strip_suffix(['k', 'K'])) {
+        let (digits, unit) = match item
+            .strip_suffix("KiB")
+            .or_else(|| item.strip_suffix(['k', 'K']))
+        {
             Some(d) => (d, 1024),
             None => (item, 1),
         };
@@ -227,15 +234,27 @@ mod tests {
         assert_eq!(c.iters, 100_000);
         assert_eq!(c.duration, Duration::from_secs(2));
         assert!(c.mechs.contains(&Mech::Floor) && c.mechs.contains(&Mech::Mbox));
-        assert_eq!(c.mechs.contains(&Mech::Iceoryx2), cfg!(feature = "iceoryx2"));
+        assert_eq!(
+            c.mechs.contains(&Mech::Iceoryx2),
+            cfg!(feature = "iceoryx2")
+        );
         assert!(!c.json && c.plot.is_none() && !c.same_core);
     }
 
     #[test]
     fn flags_are_parsed() {
         let c = parse(&[
-            "--mech", "floor,kipc-spsc-spin,pipe", "--size", "8,1k", "--iters", "2000",
-            "--duration", "0.5", "--json", "--plot", "/tmp/x.svg",
+            "--mech",
+            "floor,kipc-spsc-spin,pipe",
+            "--size",
+            "8,1k",
+            "--iters",
+            "2000",
+            "--duration",
+            "0.5",
+            "--json",
+            "--plot",
+            "/tmp/x.svg",
         ])
         .unwrap();
         assert_eq!(c.mechs, vec![Mech::Floor, Mech::SpscSpin, Mech::Pipe]);

@@ -23,7 +23,8 @@ use super::mechanisms::Mech;
 /// Where the two processes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    /// Parent pinned to the first CPU, peer to the second.
+    /// Parent pinned to the first CPU, peer to the second; with
+    /// `--same-core`, both pinned to one CPU (`parent == peer`).
     Pinned {
         /// The timing (parent) process's CPU.
         parent: usize,
@@ -42,7 +43,10 @@ impl Placement {
         let Ok(allowed) = sched_getaffinity(None) else {
             return Placement::Unpinned;
         };
-        let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| allowed.is_set(c)).take(2).collect();
+        let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+            .filter(|&c| allowed.is_set(c))
+            .take(2)
+            .collect();
         let [parent, peer] = cpus[..] else {
             return Placement::Unpinned;
         };
@@ -50,6 +54,31 @@ impl Placement {
             Ok(()) => Placement::Pinned { parent, peer },
             Err(_) => Placement::Unpinned,
         }
+    }
+
+    /// Pins this process and (later) the peer to one CPU, the first this
+    /// process may use (CPU 0 on an unrestricted machine): `--same-core`.
+    /// Falls back to [`Placement::Unpinned`] if pinning fails.
+    pub fn same_core_and_pin_self() -> Placement {
+        let Ok(allowed) = sched_getaffinity(None) else {
+            return Placement::Unpinned;
+        };
+        let Some(cpu) = (0..CpuSet::MAX_CPU).find(|&c| allowed.is_set(c)) else {
+            return Placement::Unpinned;
+        };
+        match pin_self(cpu) {
+            Ok(()) => Placement::Pinned {
+                parent: cpu,
+                peer: cpu,
+            },
+            Err(_) => Placement::Unpinned,
+        }
+    }
+
+    /// Whether both processes are pinned to one CPU, so that each runs only
+    /// when the other waits or is preempted.
+    pub fn shared_core(self) -> bool {
+        matches!(self, Placement::Pinned { parent, peer } if parent == peer)
     }
 
     /// The peer's CPU, if pinned.
@@ -63,6 +92,9 @@ impl Placement {
     /// "pinned: bench on CPU 0, peer on CPU 1" or "unpinned".
     pub fn describe(self) -> String {
         match self {
+            Placement::Pinned { parent, peer } if parent == peer => {
+                format!("same core: timing process and peer process both pinned to CPU {parent}")
+            }
             Placement::Pinned { parent, peer } => {
                 format!("pinned: timing process on CPU {parent}, peer process on CPU {peer}")
             }
@@ -91,9 +123,12 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn new(pid: i32, placement_pinned: bool) -> io::Result<Peer> {
-        let watch = PeerWatch::new(pid).map_err(|e| io::Error::other(format!("pidfd of peer {pid}: {e}")))?;
-        let yield_every = if placement_pinned { u32::MAX } else { 64 };
+    /// `own_core`: the two processes are pinned to different CPUs, so a
+    /// spinning side never needs to give way to the other.
+    fn new(pid: i32, own_core: bool) -> io::Result<Peer> {
+        let watch = PeerWatch::new(pid)
+            .map_err(|e| io::Error::other(format!("pidfd of peer {pid}: {e}")))?;
+        let yield_every = if own_core { u32::MAX } else { 64 };
         Ok(Peer { watch, yield_every })
     }
 
@@ -109,7 +144,10 @@ impl Peer {
 
     /// The error every channel returns once the peer is gone.
     pub fn dead_error(&self) -> io::Error {
-        io::Error::new(io::ErrorKind::BrokenPipe, format!("peer process {} died", self.pid()))
+        io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("peer process {} died", self.pid()),
+        )
     }
 
     /// Waits until the peer exits, at most `timeout`; `true` if it did.
@@ -168,7 +206,12 @@ pub struct ParentCtx {
 impl ParentCtx {
     /// A context that has not spawned anything yet.
     pub fn new(mech: Mech, size: usize, placement: Placement) -> Self {
-        ParentCtx { mech, size, placement, child: None }
+        ParentCtx {
+            mech,
+            size,
+            placement,
+            child: None,
+        }
     }
 
     /// Re-executes this binary as the peer, passing `fds` (which stay open
@@ -189,18 +232,27 @@ impl ParentCtx {
         if let Some(cpu) = self.placement.peer_cpu() {
             cmd.args(["--peer-cpu", &cpu.to_string()]);
         }
+        if self.placement.shared_core() {
+            cmd.arg("--peer-shared");
+        }
         if !numbers.is_empty() {
             cmd.args(["--peer-fds", &numbers.join(",")]);
         }
         for e in extra {
             cmd.arg(format!("--peer-arg={e}"));
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start the peer process: {e}")))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start the peer process: {e}")))?;
         drop(dups);
         let pid = child.id() as i32;
         self.child = Some(child);
-        Peer::new(pid, matches!(self.placement, Placement::Pinned { .. }))
+        let own_core =
+            matches!(self.placement, Placement::Pinned { .. }) && !self.placement.shared_core();
+        Peer::new(pid, own_core)
     }
 
     /// Reaps the peer (killing it if it has not exited within 2 s) and
@@ -211,7 +263,9 @@ impl ParentCtx {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -223,7 +277,10 @@ impl ParentCtx {
         if let Some(mut err) = child.stderr.take() {
             let _ = err.read_to_string(&mut text);
         }
-        text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
     }
 }
 
@@ -256,11 +313,19 @@ impl ChildCtx {
     /// # Errors
     ///
     /// A descriptor number that is not open, or no pidfd for the parent.
-    pub fn init(size: usize, cpu: Option<usize>, fds: &[i32], extra: Vec<String>) -> io::Result<Self> {
+    pub fn init(
+        size: usize,
+        cpu: Option<usize>,
+        shared_core: bool,
+        fds: &[i32],
+        extra: Vec<String>,
+    ) -> io::Result<Self> {
         let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
         // If the parent died before the line above, we were reparented.
-        let Some(parent) = parent.filter(|&p| Some(p) == rustix::process::getppid().map(|q| q.as_raw_nonzero().get())) else {
+        let Some(parent) = parent
+            .filter(|&p| Some(p) == rustix::process::getppid().map(|q| q.as_raw_nonzero().get()))
+        else {
             return Err(io::Error::other("the bench process is gone"));
         };
         if let Some(cpu) = cpu {
@@ -281,7 +346,13 @@ impl ChildCtx {
                 .map_err(|e| io::Error::other(format!("inherited descriptor {n}: {e}")))?;
             owned.push(Some(fd));
         }
-        Ok(ChildCtx { size, fds: owned, extra, peer: Peer::new(parent, cpu.is_some())? })
+        let own_core = cpu.is_some() && !shared_core;
+        Ok(ChildCtx {
+            size,
+            fds: owned,
+            extra,
+            peer: Peer::new(parent, own_core)?,
+        })
     }
 
     /// Takes inherited descriptor `i`.
@@ -290,10 +361,9 @@ impl ChildCtx {
     ///
     /// `InvalidInput` if the parent passed fewer (or it was taken already).
     pub fn take_fd(&mut self, i: usize) -> io::Result<OwnedFd> {
-        self.fds
-            .get_mut(i)
-            .and_then(Option::take)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing inherited descriptor"))
+        self.fds.get_mut(i).and_then(Option::take).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "missing inherited descriptor")
+        })
     }
 
     /// Extra value `i`.

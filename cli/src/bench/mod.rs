@@ -37,6 +37,9 @@ use mechanisms::Mech;
 use protocol::{Plan, StreamBudget};
 use report::{Machine, Row};
 
+/// How long the idle check leaves a blocking receiver with nothing to do.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
 /// Runs `kipc bench` (or, with the hidden `--peer`, its peer process).
 pub fn run(args: Args) -> CmdResult {
     if let Some(role) = &args.peer {
@@ -44,7 +47,11 @@ pub fn run(args: Args) -> CmdResult {
     }
     let cfg = Config::from_args(&args)?;
     let machine = Machine::detect();
-    let placement = Placement::choose_and_pin_self();
+    let placement = if cfg.same_core {
+        Placement::same_core_and_pin_self()
+    } else {
+        Placement::choose_and_pin_self()
+    };
     let progress = !cfg.json && std::io::stderr().is_terminal();
     if !cfg.json {
         println!("{}", report::header(&machine, placement));
@@ -70,7 +77,11 @@ pub fn run(args: Args) -> CmdResult {
         print!("{}", report::table(&rows));
         let skipped: Vec<String> = Mech::ALL
             .iter()
-            .filter_map(|m| m.available().err().map(|why| format!("{} ({why})", m.name())))
+            .filter_map(|m| {
+                m.available()
+                    .err()
+                    .map(|why| format!("{} ({why})", m.name()))
+            })
             .collect();
         if args.mech.is_none() && !skipped.is_empty() {
             println!("not measured: {}", skipped.join("; "));
@@ -79,9 +90,18 @@ pub fn run(args: Args) -> CmdResult {
             "RTT: round trip, bench process -> peer -> bench. msgs/s, MB/s: one-way stream, counted by the receiver.\n\
              Sizes 4 and 8 are mechanisms that carry only a word (floor, futex, signal) or a counter (eventfd)."
         );
+        for note in report::notes(&rows, placement) {
+            println!("{note}");
+        }
     }
     if let Some(path) = &cfg.plot {
-        let title = format!("kipc bench: {} x{}, {} ({})", machine.cpu, machine.cores, machine.kernel, placement.describe());
+        let title = format!(
+            "kipc bench: {} x{}, {} ({})",
+            machine.cpu,
+            machine.cores,
+            machine.kernel,
+            placement.describe()
+        );
         plot::write_svg(path, &rows, &title)?;
         if !cfg.json {
             println!("wrote {}", path.display());
@@ -89,7 +109,10 @@ pub fn run(args: Args) -> CmdResult {
     }
     let failed = rows.iter().filter(|r| r.result.is_err()).count();
     if failed > 0 {
-        eprintln!("kipc bench: {failed} of {} measurements failed (see the table)", rows.len());
+        eprintln!(
+            "kipc bench: {failed} of {} measurements failed (see the table)",
+            rows.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -97,19 +120,27 @@ pub fn run(args: Args) -> CmdResult {
 
 /// Measures one (mechanism, size): spawn the peer, run the client, reap.
 fn run_one(mech: Mech, size: usize, cfg: &Config, placement: Placement, progress: bool) -> Row {
+    // Slow mechanisms (a file per message) get a shorter budget, so the
+    // default run stays well under 90 s.
+    let duration = mech
+        .max_duration()
+        .map_or(cfg.duration, |d| cfg.duration.min(d));
     let plan = Plan {
         size,
         ack_len: mech.ack_len(size),
         iters: cfg.iters,
-        duration: cfg.duration,
+        duration,
         stream: mech.streams().then(|| StreamBudget {
             max_msgs: cfg.iters.saturating_mul(20).max(1_000),
-            time: (cfg.duration / 4).min(Duration::from_millis(500)),
+            time: (duration / 4).min(Duration::from_millis(500)),
         }),
+        idle: mech.idle_check().then_some(IDLE_CHECK),
     };
     let bar = if progress {
         let bar = ProgressBar::new(cfg.iters);
-        if let Ok(style) = ProgressStyle::with_template("{prefix:>16} {bar:30} {pos}/{len} round trips {elapsed}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>16} {bar:30} {pos}/{len} round trips {elapsed}")
+        {
             bar.set_style(style);
         }
         bar.set_prefix(mech.name());
@@ -143,9 +174,25 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
     }
     let name = args.mech.as_deref().unwrap_or_default();
     let mech = Mech::from_name(name).ok_or_else(|| format!("unknown mechanism {name:?}"))?;
-    let size: usize = args.size.parse().map_err(|_| format!("bad peer size {:?}", args.size))?;
-    let ctx = ChildCtx::init(size, args.peer_cpu, &args.peer_fds, args.peer_arg.clone())?;
-    let plan = Plan { size, ack_len: mech.ack_len(size), iters: 0, duration: Duration::ZERO, stream: None };
+    let size: usize = args
+        .size
+        .parse()
+        .map_err(|_| format!("bad peer size {:?}", args.size))?;
+    let ctx = ChildCtx::init(
+        size,
+        args.peer_cpu,
+        args.peer_shared,
+        &args.peer_fds,
+        args.peer_arg.clone(),
+    )?;
+    let plan = Plan {
+        size,
+        ack_len: mech.ack_len(size),
+        iters: 0,
+        duration: Duration::ZERO,
+        stream: None,
+        idle: None,
+    };
     mechanisms::child(mech, ctx, &mut |ch| protocol::server(ch, &plan))
         .map_err(|e| format!("bench peer ({}): {e}", mech.name()))?;
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,13 @@
 //! | 1    | waits for `READY`                  | sends `READY` once its side is set up   |
 //! | 2    | warm-up, then timed `PING`s        | echoes each `PING` unchanged            |
 //! | 3    | streams `DATA` (count or time cap), then `END` | counts `DATA`; on `END` sends `ACK` |
-//! | 4    | sends `QUIT`                       | returns                                 |
+//! | 4    | (idle check) sends `IDLE`, sleeps, sends `WAKE` | after `IDLE`, blocks in receive; on `WAKE` sends `IDLE` with its CPU time |
+//! | 5    | sends `QUIT`                       | returns                                 |
+//!
+//! The idle check (step 4, only for mechanisms that block) measures what a
+//! receiver that has nothing to receive costs: the peer's own CPU time
+//! (`CLOCK_PROCESS_CPUTIME_ID`, what `getrusage` sums as utime + stime)
+//! across its wait, against the wall time of that wait.
 //!
 //! The `ACK` carries, when the channel's messages have room (24 bytes or
 //! more), the count received (bytes 8..16) and the receiver's
@@ -34,6 +40,10 @@ pub const END: u8 = 4;
 pub const ACK: u8 = 5;
 /// Stop.
 pub const QUIT: u8 = 6;
+/// Idle check: nothing follows for a while (and the reply to `WAKE`).
+pub const IDLE: u8 = 7;
+/// Idle check over: report your CPU time.
+pub const WAKE: u8 = 8;
 
 /// Size of an `ACK` that carries a count and a time.
 pub const ACK_FULL: usize = 24;
@@ -61,6 +71,9 @@ pub struct Plan {
     pub duration: Duration,
     /// Stream budget, `None` for ping-pong-only mechanisms.
     pub stream: Option<StreamBudget>,
+    /// How long the idle check keeps the peer waiting, `None`: no check.
+    /// Needs `ack_len >= ACK_FULL`.
+    pub idle: Option<Duration>,
 }
 
 /// Most messages and time for the stream.
@@ -79,13 +92,26 @@ pub struct Measurement {
     pub rtt: Summary,
     /// Streaming, if the mechanism streams.
     pub stream: Option<Throughput>,
+    /// The idle check: the waiting peer's CPU time as a percentage of its
+    /// wall time (100 = one core busy), if checked.
+    pub idle_cpu_pct: Option<f64>,
+}
+
+/// This process's CPU time (user + system) in ns.
+pub fn cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    (t.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
 }
 
 /// `CLOCK_MONOTONIC` in ns (the clock `Instant` uses, comparable across
 /// processes).
 pub fn mono_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
+    (t.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
 }
 
 fn bad_tag(want: u8, got: u8) -> io::Error {
@@ -96,7 +122,10 @@ fn bad_tag(want: u8, got: u8) -> io::Error {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// The client: warm-up, timed round trips, stream, quit. `progress` is
@@ -106,7 +135,11 @@ fn is_timeout(e: &io::Error) -> bool {
 ///
 /// Whatever the channel reports (a dead peer, a lost datagram's timeout), or
 /// a protocol error.
-pub fn client(ch: &mut dyn Channel, plan: &Plan, progress: &mut dyn FnMut(u64)) -> io::Result<Measurement> {
+pub fn client(
+    ch: &mut dyn Channel,
+    plan: &Plan,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Measurement> {
     let size = plan.size;
     let mut msg: Vec<u8> = (0..size).map(|i| i as u8).collect();
     let mut buf = vec![0u8; size.max(plan.ack_len)];
@@ -152,9 +185,46 @@ pub fn client(ch: &mut dyn Channel, plan: &Plan, progress: &mut dyn FnMut(u64)) 
         None => None,
         Some(budget) => Some(stream(ch, plan, budget, &mut msg, &mut buf)?),
     };
+    let idle_cpu_pct = match plan.idle {
+        Some(wait) if plan.ack_len >= ACK_FULL => {
+            Some(idle_check(ch, plan, wait, &mut msg, &mut buf)?)
+        }
+        _ => None,
+    };
     msg[0] = QUIT;
     ch.send(&msg)?;
-    Ok(Measurement { rtt: summary, stream })
+    Ok(Measurement {
+        rtt: summary,
+        stream,
+        idle_cpu_pct,
+    })
+}
+
+/// Leaves the peer waiting for `wait`, then asks what that cost it.
+fn idle_check(
+    ch: &mut dyn Channel,
+    plan: &Plan,
+    wait: Duration,
+    msg: &mut [u8],
+    buf: &mut [u8],
+) -> io::Result<f64> {
+    msg[0] = IDLE;
+    ch.send(msg)?;
+    std::thread::sleep(wait);
+    msg[0] = WAKE;
+    ch.send(msg)?;
+    let reply = &mut buf[..plan.ack_len];
+    ch.recv(reply)?;
+    if reply[0] != IDLE {
+        return Err(bad_tag(IDLE, reply[0]));
+    }
+    let (cpu, wall) = (read_u64(&reply[8..16]), read_u64(&reply[16..24]));
+    Ok(idle_pct(cpu, wall))
+}
+
+/// CPU time as a percentage of wall time.
+pub fn idle_pct(cpu_ns: u64, wall_ns: u64) -> f64 {
+    cpu_ns as f64 * 100.0 / wall_ns.max(1) as f64
 }
 
 fn stream(
@@ -207,7 +277,10 @@ fn stream(
 pub fn server(ch: &mut dyn Channel, plan: &Plan) -> io::Result<()> {
     let size = plan.size;
     let mut buf = vec![0u8; size.max(plan.ack_len)];
-    buf[..size].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    buf[..size]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = i as u8);
     buf[0] = READY;
     ch.send(&buf[..size])?;
     let (mut count, mut last_ns) = (0u64, 0u64);
@@ -239,6 +312,31 @@ pub fn server(ch: &mut dyn Channel, plan: &Plan) -> io::Result<()> {
                 ch.send(ack)?;
                 count = 0;
             }
+            IDLE => {
+                // Nothing comes until WAKE: this receive is the idle wait.
+                let (cpu0, wall0) = (cpu_ns(), mono_ns());
+                let tag = loop {
+                    match ch.recv(&mut buf[..size]) {
+                        Ok(_) => break buf[0],
+                        Err(e) if is_timeout(&e) => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                let (cpu, wall) = (
+                    cpu_ns().saturating_sub(cpu0),
+                    mono_ns().saturating_sub(wall0),
+                );
+                if tag != WAKE {
+                    return Err(bad_tag(WAKE, tag));
+                }
+                let reply = &mut buf[..plan.ack_len];
+                reply[0] = IDLE;
+                if plan.ack_len >= ACK_FULL {
+                    reply[8..16].copy_from_slice(&cpu.to_ne_bytes());
+                    reply[16..24].copy_from_slice(&wall.to_ne_bytes());
+                }
+                ch.send(reply)?;
+            }
             QUIT => return Ok(()),
             other => {
                 return Err(io::Error::new(
@@ -269,10 +367,15 @@ mod tests {
 
     impl Channel for Local {
         fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-            self.tx.send(msg.to_vec()).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+            self.tx
+                .send(msg.to_vec())
+                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
         }
         fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let m = self.rx.recv().map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+            let m = self
+                .rx
+                .recv()
+                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
             buf[..m.len()].copy_from_slice(&m);
             Ok(m.len())
         }
@@ -281,10 +384,7 @@ mod tests {
     fn pair() -> (Local, Local) {
         let (a_tx, b_rx) = mpsc::channel();
         let (b_tx, a_rx) = mpsc::channel();
-        (
-            Local { tx: a_tx, rx: a_rx },
-            Local { tx: b_tx, rx: b_rx },
-        )
+        (Local { tx: a_tx, rx: a_rx }, Local { tx: b_tx, rx: b_rx })
     }
 
     fn plan(ack_len: usize) -> Plan {
@@ -293,7 +393,11 @@ mod tests {
             ack_len,
             iters: 500,
             duration: Duration::from_secs(30),
-            stream: Some(StreamBudget { max_msgs: 1000, time: Duration::from_secs(30) }),
+            stream: Some(StreamBudget {
+                max_msgs: 1000,
+                time: Duration::from_secs(30),
+            }),
+            idle: Some(Duration::from_millis(20)),
         }
     }
 
@@ -309,6 +413,9 @@ mod tests {
             let st = m.stream.unwrap();
             assert_eq!(st.msgs, 1000);
             assert!(st.elapsed_ns > 0 && st.msgs_per_s() > 0.0);
+            // The idle check needs room for two numbers in the reply.
+            assert_eq!(m.idle_cpu_pct.is_some(), ack_len >= ACK_FULL);
+            assert!(m.idle_cpu_pct.unwrap_or(0.0) >= 0.0);
         }
     }
 

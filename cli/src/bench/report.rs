@@ -42,7 +42,11 @@ impl Machine {
         let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = info
             .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_else(|| "unknown CPU".into());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let u = rustix::system::uname();
@@ -96,15 +100,35 @@ pub fn fmt_rate(r: f64) -> String {
 
 /// The floor's median round trip, if the floor ran.
 pub fn floor_p50(rows: &[Row]) -> Option<u64> {
-    rows.iter().find(|r| r.mech == Mech::Floor).and_then(Row::p50)
+    rows.iter()
+        .find(|r| r.mech == Mech::Floor)
+        .and_then(Row::p50)
 }
 
 /// The table, one line per row, failed rows saying why.
 pub fn table(rows: &[Row]) -> String {
     let floor = floor_p50(rows);
-    let head = [
-        "mechanism", "size", "samples", "min", "p50", "p90", "p99", "p99.9", "max", "msgs/s", "MB/s", "p50/floor",
+    // The idle column only when some row ran the idle check.
+    let idle = rows
+        .iter()
+        .any(|r| r.result.as_ref().is_ok_and(|m| m.idle_cpu_pct.is_some()));
+    let mut head = vec![
+        "mechanism",
+        "size",
+        "samples",
+        "min",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "msgs/s",
+        "MB/s",
+        "p50/floor",
     ];
+    if idle {
+        head.push("idle CPU");
+    }
     let mut lines: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
     let mut failures = Vec::new();
     for r in rows {
@@ -112,10 +136,13 @@ pub fn table(rows: &[Row]) -> String {
             Ok(m) => {
                 let s = m.rtt;
                 let (mps, mbs) = match m.stream {
-                    Some(t) => (fmt_rate(t.msgs_per_s()), format!("{:.1}", t.bytes_per_s() / 1e6)),
+                    Some(t) => (
+                        fmt_rate(t.msgs_per_s()),
+                        format!("{:.1}", t.bytes_per_s() / 1e6),
+                    ),
                     None => ("-".into(), "-".into()),
                 };
-                lines.push(vec![
+                let mut line = vec![
                     r.mech.name().into(),
                     r.size.to_string(),
                     s.samples.to_string(),
@@ -128,19 +155,31 @@ pub fn table(rows: &[Row]) -> String {
                     mps,
                     mbs,
                     ratio(s.p50, floor).map_or("-".into(), |x| format!("{x:.2}x")),
-                ]);
+                ];
+                if idle {
+                    line.push(m.idle_cpu_pct.map_or("-".into(), |p| format!("{p:.2}%")));
+                }
+                lines.push(line);
             }
             Err(e) => failures.push(format!("{} ({} B): FAILED: {e}", r.mech.name(), r.size)),
         }
     }
     let cols = head.len();
-    let width: Vec<usize> = (0..cols).map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0)).collect();
+    let width: Vec<usize> = (0..cols)
+        .map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for (i, l) in lines.iter().enumerate() {
         let cells: Vec<String> = l
             .iter()
             .enumerate()
-            .map(|(c, v)| if c == 0 { format!("{v:<w$}", w = width[c]) } else { format!("{v:>w$}", w = width[c]) })
+            .map(|(c, v)| {
+                if c == 0 {
+                    format!("{v:<w$}", w = width[c])
+                } else {
+                    format!("{v:>w$}", w = width[c])
+                }
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
@@ -156,11 +195,49 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The notes under the table that depend on what ran.
+pub fn notes(rows: &[Row], placement: Placement) -> Vec<String> {
+    let ran = |m: Mech| rows.iter().any(|r| r.mech == m && r.result.is_ok());
+    let mut out = Vec::new();
+    if rows
+        .iter()
+        .any(|r| r.result.as_ref().is_ok_and(|m| m.idle_cpu_pct.is_some()))
+    {
+        out.push(
+            "idle CPU: the peer's own CPU time (user + system) while it waited 2 s in a receive with nothing to \
+             receive, in % of one core."
+                .to_string(),
+        );
+    }
+    if ran(Mech::Iceoryx2) {
+        out.push(
+            "iceoryx2: measured at its best, as its own benchmarks do: each sample is loaned ahead (after the \
+             previous send, off the round trip's path) and both subscribers busy-poll."
+                .to_string(),
+        );
+    }
+    if ran(Mech::Spool) {
+        out.push(
+            "spool: a file per message (write, fsync, rename; inotify) in /dev/shm; 1 s budget."
+                .to_string(),
+        );
+    }
+    if placement.shared_core() {
+        out.push(
+            "same core: each process runs only while the other waits or is preempted; spinning waiters must \
+             give the CPU away quickly."
+                .to_string(),
+        );
+    }
+    out
+}
+
 /// One JSON object for a row: the fixed fields `mech`, `size`,
 /// `rtt_min_ns`, `rtt_p50_ns`, `rtt_p99_ns`, `rtt_p999_ns`, `msgs_per_s`,
 /// `bytes_per_s`, `ratio_to_floor` (null when not measured or no floor),
-/// plus `samples`, `rtt_p90_ns`, `rtt_max_ns`, `cpu_bench`, `cpu_peer`, and
-/// `error` for a failed row.
+/// plus `samples`, `rtt_p90_ns`, `rtt_max_ns`, `cpu_bench`, `cpu_peer`,
+/// `same_core`, `idle_cpu_pct` (the idle check: a waiting receiver's CPU use
+/// in % of one core; null when not checked), and `error` for a failed row.
 pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
     let (cpu_bench, cpu_peer) = match placement {
         Placement::Pinned { parent, peer } => (json!(parent), json!(peer)),
@@ -188,6 +265,8 @@ pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
                 "ratio_to_floor": ratio(s.p50, floor),
                 "cpu_bench": cpu_bench,
                 "cpu_peer": cpu_peer,
+                "same_core": placement.shared_core(),
+                "idle_cpu_pct": m.idle_cpu_pct,
             })
         }
         Err(e) => json!({
@@ -197,6 +276,8 @@ pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
             "msgs_per_s": null, "bytes_per_s": null, "ratio_to_floor": null,
             "cpu_bench": cpu_bench,
             "cpu_peer": cpu_peer,
+            "same_core": placement.shared_core(),
+            "idle_cpu_pct": null,
             "error": e,
         }),
     }
@@ -209,14 +290,41 @@ mod tests {
 
     /// The fields every JSON line carries.
     pub const REQUIRED: [&str; 9] = [
-        "mech", "size", "rtt_min_ns", "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "msgs_per_s", "bytes_per_s",
+        "mech",
+        "size",
+        "rtt_min_ns",
+        "rtt_p50_ns",
+        "rtt_p99_ns",
+        "rtt_p999_ns",
+        "msgs_per_s",
+        "bytes_per_s",
         "ratio_to_floor",
     ];
 
     fn row(mech: Mech, p50: u64, stream: bool) -> Row {
-        let rtt = Summary { samples: 1000, min: p50 / 2, p50, p90: p50 + 1, p99: p50 * 2, p999: p50 * 3, max: p50 * 10 };
-        let stream = stream.then_some(Throughput { msgs: 2_000_000, elapsed_ns: 1_000_000_000, size: 64 });
-        Row { mech, size: 64, result: Ok(Measurement { rtt, stream }) }
+        let rtt = Summary {
+            samples: 1000,
+            min: p50 / 2,
+            p50,
+            p90: p50 + 1,
+            p99: p50 * 2,
+            p999: p50 * 3,
+            max: p50 * 10,
+        };
+        let stream = stream.then_some(Throughput {
+            msgs: 2_000_000,
+            elapsed_ns: 1_000_000_000,
+            size: 64,
+        });
+        Row {
+            mech,
+            size: 64,
+            result: Ok(Measurement {
+                rtt,
+                stream,
+                idle_cpu_pct: None,
+            }),
+        }
     }
 
     #[test]
@@ -234,7 +342,12 @@ mod tests {
         assert_eq!(v["ratio_to_floor"], 400.0);
         assert_eq!(v["msgs_per_s"], 2_000_000.0);
         assert_eq!(v["bytes_per_s"], 128_000_000.0);
-        assert_eq!((v["cpu_bench"].clone(), v["cpu_peer"].clone()), (json!(0), json!(1)));
+        assert_eq!(
+            (v["cpu_bench"].clone(), v["cpu_peer"].clone()),
+            (json!(0), json!(1))
+        );
+        assert_eq!(v["same_core"], false);
+        assert!(v["idle_cpu_pct"].is_null());
         // One line when serialised.
         assert!(!v.to_string().contains('\n'));
     }
@@ -242,8 +355,14 @@ mod tests {
     #[test]
     fn ping_pong_only_and_failed_rows_use_null_not_zero() {
         let v = json_row(&row(Mech::Eventfd, 1000, false), None, Placement::Unpinned);
-        assert!(v["msgs_per_s"].is_null() && v["ratio_to_floor"].is_null() && v["cpu_peer"].is_null());
-        let failed = Row { mech: Mech::Tcp, size: 64, result: Err("peer process 42 died".into()) };
+        assert!(
+            v["msgs_per_s"].is_null() && v["ratio_to_floor"].is_null() && v["cpu_peer"].is_null()
+        );
+        let failed = Row {
+            mech: Mech::Tcp,
+            size: 64,
+            result: Err("peer process 42 died".into()),
+        };
         let v = json_row(&failed, Some(200), Placement::Unpinned);
         for f in REQUIRED {
             assert!(v.get(f).is_some(), "missing {f}");
@@ -257,12 +376,44 @@ mod tests {
         let rows = [
             row(Mech::Floor, 250, true),
             row(Mech::Pipe, 85_000, true),
-            Row { mech: Mech::Udp, size: 64, result: Err("no reply".into()) },
+            Row {
+                mech: Mech::Udp,
+                size: 64,
+                result: Err("no reply".into()),
+            },
         ];
         let t = table(&rows);
         assert!(t.lines().next().unwrap().starts_with("mechanism"));
         assert!(t.contains("1.00x") && t.contains("340.00x"), "{t}");
         assert!(t.contains("udp (64 B): FAILED: no reply"), "{t}");
+        assert!(!t.contains("idle CPU"), "{t}");
+    }
+
+    #[test]
+    fn idle_check_shows_as_a_column_and_a_json_field() {
+        let mut blocked = row(Mech::SpscBlock, 300, true);
+        if let Ok(m) = &mut blocked.result {
+            m.idle_cpu_pct = Some(0.25);
+        }
+        let rows = [row(Mech::Floor, 250, true), blocked];
+        let t = table(&rows);
+        assert!(
+            t.lines().next().unwrap().ends_with("idle CPU") && t.contains("0.25%"),
+            "{t}"
+        );
+        let shared = Placement::Pinned { parent: 0, peer: 0 };
+        assert!(header(
+            &Machine {
+                cpu: "x".into(),
+                cores: 2,
+                kernel: "k".into()
+            },
+            shared
+        )
+        .contains("same core"));
+        let v = json_row(&rows[1], Some(250), shared);
+        assert_eq!(v["idle_cpu_pct"], 0.25);
+        assert_eq!(v["same_core"], true);
     }
 
     #[test]

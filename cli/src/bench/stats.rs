@@ -155,7 +155,11 @@ mod tests {
 
     #[test]
     fn throughput_and_ratio_arithmetic() {
-        let t = Throughput { msgs: 1_000_000, elapsed_ns: 500_000_000, size: 64 };
+        let t = Throughput {
+            msgs: 1_000_000,
+            elapsed_ns: 500_000_000,
+            size: 64,
+        };
         assert_eq!(t.msgs_per_s(), 2_000_000.0);
         assert_eq!(t.bytes_per_s(), 128_000_000.0);
         assert_eq!(Throughput { elapsed_ns: 0, ..t }.msgs_per_s(), 0.0);

@@ -42,7 +42,10 @@ impl Channel for EventfdChannel<'_> {
         }
         let v = u64::from_ne_bytes(v);
         if v >= DEAD {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "peer process died"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "peer process died",
+            ));
         }
         buf[0] = v as u8;
         Ok(buf.len())
@@ -66,7 +69,10 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
                 }
             }
         });
-        let r = drive(&mut EventfdChannel { tx: &to_peer, rx: &from_peer });
+        let r = drive(&mut EventfdChannel {
+            tx: &to_peer,
+            rx: &from_peer,
+        });
         done.store(true, Ordering::Release);
         r
     })

@@ -118,13 +118,25 @@ impl Channel for WordChannel<'_> {
 pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>, wait: Wait) -> io::Result<()> {
     let seg = MemfdSegment::create("bench-word", SEG_LEN).map_err(|e| other("memfd", e))?;
     let peer = ctx.spawn(&[seg.fd()], &[])?;
-    let mut ch = WordChannel { word: word(&seg), cur: 0, awaiting_ack: false, wait, peer: &peer };
+    let mut ch = WordChannel {
+        word: word(&seg),
+        cur: 0,
+        awaiting_ack: false,
+        wait,
+        peer: &peer,
+    };
     drive(&mut ch)
 }
 
 /// Peer side.
 pub fn child(mut ctx: ChildCtx, drive: Driver<'_>, wait: Wait) -> io::Result<()> {
     let seg = MemfdSegment::from_fd(ctx.take_fd(0)?, SEG_LEN).map_err(|e| other("memfd", e))?;
-    let mut ch = WordChannel { word: word(&seg), cur: 0, awaiting_ack: false, wait, peer: &ctx.peer };
+    let mut ch = WordChannel {
+        word: word(&seg),
+        cur: 0,
+        awaiting_ack: false,
+        wait,
+        peer: &ctx.peer,
+    };
     drive(&mut ch)
 }

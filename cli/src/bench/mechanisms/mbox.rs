@@ -70,17 +70,26 @@ impl Channel for MboxChannel<'_> {
 
 /// Parent side.
 pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
-    let max_msg = u32::try_from(ctx.mech.ack_len(ctx.size)).map_err(|_| other("mailbox", "message too large"))?;
+    let max_msg = u32::try_from(ctx.mech.ack_len(ctx.size))
+        .map_err(|_| other("mailbox", "message too large"))?;
     let config = MailboxConfig::new(SLOTS, max_msg);
     let tx = Mailbox::create_anonymous(config).map_err(|e| other("mailbox", e))?;
     let rx = Mailbox::create_anonymous(config).map_err(|e| other("mailbox", e))?;
     let peer = ctx.spawn(&[tx.fd(), rx.fd()], &[])?;
-    drive(&mut MboxChannel { tx, rx, peer: &peer })
+    drive(&mut MboxChannel {
+        tx,
+        rx,
+        peer: &peer,
+    })
 }
 
 /// Peer side.
 pub fn child(mut ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     let rx = Mailbox::from_fd(ctx.take_fd(0)?).map_err(|e| other("mailbox", e))?;
     let tx = Mailbox::from_fd(ctx.take_fd(1)?).map_err(|e| other("mailbox", e))?;
-    drive(&mut MboxChannel { tx, rx, peer: &ctx.peer })
+    drive(&mut MboxChannel {
+        tx,
+        rx,
+        peer: &ctx.peer,
+    })
 }

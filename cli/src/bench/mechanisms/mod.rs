@@ -29,6 +29,8 @@ use super::protocol::Channel;
 
 pub mod eventfd;
 pub mod floor;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx2;
 pub mod mbox;
 pub mod mpmc;
 pub mod mq;
@@ -37,8 +39,6 @@ pub mod signal;
 pub mod socket;
 pub mod spool;
 pub mod spsc;
-#[cfg(feature = "iceoryx2")]
-pub mod iceoryx2;
 pub mod sys;
 
 /// The function a mechanism hands its channel to.
@@ -253,7 +253,11 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
 fn unavailable(m: Mech) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("{} is not available: {}", m.name(), m.available().err().unwrap_or("?")),
+        format!(
+            "{} is not available: {}",
+            m.name(),
+            m.available().err().unwrap_or("?")
+        ),
     )
 }
 
@@ -277,7 +281,9 @@ impl<R: io::Read, W: io::Write> Channel for StreamChannel<R, W> {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.rd.read_exact(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => io::Error::new(io::ErrorKind::BrokenPipe, "peer closed its end"),
+            io::ErrorKind::UnexpectedEof => {
+                io::Error::new(io::ErrorKind::BrokenPipe, "peer closed its end")
+            }
             _ => e,
         })?;
         Ok(buf.len())

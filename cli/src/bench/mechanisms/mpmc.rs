@@ -38,7 +38,11 @@ fn geometry(size: usize) -> io::Result<(u32, u32, usize)> {
     Ok((slots, slot_size, len.div_ceil(4096) * 4096))
 }
 
-fn channel<'a>(out: &'a Region, inc: &'a Region, peer: &'a Peer) -> io::Result<RingChannel<'a, MpmcEnds>> {
+fn channel<'a>(
+    out: &'a Region,
+    inc: &'a Region,
+    peer: &'a Peer,
+) -> io::Result<RingChannel<'a, MpmcEnds>> {
     let id = std::process::id();
     let tx = out.producer(id).map_err(|e| other("mpmc producer", e))?;
     let rx = inc.consumer(id).map_err(|e| other("mpmc consumer", e))?;
@@ -51,6 +55,7 @@ fn channel<'a>(out: &'a Region, inc: &'a Region, peer: &'a Peer) -> io::Result<R
             rx_not_full: inc.not_full(),
         },
         blocking: true,
+        spin_iters: kipc_host::futex::DEFAULT_SPIN_ITERS,
         peer,
     })
 }
@@ -69,7 +74,10 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
             Region::init(base.add(stride), stride, 1, slots, slot_size),
         )
     };
-    let (a, b) = (a.map_err(|e| other("mpmc init", e))?, b.map_err(|e| other("mpmc init", e))?);
+    let (a, b) = (
+        a.map_err(|e| other("mpmc init", e))?,
+        b.map_err(|e| other("mpmc init", e))?,
+    );
     let peer = ctx.spawn(&[seg.fd()], &[])?;
     let mut ch = channel(&a, &b, &peer)?;
     drive(&mut ch)
@@ -81,8 +89,16 @@ pub fn child(mut ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     let seg = MemfdSegment::from_fd(ctx.take_fd(0)?, 2 * stride).map_err(|e| other("memfd", e))?;
     let base = seg.as_ptr();
     // SAFETY: as in `parent`; the regions check every header field.
-    let (a, b) = unsafe { (Region::attach(base, stride), Region::attach(base.add(stride), stride)) };
-    let (a, b) = (a.map_err(|e| other("mpmc attach", e))?, b.map_err(|e| other("mpmc attach", e))?);
+    let (a, b) = unsafe {
+        (
+            Region::attach(base, stride),
+            Region::attach(base.add(stride), stride),
+        )
+    };
+    let (a, b) = (
+        a.map_err(|e| other("mpmc attach", e))?,
+        b.map_err(|e| other("mpmc attach", e))?,
+    );
     let mut ch = channel(&b, &a, &ctx.peer)?;
     drive(&mut ch)
 }

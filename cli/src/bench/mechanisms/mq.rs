@@ -30,7 +30,10 @@ impl MqChannel<'_> {
     fn retry<T>(&self, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
         loop {
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::Interrupted => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::TimedOut
+                        || e.kind() == io::ErrorKind::Interrupted =>
+                {
                     if !self.peer.alive() {
                         return Err(self.peer.dead_error());
                     }
@@ -77,9 +80,16 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     let tx = open(&names.0[0])?;
     let rx = open(&names.0[1])?;
     let peer = ctx.spawn(&[], &[base])?;
-    let mut ch = MqChannel { tx, rx, peer: &peer };
+    let mut ch = MqChannel {
+        tx,
+        rx,
+        peer: &peer,
+    };
     let mut names = Some(names);
-    drive(&mut UnlinkAfterFirstRecv { ch: &mut ch, names: &mut names })
+    drive(&mut UnlinkAfterFirstRecv {
+        ch: &mut ch,
+        names: &mut names,
+    })
 }
 
 /// Unlinks the names once the peer's `READY` shows it has opened them.
@@ -104,5 +114,9 @@ pub fn child(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     let base = ctx.extra(0)?;
     let rx = Mq::open(&format!("{base}.to-peer"), None)?;
     let tx = Mq::open(&format!("{base}.from-peer"), None)?;
-    drive(&mut MqChannel { tx, rx, peer: &ctx.peer })
+    drive(&mut MqChannel {
+        tx,
+        rx,
+        peer: &ctx.peer,
+    })
 }

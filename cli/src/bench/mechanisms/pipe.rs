@@ -23,7 +23,10 @@ pub fn parent_pipe(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     let _peer = ctx.spawn(&[to_peer_rd.as_fd(), from_peer_wr.as_fd()], &[])?;
     // Close our copies of the peer's ends, so its death is our EOF/EPIPE.
     drop((to_peer_rd, from_peer_wr));
-    let mut ch = StreamChannel { rd: File::from(from_peer_rd), wr: File::from(to_peer_wr) };
+    let mut ch = StreamChannel {
+        rd: File::from(from_peer_rd),
+        wr: File::from(to_peer_wr),
+    };
     drive(&mut ch)
 }
 
@@ -51,7 +54,11 @@ fn fifo_paths(dir: &Path) -> (PathBuf, PathBuf) {
 /// reader yet, so retry while the peer lives.
 fn open_writer(path: &Path, peer: &Peer) -> io::Result<File> {
     loop {
-        match rustix::fs::open(path, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+        match rustix::fs::open(
+            path,
+            OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => {
                 rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
                 return Ok(File::from(fd));
@@ -68,8 +75,15 @@ fn open_writer(path: &Path, peer: &Peer) -> io::Result<File> {
 /// yet".
 fn open_reader(path: &Path, peer: &Peer) -> io::Result<File> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
-    let timeout = Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let timeout = Timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
     loop {
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         if poll(&mut fds, Some(&timeout))? > 0 {
@@ -90,7 +104,13 @@ pub fn parent_fifo(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     std::fs::DirBuilder::new().mode(0o700).create(&dir.0)?;
     let (to_peer, from_peer) = fifo_paths(&dir.0);
     for p in [&to_peer, &from_peer] {
-        rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )?;
     }
     let peer = ctx.spawn(&[], &[dir.0.display().to_string()])?;
     let wr = open_writer(&to_peer, &peer)?;

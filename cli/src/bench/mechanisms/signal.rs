@@ -57,5 +57,8 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
 pub fn child(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     let sig = bench_signal();
     block_signal(sig)?;
-    drive(&mut SignalChannel { sig, peer: &ctx.peer })
+    drive(&mut SignalChannel {
+        sig,
+        peer: &ctx.peer,
+    })
 }

@@ -47,7 +47,10 @@ impl Channel for DgramChannel<'_> {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         let n = rustix::net::send(&self.fd, msg, SendFlags::empty())?;
         if n != msg.len() {
-            return Err(io::Error::other(format!("short datagram: {n} of {} bytes", msg.len())));
+            return Err(io::Error::other(format!(
+                "short datagram: {n} of {} bytes",
+                msg.len()
+            )));
         }
         Ok(())
     }
@@ -57,7 +60,10 @@ impl Channel for DgramChannel<'_> {
         loop {
             match rustix::net::recv(&self.fd, &mut *buf, RecvFlags::empty()) {
                 Ok((0, _)) if !buf.is_empty() => {
-                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "peer closed its end"))
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "peer closed its end",
+                    ))
                 }
                 Ok((n, _)) => return Ok(n),
                 Err(rustix::io::Errno::AGAIN) => {
@@ -94,20 +100,32 @@ pub fn parent_unix(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
             let (mine, theirs) = UnixStream::pair()?;
             let _peer = ctx.spawn(&[theirs.as_fd()], &[])?;
             drop(theirs);
-            drive(&mut StreamChannel { rd: mine.try_clone()?, wr: mine })
+            drive(&mut StreamChannel {
+                rd: mine.try_clone()?,
+                wr: mine,
+            })
         }
         Mech::UnixDgram | Mech::UnixSeqpacket => {
             let (mine, theirs): (OwnedFd, OwnedFd) = if ctx.mech == Mech::UnixDgram {
                 let (a, b) = UnixDatagram::pair()?;
                 (a.into(), b.into())
             } else {
-                rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?
+                rustix::net::socketpair(
+                    AddressFamily::UNIX,
+                    SocketType::SEQPACKET,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )?
             };
             let peer = ctx.spawn(&[theirs.as_fd()], &[])?;
             drop(theirs);
             // A connected Unix datagram socket does not see its peer close.
             set_rcvtimeo(&mine, SLICE)?;
-            drive(&mut DgramChannel { fd: mine, peer: &peer, give_up: Some(u32::MAX) })
+            drive(&mut DgramChannel {
+                fd: mine,
+                peer: &peer,
+                give_up: Some(u32::MAX),
+            })
         }
         _ => Err(io::Error::other("not a Unix socket mechanism")),
     }
@@ -119,9 +137,16 @@ pub fn child_unix(mut ctx: ChildCtx, drive: Driver<'_>, kind: Unix) -> io::Resul
     match kind {
         Unix::Stream => {
             let s = UnixStream::from(fd);
-            drive(&mut StreamChannel { rd: s.try_clone()?, wr: s })
+            drive(&mut StreamChannel {
+                rd: s.try_clone()?,
+                wr: s,
+            })
         }
-        Unix::Dgram | Unix::Seqpacket => drive(&mut DgramChannel { fd, peer: &ctx.peer, give_up: Some(u32::MAX) }),
+        Unix::Dgram | Unix::Seqpacket => drive(&mut DgramChannel {
+            fd,
+            peer: &ctx.peer,
+            give_up: Some(u32::MAX),
+        }),
     }
 }
 
@@ -146,15 +171,24 @@ pub fn parent_tcp(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     drop(listener);
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
-    drive(&mut StreamChannel { rd: stream.try_clone()?, wr: stream })
+    drive(&mut StreamChannel {
+        rd: stream.try_clone()?,
+        wr: stream,
+    })
 }
 
 /// Peer side of `tcp`.
 pub fn child_tcp(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
-    let port: u16 = ctx.extra(0)?.parse().map_err(|_| io::Error::other("bad port"))?;
+    let port: u16 = ctx
+        .extra(0)?
+        .parse()
+        .map_err(|_| io::Error::other("bad port"))?;
     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
     stream.set_nodelay(true)?;
-    drive(&mut StreamChannel { rd: stream.try_clone()?, wr: stream })
+    drive(&mut StreamChannel {
+        rd: stream.try_clone()?,
+        wr: stream,
+    })
 }
 
 /// Parent side of `udp`: learns the peer's address from a hello datagram,
@@ -168,7 +202,12 @@ pub fn parent_udp(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     let from = loop {
         match sock.recv_from(&mut hello) {
             Ok((_, from)) => break from,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if !peer.alive() {
                     return Err(peer.dead_error());
                 }
@@ -177,17 +216,28 @@ pub fn parent_udp(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
         }
     };
     sock.connect(from)?;
-    drive(&mut DgramChannel { fd: sock.into(), peer: &peer, give_up: Some(20) })
+    drive(&mut DgramChannel {
+        fd: sock.into(),
+        peer: &peer,
+        give_up: Some(20),
+    })
 }
 
 /// Peer side of `udp`.
 pub fn child_udp(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
-    let port: u16 = ctx.extra(0)?.parse().map_err(|_| io::Error::other("bad port"))?;
+    let port: u16 = ctx
+        .extra(0)?
+        .parse()
+        .map_err(|_| io::Error::other("bad port"))?;
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     sock.connect((Ipv4Addr::LOCALHOST, port))?;
     sock.send(&[0])?;
     // A lost END must not hang the stream: the protocol treats a timeout
     // during a stream as its end.
     sock.set_read_timeout(Some(Duration::from_millis(200)))?;
-    drive(&mut DgramChannel { fd: sock.into(), peer: &ctx.peer, give_up: None })
+    drive(&mut DgramChannel {
+        fd: sock.into(),
+        peer: &ctx.peer,
+        give_up: None,
+    })
 }

@@ -30,7 +30,10 @@ fn realtime_after(d: Duration) -> libc::timespec {
         sec += 1;
         nsec -= 1_000_000_000;
     }
-    libc::timespec { tv_sec: sec as libc::time_t, tv_nsec: nsec as _ }
+    libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as _,
+    }
 }
 
 /// An open POSIX message queue descriptor, closed on drop.
@@ -60,7 +63,14 @@ impl Mq {
                 // SAFETY: `cname` is NUL-terminated and `attr` is a valid
                 // mq_attr; both outlive the call. The variadic mode and attr
                 // pointer are what mq_open expects with O_CREAT.
-                unsafe { libc::mq_open(cname.as_ptr(), flags, 0o600 as libc::mode_t, &mut attr as *mut libc::mq_attr) }
+                unsafe {
+                    libc::mq_open(
+                        cname.as_ptr(),
+                        flags,
+                        0o600 as libc::mode_t,
+                        &mut attr as *mut libc::mq_attr,
+                    )
+                }
             }
             // SAFETY: `cname` is NUL-terminated and outlives the call.
             None => unsafe { libc::mq_open(cname.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) },
@@ -99,7 +109,9 @@ impl Mq {
         let mut prio = 0;
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes, `prio` and
         // `ts` are valid; all outlive the call.
-        let r = unsafe { libc::mq_timedreceive(self.mqd, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &ts) };
+        let r = unsafe {
+            libc::mq_timedreceive(self.mqd, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &ts)
+        };
         if r < 0 {
             return Err(last());
         }
@@ -155,7 +167,9 @@ pub fn restore_mask(old: &libc::sigset_t) {
 
 /// `sigqueue(pid, sig, value)`.
 pub fn queue_signal(pid: i32, sig: i32, value: u8) -> io::Result<()> {
-    let val = libc::sigval { sival_ptr: usize::from(value) as *mut libc::c_void };
+    let val = libc::sigval {
+        sival_ptr: usize::from(value) as *mut libc::c_void,
+    };
     // SAFETY: plain values; sigqueue copies the sigval.
     let r = unsafe { libc::sigqueue(pid, sig, val) };
     if r == -1 {
@@ -170,7 +184,10 @@ pub fn wait_signal(sig: i32, timeout: Duration) -> io::Result<Option<u8>> {
     let set = only(sig);
     // SAFETY: a zeroed siginfo_t is a valid out-parameter.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as _ };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
     // SAFETY: `set`, `info` and `ts` are valid and outlive the call.
     let r = unsafe { libc::sigtimedwait(&set, &mut info, &ts) };
     if r == -1 {
