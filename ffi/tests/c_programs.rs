@@ -47,7 +47,7 @@ fn compile(source: &str, link: Link) -> PathBuf {
             let lib = lib_dir.join("libkipc_ffi.a");
             assert!(
                 lib.exists(),
-                "{} not built (crate-type staticlib)",
+                "{} not built: run `cargo build -p kipc-ffi` first (`cargo test` builds only the rlib)",
                 lib.display()
             );
             // What a Rust std staticlib needs from the system on Linux
@@ -63,7 +63,10 @@ fn compile(source: &str, link: Link) -> PathBuf {
             ]);
         }
         Link::Dynamic => {
-            assert!(lib_dir.join("libkipc_ffi.so").exists(), "cdylib not built");
+            assert!(
+                lib_dir.join("libkipc_ffi.so").exists(),
+                "cdylib not built: run `cargo build -p kipc-ffi` first"
+            );
             cmd.arg("-L")
                 .arg(&lib_dir)
                 .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
