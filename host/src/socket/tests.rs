@@ -8,10 +8,38 @@ use rustix::io::Errno;
 
 use super::*;
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+/// A descriptor of a uniquely named memfd, so a test can count how many
+/// descriptors in the process refer to it. Counting all of /proc/self/fd
+/// would race with the tests running on other threads.
+struct Marker {
+    fd: OwnedFd,
+    target: std::path::PathBuf,
+}
+
+impl Marker {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("kipc-fd-marker-{}-{n}", std::process::id());
+        let fd = rustix::fs::memfd_create(name.as_str(), rustix::fs::MemfdFlags::CLOEXEC)
+            .expect("memfd_create");
+        let target = link_of(fd.as_fd()).expect("readlink of our own fd");
+        Self { fd, target }
+    }
+
+    /// Descriptors in this process that refer to the marker's file.
+    fn copies(&self) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|t| *t == self.target)
+            .count()
+    }
+}
+
+fn link_of(fd: BorrowedFd<'_>) -> Option<std::path::PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
 }
 
 fn is_cloexec(fd: BorrowedFd<'_>) -> bool {
@@ -44,15 +72,18 @@ fn received_descriptors_are_cloexec_and_refer_to_the_same_file() {
 #[test]
 fn a_thousand_descriptors_passed_in_a_loop_leak_none() {
     let (a, b) = SeqpacketSocket::pair().unwrap();
-    let file = std::fs::File::open("/dev/null").unwrap();
-    let before = open_fds();
+    let marker = Marker::new();
+    let file = &marker.fd;
+    assert_eq!(marker.copies(), 1);
     let mut buf = [0u8; 4];
     for i in 0..1000u32 {
         send_with_fds(&a, &i.to_le_bytes(), &[file.as_fd()]).unwrap();
         let (n, fds) = recv_with_fds(&b, &mut buf, 1).unwrap();
         assert_eq!((n, fds.len()), (4, 1));
         assert_eq!(u32::from_le_bytes(buf), i);
+        assert_eq!(marker.copies(), 2, "the received copy is open while held");
     }
+    assert_eq!(marker.copies(), 1, "a received descriptor leaked");
     // And in batches of many at once.
     let many: Vec<_> = (0..SCM_MAX_FD).map(|_| file.as_fd()).collect();
     for _ in 0..4 {
@@ -60,15 +91,14 @@ fn a_thousand_descriptors_passed_in_a_loop_leak_none() {
         let (_, fds) = recv_with_fds(&b, &mut buf, SCM_MAX_FD).unwrap();
         assert_eq!(fds.len(), SCM_MAX_FD);
     }
-    assert_eq!(open_fds(), before);
+    assert_eq!(marker.copies(), 1, "a descriptor of a batch leaked");
 }
 
 #[test]
 fn truncated_control_data_is_an_error_and_closes_what_arrived() {
     let (a, b) = SeqpacketSocket::pair().unwrap();
-    let file = std::fs::File::open("/dev/null").unwrap();
-    let before = open_fds();
-    let fds: Vec<_> = (0..10).map(|_| file.as_fd()).collect();
+    let marker = Marker::new();
+    let fds: Vec<_> = (0..10).map(|_| marker.fd.as_fd()).collect();
     for max in [0, 1, 2, 5, 9] {
         send_with_fds(&a, b"t", &fds).unwrap();
         let mut buf = [0u8; 4];
@@ -76,7 +106,7 @@ fn truncated_control_data_is_an_error_and_closes_what_arrived() {
             Err(SocketError::ControlTruncated { max: m, .. }) => assert_eq!(m, max),
             other => panic!("max {max}: expected ControlTruncated, got {other:?}"),
         }
-        assert_eq!(open_fds(), before, "max {max}: a descriptor leaked");
+        assert_eq!(marker.copies(), 1, "max {max}: a descriptor leaked");
     }
 }
 
@@ -101,15 +131,14 @@ fn too_many_descriptors_are_refused_before_sending() {
 #[test]
 fn datagram_with_descriptors_that_does_not_fit_closes_them() {
     let (a, b) = DatagramSocket::pair().unwrap();
-    let file = std::fs::File::open("/dev/null").unwrap();
-    let before = open_fds();
-    send_with_fds(&a, &[7u8; 100], &[file.as_fd()]).unwrap();
+    let marker = Marker::new();
+    send_with_fds(&a, &[7u8; 100], &[marker.fd.as_fd()]).unwrap();
     let mut buf = [0u8; 10];
     assert!(matches!(
         recv_with_fds(&b, &mut buf, 1),
         Err(SocketError::MessageTruncated { capacity: 10, .. })
     ));
-    assert_eq!(open_fds(), before);
+    assert_eq!(marker.copies(), 1, "the descriptor that came along leaked");
 }
 
 #[test]
@@ -412,12 +441,10 @@ fn ring_handoff_over_a_socketpair() {
     assert_eq!(&buf[..n], b"through the ring");
     // Something that is not a handoff is a protocol error, and a descriptor
     // that comes with it is closed.
-    let before = open_fds();
-    let file = std::fs::File::open("/dev/null").unwrap();
-    send_with_fds(&a, b"not a ring", &[file.as_fd()]).unwrap();
-    drop(file);
+    let marker = Marker::new();
+    send_with_fds(&a, b"not a ring", &[marker.fd.as_fd()]).unwrap();
     assert!(matches!(recv_ring(&b), Err(SocketError::Protocol(_))));
-    assert_eq!(open_fds(), before);
+    assert_eq!(marker.copies(), 1, "the descriptor that came along leaked");
     // A plain file is not a sealed memfd.
     let file = std::fs::File::open("/dev/null").unwrap();
     send_with_fds(&a, b"kipc-ring\x01", &[file.as_fd()]).unwrap();
