@@ -72,6 +72,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `kipc ls | head -1` ends quietly, as `ls | head -1` does. Not for the
+    // bench: it writes to pipes and sockets whose peer may die, and reports
+    // that as a failed row instead of being killed by SIGPIPE.
+    if !matches!(cli.command, Command::Bench(_)) {
+        let _ = kipc_host::signals::default_sigpipe();
+    }
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Ring(cmd) => ring::run(cmd),

@@ -540,6 +540,21 @@ pub fn sigpending() -> Result<SigSet> {
     sys::sigpending().map_err(|e| Error::sys("sigpending", "", e))
 }
 
+/// `signal(SIGPIPE, SIG_DFL)`: lets a write to a closed pipe end the process
+/// quietly, as it does for C programs and coreutils.
+///
+/// Rust starts every program with SIGPIPE ignored, so `kipc ls | head -1`
+/// would otherwise turn the closed pipe into an `EPIPE` error (or a panic
+/// inside `println!`). Command-line tools call this first thing; libraries
+/// should not.
+///
+/// # Errors
+///
+/// [`Error::Sys`] from `sigaction` (not expected).
+pub fn default_sigpipe() -> Result<()> {
+    sys::set_simple(Signal::PIPE, false).map_err(|e| Error::sys("sigaction", "SIGPIPE", e))
+}
+
 fn check_pid(pid: i32) -> Result<rustix::process::Pid> {
     // `Pid::from_raw` asserts `raw >= 0`, so negative pids (process groups,
     // which kipc never signals) are refused before it sees them.
