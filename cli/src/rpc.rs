@@ -111,7 +111,7 @@ pub fn run(cmd: Command) -> CmdResult {
 
 /// The socket address NAME stands for, if it has a stream-socket prefix
 /// (`unix:`, `unix-abstract:`, `tcp:`); `None` for a mailbox name.
-fn socket_addr(name: &str) -> Option<Result<Addr, kipc_host::socket::SocketError>> {
+fn socket_addr(name: &str) -> Option<Result<Addr, kipc_host::Error>> {
     ["unix:", "unix-abstract:", "tcp:"]
         .iter()
         .any(|p| name.starts_with(p))

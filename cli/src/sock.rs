@@ -13,9 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use kipc_host::socket::{
-    Addr, Connection, DatagramSocket, SeqpacketSocket, Server, ServerOptions, SocketError,
-    SocketKind, StreamSocket,
+    Addr, Connection, DatagramSocket, SeqpacketSocket, Server, ServerOptions, SocketKind,
+    StreamSocket,
 };
+use kipc_host::Error;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::{CmdResult, EXIT_TIMEOUT};
@@ -75,7 +76,7 @@ pub enum Command {
 }
 
 fn parse_kind(s: &str) -> Result<SocketKind, String> {
-    s.parse().map_err(|e: SocketError| e.to_string())
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 /// Runs a `kipc sock` subcommand.
@@ -146,7 +147,7 @@ fn serve_dgram(addr: &Addr, echo: bool, out: &mut Printer) -> CmdResult {
     loop {
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
-            Err(e @ SocketError::MessageTruncated { .. }) => {
+            Err(e @ Error::MessageTruncated { .. }) => {
                 eprintln!("kipc: dropped a message: {e}");
                 continue;
             }
@@ -202,7 +203,7 @@ fn serve_conn(
             }
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(SocketError::from(kipc_host::Error::from(e)).into()),
+                Err(e) => return Err(Error::from(e).into()),
             }
             fds.iter().map(|f| !f.revents().is_empty()).collect()
         };
@@ -358,7 +359,7 @@ fn send(addr: &Addr, kind: SocketKind, msg: &[u8], reply: bool, timeout: Duratio
             match sock.recv_timeout(&mut buf, timeout) {
                 Ok(0) => Err(format!("{addr}: closed without a reply").into()),
                 Ok(n) => print_reply(&buf[..n]),
-                Err(SocketError::Timeout) => timed_out(),
+                Err(Error::Timeout) => timed_out(),
                 Err(e) => Err(e.into()),
             }
         }
@@ -370,7 +371,7 @@ fn send(addr: &Addr, kind: SocketKind, msg: &[u8], reply: bool, timeout: Duratio
             }
             match sock.recv_timeout(&mut buf, timeout) {
                 Ok(n) => print_reply(&buf[..n]),
-                Err(SocketError::Timeout) => timed_out(),
+                Err(Error::Timeout) => timed_out(),
                 Err(e) => Err(e.into()),
             }
         }

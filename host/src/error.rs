@@ -97,6 +97,74 @@ pub enum Error {
         /// The holder's pid, when known.
         holder: Option<i32>,
     },
+    /// A socket address string could not be parsed or used.
+    BadAddr {
+        /// The rejected input.
+        input: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The socket type does not fit the address (`tcp:` with datagrams, ...).
+    WrongKind {
+        /// The address.
+        addr: String,
+        /// The requested kind.
+        kind: crate::socket::SocketKind,
+    },
+    /// A frame header announced more than the maximum frame size; the framed
+    /// stream is poisoned.
+    InvalidFrame {
+        /// The announced length.
+        len: u64,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The peer closed a framed stream in the middle of a frame; the stream
+    /// is poisoned.
+    FrameTruncated {
+        /// Bytes the frame (header + payload) should have had.
+        expected: usize,
+        /// Bytes that arrived before end of file.
+        got: usize,
+    },
+    /// An earlier framing error left a framed stream at an unknown position.
+    Poisoned,
+    /// A socket message did not fit the buffer and its tail was discarded
+    /// (`MSG_TRUNC`); the buffer holds its first `capacity` bytes.
+    MessageTruncated {
+        /// The message's real length (where the kernel does not report it,
+        /// as for [`recv_with_fds`](crate::socket::recv_with_fds),
+        /// `capacity + 1`: "more than fits").
+        len: usize,
+        /// The buffer's length.
+        capacity: usize,
+    },
+    /// A socket message's control data did not fit (`MSG_CTRUNC`), or more
+    /// descriptors arrived than asked for; every descriptor that arrived was
+    /// closed.
+    ControlTruncated {
+        /// Descriptors that arrived (and were closed).
+        received: usize,
+        /// The most the caller accepted.
+        max: usize,
+    },
+    /// More descriptors than one socket message can carry.
+    TooManyFds {
+        /// Descriptors given.
+        count: usize,
+        /// The limit ([`SCM_MAX_FD`](crate::socket::SCM_MAX_FD)).
+        max: usize,
+    },
+    /// A socket peer sent something that is not what the protocol expects.
+    Protocol(&'static str),
+    /// An I/O error without an errno (from a `Read`/`Write` implementation
+    /// that is not a socket).
+    Io {
+        /// Its kind.
+        kind: std::io::ErrorKind,
+        /// Its message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -177,6 +245,36 @@ impl fmt::Display for Error {
                 object,
                 holder: None,
             } => write!(f, "{object}: locked by another holder"),
+            Error::BadAddr { input, reason } => {
+                write!(f, "bad socket address {input:?}: {reason}")
+            }
+            Error::WrongKind { addr, kind } => {
+                write!(f, "{addr}: {} sockets are not possible here", kind.name())
+            }
+            Error::InvalidFrame { len, max } => write!(
+                f,
+                "framed stream: frame of {len} bytes exceeds the {max}-byte maximum"
+            ),
+            Error::FrameTruncated { expected, got } => write!(
+                f,
+                "framed stream: peer closed mid-frame: got {got} of {expected} bytes"
+            ),
+            Error::Poisoned => {
+                f.write_str("framed stream: poisoned by an earlier framing error")
+            }
+            Error::MessageTruncated { len, capacity } => write!(
+                f,
+                "socket message of {len} bytes truncated to the {capacity}-byte buffer"
+            ),
+            Error::ControlTruncated { received, max } => write!(
+                f,
+                "socket control data truncated ({received} descriptors arrived, at most {max} wanted; all closed)"
+            ),
+            Error::TooManyFds { count, max } => {
+                write!(f, "socket message: {count} descriptors exceed the limit of {max}")
+            }
+            Error::Protocol(what) => write!(f, "socket peer: protocol error: {what}"),
+            Error::Io { message, .. } => write!(f, "i/o: {message}"),
         }
     }
 }
@@ -210,6 +308,25 @@ impl From<Errno> for Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    /// `WouldBlock` and `TimedOut` become [`Error::Timeout`], errors with an
+    /// errno [`Error::Sys`], the rest [`Error::Io`].
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => return Error::Timeout,
+            _ => {}
+        }
+        match e.raw_os_error() {
+            Some(raw) => Error::sys("i/o", "stream", Errno::from_raw_os_error(raw)),
+            None => Error::Io {
+                kind: e.kind(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         use std::io::ErrorKind;
@@ -219,9 +336,14 @@ impl From<Error> for std::io::Error {
             Error::Locked { .. } => ErrorKind::WouldBlock,
             Error::PeerDead => ErrorKind::BrokenPipe,
             Error::NotOwner { .. } | Error::BadMode { .. } => ErrorKind::PermissionDenied,
+            Error::FrameTruncated { .. } => ErrorKind::UnexpectedEof,
+            Error::Io { kind, .. } => *kind,
             Error::InvalidName { .. }
             | Error::InvalidArgument { .. }
-            | Error::OutOfRange { .. } => ErrorKind::InvalidInput,
+            | Error::OutOfRange { .. }
+            | Error::BadAddr { .. }
+            | Error::WrongKind { .. }
+            | Error::TooManyFds { .. } => ErrorKind::InvalidInput,
             _ => ErrorKind::InvalidData,
         };
         std::io::Error::new(kind, e)
@@ -261,5 +383,33 @@ mod tests {
     fn errno_is_recoverable_from_sys_errors() {
         assert_eq!(Error::from(Errno::NOENT).errno(), Some(Errno::NOENT));
         assert_eq!(Error::Timeout.errno(), None);
+    }
+
+    #[test]
+    fn io_errors_round_trip_with_sensible_kinds() {
+        use std::io::ErrorKind;
+        let kind = |e: Error| std::io::Error::from(e).kind();
+        assert_eq!(kind(Error::Timeout), ErrorKind::TimedOut);
+        assert_eq!(
+            kind(Error::FrameTruncated {
+                expected: 8,
+                got: 3
+            }),
+            ErrorKind::UnexpectedEof
+        );
+        assert_eq!(kind(Error::Poisoned), ErrorKind::InvalidData);
+        assert_eq!(kind(Error::from(Errno::PIPE)), ErrorKind::BrokenPipe);
+        let e = std::io::Error::from(ErrorKind::TimedOut);
+        assert_eq!(Error::from(e), Error::Timeout);
+        let e = std::io::Error::from_raw_os_error(Errno::CONNRESET.raw_os_error());
+        assert_eq!(Error::from(e).errno(), Some(Errno::CONNRESET));
+        let e = std::io::Error::other("boom");
+        assert!(matches!(
+            Error::from(e),
+            Error::Io {
+                kind: ErrorKind::Other,
+                ..
+            }
+        ));
     }
 }

@@ -68,7 +68,7 @@ fn first_line(child: &mut Child) -> String {
 
 /// End of file, or `ECONNRESET` (the server closed with our unread bytes
 /// in its receive queue).
-fn assert_closed(r: Result<Option<Vec<u8>>, kipc_host::socket::SocketError>) {
+fn assert_closed(r: Result<Option<Vec<u8>>, kipc_host::Error>) {
     match r {
         Ok(None) => {}
         Err(e) if e.errno() == Some(rustix::io::Errno::CONNRESET) => {}

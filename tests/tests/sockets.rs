@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use kipc_host::ring::{RingConfig, ShmRing};
 use kipc_host::socket::{
     recv_with_fds_timeout, send_ring, send_with_fds, Addr, FramedStream, Server, ServerOptions,
-    SocketError, SocketKind,
+    SocketKind,
 };
+use kipc_host::Error;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-sock-peer");
 const WAIT: Duration = Duration::from_secs(20);
@@ -191,11 +192,11 @@ fn python_peer_closing_mid_frame_is_a_truncated_error() {
     assert_eq!(framed.recv_frame().unwrap().unwrap(), b"whole");
     assert_eq!(
         framed.recv_frame(),
-        Err(SocketError::Truncated {
+        Err(Error::FrameTruncated {
             expected: 104,
             got: 7
         })
     );
-    assert_eq!(framed.recv_frame(), Err(SocketError::Poisoned));
+    assert_eq!(framed.recv_frame(), Err(Error::Poisoned));
     py.wait_ok();
 }

@@ -70,7 +70,7 @@ use super::frame::{status, Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD, MAX_REPLY_
 use super::{Client, RpcError, Server, Transport, METHOD_PING};
 use crate::mailbox::{Inbox, Mailbox, MailboxConfig};
 use crate::socket::{
-    wait_for, Addr, Connection, FramedStream, ServerOptions, SocketError, SocketKind, StreamSocket,
+    wait_for, Addr, Connection, FramedStream, ServerOptions, SocketKind, StreamSocket,
 };
 use crate::Error;
 
@@ -140,15 +140,35 @@ fn peer_gone(errno: Errno) -> bool {
 }
 
 /// The [`RpcError`] a client-side socket error stands for.
-fn client_error(e: SocketError, addr: &str) -> RpcError {
+fn client_error(e: Error, addr: &str) -> RpcError {
     match e {
-        SocketError::Timeout => RpcError::Timeout,
-        SocketError::Truncated { .. } => RpcError::ServerDead,
-        SocketError::Host(h) if h.errno().is_some_and(peer_gone) => RpcError::ServerDead,
-        SocketError::Host(h) => RpcError::Transport(h),
-        SocketError::Poisoned => poisoned(addr),
+        Error::Timeout => RpcError::Timeout,
+        Error::FrameTruncated { .. } => RpcError::ServerDead,
+        Error::Poisoned => poisoned(addr),
+        h if h.errno().is_some_and(peer_gone) => RpcError::ServerDead,
+        h if is_transport(&h) => RpcError::Transport(h),
         other => RpcError::Malformed(other.to_string()),
     }
+}
+
+/// Whether a socket error is a plain host failure (a system call, a bad
+/// argument, ...), as opposed to a timeout or a socket-level problem (a bad
+/// address or frame, truncated data, a protocol violation).
+fn is_transport(e: &Error) -> bool {
+    !matches!(
+        e,
+        Error::Timeout
+            | Error::BadAddr { .. }
+            | Error::WrongKind { .. }
+            | Error::InvalidFrame { .. }
+            | Error::FrameTruncated { .. }
+            | Error::Poisoned
+            | Error::MessageTruncated { .. }
+            | Error::ControlTruncated { .. }
+            | Error::TooManyFds { .. }
+            | Error::Protocol(_)
+            | Error::Io { .. }
+    )
 }
 
 /// The error of a connection left mid-frame by an earlier failure.
@@ -497,7 +517,7 @@ impl SocketServer {
         };
         let listener =
             crate::socket::Server::bind(addr, SocketKind::Stream, listen).map_err(|e| match e {
-                SocketError::Host(h) => RpcError::Transport(h),
+                h if is_transport(&h) => RpcError::Transport(h),
                 other => RpcError::Transport(Error::InvalidArgument {
                     object: format!("rpc server at {addr}: {other}"),
                     reason: "not a stream address",
@@ -576,12 +596,12 @@ impl SocketServer {
                         let stopping = &stopping;
                         s.spawn(move || self.serve_connection(&conn, rpc, stopping));
                     }
-                    Err(SocketError::Timeout) => {}
-                    Err(SocketError::Host(h)) if h.errno() == Some(Errno::INTR) => {}
+                    Err(Error::Timeout) => {}
+                    Err(h) if h.errno() == Some(Errno::INTR) => {}
                     Err(e) => {
                         self.done.store(true, Ordering::Relaxed);
                         return Err(match e {
-                            SocketError::Host(h) => RpcError::Transport(h),
+                            h if is_transport(&h) => RpcError::Transport(h),
                             other => RpcError::Malformed(other.to_string()),
                         });
                     }
@@ -631,7 +651,7 @@ impl SocketServer {
                 Instant::now().checked_add(POLL_SLICE),
             ) {
                 Ok(()) => {}
-                Err(SocketError::Timeout) => continue,
+                Err(Error::Timeout) => continue,
                 Err(_) => {
                     self.broken.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -652,8 +672,8 @@ impl SocketServer {
             let request = match rx.recv_frame() {
                 Ok(Some(r)) => r,
                 Ok(None) => return, // closed between frames
-                Err(SocketError::Timeout) if !rx.is_poisoned() => continue,
-                Err(SocketError::InvalidFrame { len, max }) => {
+                Err(Error::Timeout) if !rx.is_poisoned() => continue,
+                Err(Error::InvalidFrame { len, max }) => {
                     self.too_large.fetch_add(1, Ordering::Relaxed);
                     let msg = format!("request frame of {len} bytes exceeds the server's {max}");
                     out.clear();

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use rustix::net::{AddressFamily, SocketAddrAny, SocketAddrUnix};
 
-use super::{Result, SocketError, SocketKind};
+use super::SocketKind;
+use crate::{Error, Result};
 
 /// Longest `sun_path` (including the abstract namespace's leading NUL).
 pub const UNIX_PATH_MAX: usize = 108;
@@ -31,7 +32,7 @@ pub const UNIX_PATH_MAX: usize = 108;
 /// let u: Addr = "unix-abstract:kipc-demo".parse()?;
 /// assert_eq!(u, Addr::UnixAbstract(b"kipc-demo".to_vec()));
 /// assert!("tcp:127.0.0.1".parse::<Addr>().is_err());
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Addr {
@@ -60,7 +61,7 @@ impl Addr {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] if they cannot.
+    /// [`Error::WrongKind`](crate::Error::WrongKind) if they cannot.
     pub fn check_kind(&self, kind: SocketKind) -> Result<()> {
         let ok = match self {
             Addr::Unix(_) | Addr::UnixAbstract(_) => true,
@@ -70,7 +71,7 @@ impl Addr {
         if ok {
             Ok(())
         } else {
-            Err(SocketError::WrongKind {
+            Err(Error::WrongKind {
                 addr: self.to_string(),
                 kind,
             })
@@ -101,13 +102,13 @@ impl Addr {
         match self {
             Addr::Unix(p) => SocketAddrUnix::new(p.as_path())
                 .map(RawAddr::Unix)
-                .map_err(|_| SocketError::BadAddr {
+                .map_err(|_| Error::BadAddr {
                     input: self.to_string(),
                     reason: "path is too long for a Unix socket or contains a NUL",
                 }),
             Addr::UnixAbstract(n) => SocketAddrUnix::new_abstract_name(n)
                 .map(RawAddr::Unix)
-                .map_err(|_| SocketError::BadAddr {
+                .map_err(|_| Error::BadAddr {
                     input: self.to_string(),
                     reason: "abstract name is too long",
                 }),
@@ -148,8 +149,8 @@ pub(crate) enum RawAddr {
     Inet(SocketAddr),
 }
 
-fn bad(input: &str, reason: &'static str) -> SocketError {
-    SocketError::BadAddr {
+fn bad(input: &str, reason: &'static str) -> Error {
+    Error::BadAddr {
         input: input.to_string(),
         reason,
     }
@@ -190,7 +191,7 @@ fn parse_inet(input: &str, rest: &str) -> Result<SocketAddr> {
 }
 
 impl FromStr for Addr {
-    type Err = SocketError;
+    type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
         let (scheme, rest) = s
@@ -245,7 +246,7 @@ mod tests {
 
     fn reason(s: &str) -> &'static str {
         match s.parse::<Addr>() {
-            Err(SocketError::BadAddr { reason, .. }) => reason,
+            Err(Error::BadAddr { reason, .. }) => reason,
             other => panic!("{s}: expected BadAddr, got {other:?}"),
         }
     }

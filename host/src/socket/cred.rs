@@ -14,8 +14,8 @@ use std::os::fd::AsFd;
 use rustix::io::Errno;
 use rustix::net::AddressFamily;
 
-use super::{Result, SocketError};
 use crate::sys::sock::{self, RawCred};
+use crate::{Error, Result};
 
 /// A peer process's identity as the kernel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,12 +39,11 @@ impl From<RawCred> for Cred {
 }
 
 fn require_unix(fd: impl AsFd, call: &'static str) -> Result<()> {
-    let a = rustix::net::getsockname(fd.as_fd())
-        .map_err(|e| SocketError::sys("getsockname", call, e))?;
+    let a = rustix::net::getsockname(fd.as_fd()).map_err(|e| Error::sys("getsockname", call, e))?;
     if a.address_family() == AddressFamily::UNIX {
         Ok(())
     } else {
-        Err(SocketError::sys(
+        Err(Error::sys(
             call,
             "inet socket (Unix sockets only)",
             Errno::OPNOTSUPP,
@@ -57,7 +56,7 @@ fn require_unix(fd: impl AsFd, call: &'static str) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`SocketError::Host`] with `EOPNOTSUPP` for a non-Unix socket, `ENOTCONN`
+/// [`Error::Sys`](crate::Error::Sys) with `EOPNOTSUPP` for a non-Unix socket, `ENOTCONN`
 /// for an unconnected one, or another errno from `getsockopt`.
 ///
 /// # Examples
@@ -67,16 +66,16 @@ fn require_unix(fd: impl AsFd, call: &'static str) -> Result<()> {
 /// let (a, _b) = StreamSocket::pair()?;
 /// let c = peer_credentials(&a)?;
 /// assert_eq!(c.pid, std::process::id() as i32);
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 pub fn peer_credentials(sock: impl AsFd) -> Result<Cred> {
     let fd = sock.as_fd();
     require_unix(fd, "getsockopt(SO_PEERCRED)")?;
-    let c = sock::peercred(fd)
-        .map_err(|e| SocketError::sys("getsockopt(SO_PEERCRED)", "unix socket", e))?;
+    let c =
+        sock::peercred(fd).map_err(|e| Error::sys("getsockopt(SO_PEERCRED)", "unix socket", e))?;
     // An unconnected socket reports pid 0 and uid/gid -1: no peer.
     if c.pid == 0 && c.uid == u32::MAX && c.gid == u32::MAX {
-        return Err(SocketError::sys(
+        return Err(Error::sys(
             "getsockopt(SO_PEERCRED)",
             "unix socket",
             Errno::NOTCONN,
@@ -91,10 +90,10 @@ pub fn peer_credentials(sock: impl AsFd) -> Result<Cred> {
 ///
 /// # Errors
 ///
-/// [`SocketError::Host`] from `setsockopt`.
+/// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
 pub fn set_pass_credentials(sock: impl AsFd, on: bool) -> Result<()> {
     rustix::net::sockopt::set_socket_passcred(sock.as_fd(), on)
-        .map_err(|e| SocketError::sys("setsockopt(SO_PASSCRED)", "unix socket", e))
+        .map_err(|e| Error::sys("setsockopt(SO_PASSCRED)", "unix socket", e))
 }
 
 /// `recvmsg` keeping `SCM_CREDENTIALS`: one message and the credentials the
@@ -103,8 +102,8 @@ pub fn set_pass_credentials(sock: impl AsFd, on: bool) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`SocketError::MessageTruncated`] if the message was longer than `buf`;
-/// [`SocketError::Host`] from `recvmsg`.
+/// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if the message was longer than `buf`;
+/// [`Error::Sys`](crate::Error::Sys) from `recvmsg`.
 ///
 /// # Examples
 ///
@@ -117,19 +116,19 @@ pub fn set_pass_credentials(sock: impl AsFd, on: bool) -> Result<()> {
 /// let (n, cred) = recv_with_creds(&b, &mut buf)?;
 /// assert_eq!(n, 3);
 /// assert_eq!(cred.unwrap().pid, std::process::id() as i32);
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 pub fn recv_with_creds(sock: impl AsFd, buf: &mut [u8]) -> Result<(usize, Option<Cred>)> {
     let fd = sock.as_fd();
     let m = loop {
         match sock::recvmsg_creds(fd, buf, 0) {
             Err(Errno::INTR) => continue,
-            r => break r.map_err(|e| SocketError::sys("recvmsg", "unix socket", e))?,
+            r => break r.map_err(|e| Error::sys("recvmsg", "unix socket", e))?,
         }
     };
     drop(m.fds);
     if m.len > buf.len() {
-        return Err(SocketError::MessageTruncated {
+        return Err(Error::MessageTruncated {
             len: m.len,
             capacity: buf.len(),
         });

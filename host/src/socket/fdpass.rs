@@ -22,8 +22,9 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-use super::{wait_for, Result, SocketError};
+use super::wait_for;
 use crate::ring::ShmRing;
+use crate::{Error, Result};
 
 /// The most descriptors one message may carry (Linux's `SCM_MAX_FD`).
 pub const SCM_MAX_FD: usize = 253;
@@ -34,8 +35,8 @@ pub const SCM_MAX_FD: usize = 253;
 ///
 /// # Errors
 ///
-/// [`SocketError::TooManyFds`] for more than [`SCM_MAX_FD`];
-/// [`SocketError::Host`] with `EINVAL` if `fds` is non-empty and `data` empty,
+/// [`Error::TooManyFds`](crate::Error::TooManyFds) for more than [`SCM_MAX_FD`];
+/// [`Error::Sys`](crate::Error::Sys) with `EINVAL` if `fds` is non-empty and `data` empty,
 /// or from `sendmsg` (`EPIPE`, `EBADF`, `ETOOMANYREFS`, ...).
 ///
 /// # Examples
@@ -49,17 +50,17 @@ pub const SCM_MAX_FD: usize = 253;
 /// let mut buf = [0; 4];
 /// let (n, fds) = recv_with_fds(&b, &mut buf, 4)?;
 /// assert_eq!((n, fds.len()), (1, 1));
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
     if fds.len() > SCM_MAX_FD {
-        return Err(SocketError::TooManyFds {
+        return Err(Error::TooManyFds {
             count: fds.len(),
             max: SCM_MAX_FD,
         });
     }
     if data.is_empty() && !fds.is_empty() {
-        return Err(SocketError::sys(
+        return Err(Error::sys(
             "sendmsg",
             "descriptors need at least one data byte",
             Errno::INVAL,
@@ -69,7 +70,7 @@ pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
     let mut space = vec![MaybeUninit::uninit(); msg.size()];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(msg) {
-        return Err(SocketError::TooManyFds {
+        return Err(Error::TooManyFds {
             count: fds.len(),
             max: SCM_MAX_FD,
         });
@@ -82,7 +83,7 @@ pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
             SendFlags::NOSIGNAL,
         ) {
             Err(Errno::INTR) => continue,
-            r => return r.map_err(|e| SocketError::sys("sendmsg", "socket (SCM_RIGHTS)", e)),
+            r => return r.map_err(|e| Error::sys("sendmsg", "socket (SCM_RIGHTS)", e)),
         }
     }
 }
@@ -94,11 +95,11 @@ pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
 ///
 /// # Errors
 ///
-/// [`SocketError::ControlTruncated`] (after closing every descriptor that
+/// [`Error::ControlTruncated`](crate::Error::ControlTruncated) (after closing every descriptor that
 /// arrived) if the sender sent more than `max_fds`;
-/// [`SocketError::MessageTruncated`] (descriptors closed too) if a datagram
-/// did not fit `buf`; [`SocketError::TooManyFds`] if `max_fds` exceeds
-/// [`SCM_MAX_FD`]; [`SocketError::Host`] from `recvmsg`.
+/// [`Error::MessageTruncated`](crate::Error::MessageTruncated) (descriptors closed too) if a datagram
+/// did not fit `buf`; [`Error::TooManyFds`](crate::Error::TooManyFds) if `max_fds` exceeds
+/// [`SCM_MAX_FD`]; [`Error::Sys`](crate::Error::Sys) from `recvmsg`.
 pub fn recv_with_fds(
     sock: impl AsFd,
     buf: &mut [u8],
@@ -112,7 +113,7 @@ pub fn recv_with_fds(
 ///
 /// # Errors
 ///
-/// As [`recv_with_fds`]; [`SocketError::Timeout`].
+/// As [`recv_with_fds`]; [`Error::Timeout`](crate::Error::Timeout).
 pub fn recv_with_fds_timeout(
     sock: impl AsFd,
     buf: &mut [u8],
@@ -132,7 +133,7 @@ fn recv_fds_inner(
     extra: RecvFlags,
 ) -> Result<(usize, Vec<OwnedFd>)> {
     if max_fds > SCM_MAX_FD {
-        return Err(SocketError::TooManyFds {
+        return Err(Error::TooManyFds {
             count: max_fds,
             max: SCM_MAX_FD,
         });
@@ -148,7 +149,7 @@ fn recv_fds_inner(
             RecvFlags::CMSG_CLOEXEC | extra,
         ) {
             Err(Errno::INTR) => continue,
-            r => break r.map_err(|e| SocketError::sys("recvmsg", "socket (SCM_RIGHTS)", e))?,
+            r => break r.map_err(|e| Error::sys("recvmsg", "socket (SCM_RIGHTS)", e))?,
         }
     };
     // Take ownership of everything that arrived first, so that every error
@@ -160,13 +161,13 @@ fn recv_fds_inner(
         }
     }
     if msg.flags.contains(ReturnFlags::CTRUNC) || fds.len() > max_fds {
-        return Err(SocketError::ControlTruncated {
+        return Err(Error::ControlTruncated {
             received: fds.len(),
             max: max_fds,
         });
     }
     if msg.flags.contains(ReturnFlags::TRUNC) {
-        return Err(SocketError::MessageTruncated {
+        return Err(Error::MessageTruncated {
             len: msg.bytes.max(capacity + 1),
             capacity,
         });
@@ -183,14 +184,14 @@ const RING_MAGIC: &[u8] = b"kipc-ring\x01";
 ///
 /// # Errors
 ///
-/// [`SocketError::Host`] with [`Error::InvalidArgument`](crate::Error) for a
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
 /// named ring (open it by name instead); errors of [`send_with_fds`].
 pub fn send_ring(sock: impl AsFd, ring: &ShmRing) -> Result<()> {
     if ring.name().is_some() {
-        return Err(SocketError::Host(crate::Error::InvalidArgument {
+        return Err(Error::InvalidArgument {
             object: format!("ring {:?}", ring.name().unwrap_or_default()),
             reason: "only anonymous (memfd) rings can be handed over; open named rings by name",
-        }));
+        });
     }
     send_with_fds(sock, RING_MAGIC, &[ring.fd()])?;
     Ok(())
@@ -202,9 +203,9 @@ pub fn send_ring(sock: impl AsFd, ring: &ShmRing) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`SocketError::Protocol`] if the message is not a ring handoff (any
+/// [`Error::Protocol`](crate::Error::Protocol) if the message is not a ring handoff (any
 /// descriptors that came are closed); errors of [`recv_with_fds`] and of
-/// [`ShmRing::from_fd`] (as [`SocketError::Host`]).
+/// [`ShmRing::from_fd`] (as [`Error::Sys`](crate::Error::Sys)).
 pub fn recv_ring(sock: impl AsFd) -> Result<ShmRing> {
     let mut buf = [0u8; 16];
     let (n, fds) = recv_with_fds(sock, &mut buf, 1)?;
@@ -215,7 +216,7 @@ pub fn recv_ring(sock: impl AsFd) -> Result<ShmRing> {
 ///
 /// # Errors
 ///
-/// As [`recv_ring`]; [`SocketError::Timeout`].
+/// As [`recv_ring`]; [`Error::Timeout`](crate::Error::Timeout).
 pub fn recv_ring_timeout(sock: impl AsFd, timeout: Duration) -> Result<ShmRing> {
     let fd = sock.as_fd();
     wait_for(fd, PollFlags::IN, super::deadline(timeout))?;
@@ -226,18 +227,18 @@ pub fn recv_ring_timeout(sock: impl AsFd, timeout: Duration) -> Result<ShmRing> 
 
 fn ring_from(data: &[u8], mut fds: Vec<OwnedFd>) -> Result<ShmRing> {
     if data.is_empty() && fds.is_empty() {
-        return Err(SocketError::Protocol("peer closed before sending the ring"));
+        return Err(Error::Protocol("peer closed before sending the ring"));
     }
     if data != RING_MAGIC {
-        return Err(SocketError::Protocol("message is not a kipc ring handoff"));
+        return Err(Error::Protocol("message is not a kipc ring handoff"));
     }
     let fd = match (fds.pop(), fds.is_empty()) {
         (Some(fd), true) => fd,
         _ => {
-            return Err(SocketError::Protocol(
+            return Err(Error::Protocol(
                 "a ring handoff carries exactly one descriptor",
             ))
         }
     };
-    ShmRing::from_fd(fd).map_err(SocketError::from)
+    ShmRing::from_fd(fd)
 }

@@ -12,7 +12,7 @@
 //! anything is allocated. After a bad length, a peer that closed mid-frame,
 //! or an error in the middle of a frame, the stream's position within the
 //! framing is unknown: the `FramedStream` is *poisoned* and every later call
-//! fails with [`SocketError::Poisoned`]. An error before the first byte of a
+//! fails with [`Error::Poisoned`](crate::Error::Poisoned). An error before the first byte of a
 //! frame (a read timeout, `EAGAIN`) leaves it usable.
 //!
 //! (The `kipc sock` command speaks newline-delimited text on streams instead,
@@ -21,7 +21,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 
-use super::{Result, SocketError};
+use crate::{Error, Result};
 
 /// The default maximum frame payload: 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
@@ -43,7 +43,7 @@ const HEADER: usize = 4;
 /// assert_eq!(b.recv_frame()?.as_deref(), Some(&b""[..]));
 /// drop(a);
 /// assert_eq!(b.recv_frame()?, None); // clean end of file between frames
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct FramedStream<S> {
@@ -101,20 +101,20 @@ impl<S: Write> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`SocketError::InvalidFrame`] if `payload` exceeds the maximum
-    /// (nothing is sent; the stream stays usable); [`SocketError::Poisoned`];
+    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) if `payload` exceeds the maximum
+    /// (nothing is sent; the stream stays usable); [`Error::Poisoned`](crate::Error::Poisoned);
     /// the stream's write error (which poisons it).
     pub fn send_frame(&mut self, payload: &[u8]) -> Result<()> {
         if self.poisoned {
-            return Err(SocketError::Poisoned);
+            return Err(Error::Poisoned);
         }
         if payload.len() > self.max {
-            return Err(SocketError::InvalidFrame {
+            return Err(Error::InvalidFrame {
                 len: payload.len() as u64,
                 max: self.max,
             });
         }
-        let len = u32::try_from(payload.len()).map_err(|_| SocketError::InvalidFrame {
+        let len = u32::try_from(payload.len()).map_err(|_| Error::InvalidFrame {
             len: payload.len() as u64,
             max: self.max,
         })?;
@@ -135,18 +135,18 @@ impl<S: Read> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`SocketError::InvalidFrame`] for a length above the maximum,
-    /// [`SocketError::Truncated`] if the peer closed mid-frame (both poison
-    /// the stream); [`SocketError::Timeout`] if a read timeout or `EAGAIN`
+    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) for a length above the maximum,
+    /// [`Error::FrameTruncated`](crate::Error::FrameTruncated) if the peer closed mid-frame (both poison
+    /// the stream); [`Error::Timeout`](crate::Error::Timeout) if a read timeout or `EAGAIN`
     /// hits before the frame's first byte (the stream stays usable; after it,
-    /// it is poisoned); [`SocketError::Poisoned`]; other read errors.
+    /// it is poisoned); [`Error::Poisoned`](crate::Error::Poisoned); other read errors.
     pub fn recv_frame(&mut self) -> Result<Option<Vec<u8>>> {
         if self.poisoned {
-            return Err(SocketError::Poisoned);
+            return Err(Error::Poisoned);
         }
         let r = self.recv_inner();
         if let Err((e, started)) = &r {
-            if *started || !matches!(e, SocketError::Timeout) {
+            if *started || !matches!(e, Error::Timeout) {
                 self.poisoned = true;
             }
         }
@@ -154,7 +154,7 @@ impl<S: Read> FramedStream<S> {
     }
 
     /// The frame, or the error and whether any byte of the frame was read.
-    fn recv_inner(&mut self) -> core::result::Result<Option<Vec<u8>>, (SocketError, bool)> {
+    fn recv_inner(&mut self) -> core::result::Result<Option<Vec<u8>>, (Error, bool)> {
         let mut header = [0u8; HEADER];
         let got = self.fill(&mut header).map_err(|(e, n)| (e, n > 0))?;
         if got == 0 {
@@ -162,7 +162,7 @@ impl<S: Read> FramedStream<S> {
         }
         if got < HEADER {
             return Err((
-                SocketError::Truncated {
+                Error::FrameTruncated {
                     expected: HEADER,
                     got,
                 },
@@ -172,7 +172,7 @@ impl<S: Read> FramedStream<S> {
         let len = u32::from_le_bytes(header) as usize;
         if len > self.max {
             return Err((
-                SocketError::InvalidFrame {
+                Error::InvalidFrame {
                     len: len as u64,
                     max: self.max,
                 },
@@ -183,7 +183,7 @@ impl<S: Read> FramedStream<S> {
         let got = self.fill(&mut payload).map_err(|(e, _)| (e, true))?;
         if got < len {
             return Err((
-                SocketError::Truncated {
+                Error::FrameTruncated {
                     expected: HEADER + len,
                     got: HEADER + got,
                 },
@@ -195,7 +195,7 @@ impl<S: Read> FramedStream<S> {
 
     /// Reads until `buf` is full or end of file; returns the bytes read, or
     /// the error and the bytes read before it.
-    fn fill(&mut self, buf: &mut [u8]) -> core::result::Result<usize, (SocketError, usize)> {
+    fn fill(&mut self, buf: &mut [u8]) -> core::result::Result<usize, (Error, usize)> {
         let mut n = 0;
         while n < buf.len() {
             match self.inner.read(&mut buf[n..]) {
@@ -250,21 +250,18 @@ mod tests {
         let mut rx = FramedStream::with_max_frame(&b, 100);
         assert_eq!(
             rx.recv_frame(),
-            Err(SocketError::InvalidFrame {
+            Err(Error::InvalidFrame {
                 len: 1000,
                 max: 100
             })
         );
         assert!(rx.is_poisoned());
-        assert_eq!(rx.recv_frame(), Err(SocketError::Poisoned));
+        assert_eq!(rx.recv_frame(), Err(Error::Poisoned));
         // A hostile u32::MAX length is rejected without allocating it.
         let (mut a, b) = pair();
         a.write_all(&u32::MAX.to_le_bytes()).unwrap();
         let mut rx = FramedStream::new(&b);
-        assert!(matches!(
-            rx.recv_frame(),
-            Err(SocketError::InvalidFrame { .. })
-        ));
+        assert!(matches!(rx.recv_frame(), Err(Error::InvalidFrame { .. })));
     }
 
     #[test]
@@ -273,7 +270,7 @@ mod tests {
         let mut tx = FramedStream::with_max_frame(&a, 4);
         assert_eq!(
             tx.send_frame(b"12345"),
-            Err(SocketError::InvalidFrame { len: 5, max: 4 })
+            Err(Error::InvalidFrame { len: 5, max: 4 })
         );
         assert!(!tx.is_poisoned());
         tx.send_frame(b"1234").unwrap();
@@ -288,12 +285,12 @@ mod tests {
         let mut rx = FramedStream::new(&b);
         assert_eq!(
             rx.recv_frame(),
-            Err(SocketError::Truncated {
+            Err(Error::FrameTruncated {
                 expected: 14,
                 got: 7
             })
         );
-        assert_eq!(rx.recv_frame(), Err(SocketError::Poisoned));
+        assert_eq!(rx.recv_frame(), Err(Error::Poisoned));
     }
 
     #[test]
@@ -304,7 +301,7 @@ mod tests {
         let mut rx = FramedStream::new(&b);
         assert_eq!(
             rx.recv_frame(),
-            Err(SocketError::Truncated {
+            Err(Error::FrameTruncated {
                 expected: 4,
                 got: 2
             })
@@ -316,7 +313,7 @@ mod tests {
         let (a, b) = pair();
         b.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         let mut rx = FramedStream::new(&b);
-        assert_eq!(rx.recv_frame(), Err(SocketError::Timeout));
+        assert_eq!(rx.recv_frame(), Err(Error::Timeout));
         assert!(!rx.is_poisoned());
         FramedStream::new(&a).send_frame(b"late").unwrap();
         assert_eq!(rx.recv_frame().unwrap().unwrap(), b"late");

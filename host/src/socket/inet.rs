@@ -12,7 +12,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::BorrowedFd;
 
-use super::{Addr, Result, SocketError};
+use super::Addr;
+use crate::{Error, Result};
 
 /// Sets the options every inet socket kipc binds gets: `IPV6_V6ONLY` on IPv6,
 /// and `SO_REUSEADDR` when `listener`.
@@ -20,11 +21,11 @@ pub(crate) fn prepare(fd: BorrowedFd<'_>, addr: &Addr, listener: bool) -> Result
     if let Addr::Tcp(a) | Addr::Udp(a) = addr {
         if a.is_ipv6() {
             rustix::net::sockopt::set_ipv6_v6only(fd, true)
-                .map_err(|e| SocketError::sys("setsockopt(IPV6_V6ONLY)", addr, e))?;
+                .map_err(|e| Error::sys("setsockopt(IPV6_V6ONLY)", addr, e))?;
         }
         if listener {
             rustix::net::sockopt::set_socket_reuseaddr(fd, true)
-                .map_err(|e| SocketError::sys("setsockopt(SO_REUSEADDR)", addr, e))?;
+                .map_err(|e| Error::sys("setsockopt(SO_REUSEADDR)", addr, e))?;
         }
     }
     Ok(())

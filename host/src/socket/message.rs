@@ -3,12 +3,12 @@
 //!
 //! Each send carries one message and each receive returns one whole message.
 //! A message longer than the receive buffer is an error
-//! ([`SocketError::MessageTruncated`], with its real length): the kernel
+//! ([`Error::MessageTruncated`](crate::Error::MessageTruncated), with its real length): the kernel
 //! discards the tail, and silently returning a prefix would hide that.
 //!
 //! Every operation comes in three forms: `try_` (never waits: `EAGAIN` is
-//! returned as [`SocketError::Host`]), blocking, and `_timeout`
-//! ([`SocketError::Timeout`] when it runs out). They all make non-blocking
+//! returned as [`Error::Sys`](crate::Error::Sys)), blocking, and `_timeout`
+//! ([`Error::Timeout`](crate::Error::Timeout) when it runs out). They all make non-blocking
 //! calls (`MSG_DONTWAIT`) and wait with `poll`, so the socket itself stays in
 //! blocking mode for anyone who shares it.
 
@@ -20,13 +20,14 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags};
 
 use super::cred::{peer_credentials, Cred};
 use super::unix::SocketFile;
-use super::{new_socket, with_wait, Addr, Result, SocketError, SocketKind, Wait};
+use super::{new_socket, with_wait, Addr, SocketKind, Wait};
+use crate::{Error, Result};
 
 /// `socketpair(AF_UNIX, kind | SOCK_CLOEXEC)`: two connected Unix sockets.
 ///
 /// # Errors
 ///
-/// [`SocketError::Host`] from `socketpair`.
+/// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
 ///
 /// # Examples
 ///
@@ -37,11 +38,11 @@ use super::{new_socket, with_wait, Addr, Result, SocketError, SocketKind, Wait};
 /// a.send(b"one")?;
 /// let mut buf = [0; 8];
 /// assert_eq!(b.recv(&mut buf)?, 3);
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 pub fn socketpair(kind: SocketKind) -> Result<(OwnedFd, OwnedFd)> {
     rustix::net::socketpair(AddressFamily::UNIX, kind.raw(), SocketFlags::CLOEXEC, None)
-        .map_err(|e| SocketError::sys("socketpair", format!("unix {kind} pair"), e))
+        .map_err(|e| Error::sys("socketpair", format!("unix {kind} pair"), e))
 }
 
 const SEND: SendFlags = SendFlags::NOSIGNAL.union(SendFlags::DONTWAIT);
@@ -61,7 +62,7 @@ fn send_on(
             Some(super::addr::RawAddr::Unix(a)) => rustix::net::sendto(fd, msg, SEND, a),
             Some(super::addr::RawAddr::Inet(a)) => rustix::net::sendto(fd, msg, SEND, a),
         };
-        r.map_err(|e| SocketError::sys("send", what, e))
+        r.map_err(|e| Error::sys("send", what, e))
     })
 }
 
@@ -74,12 +75,12 @@ fn recv_on(
 ) -> Result<(usize, Option<Addr>)> {
     let capacity = buf.len();
     let (len, from) = with_wait(fd, PollFlags::IN, wait, || {
-        let (_, len, from) = rustix::net::recvfrom(fd, &mut *buf, RECV)
-            .map_err(|e| SocketError::sys("recv", what, e))?;
+        let (_, len, from) =
+            rustix::net::recvfrom(fd, &mut *buf, RECV).map_err(|e| Error::sys("recv", what, e))?;
         Ok((len, from))
     })?;
     if len > capacity {
-        return Err(SocketError::MessageTruncated { len, capacity });
+        return Err(Error::MessageTruncated { len, capacity });
     }
     Ok((len, from.and_then(|a| Addr::from_any(&a, kind))))
 }
@@ -99,7 +100,7 @@ fn recv_on(
 /// assert_eq!(&buf[..n], b"hello");
 /// server.send_to(b"back", &from.unwrap())?;
 /// assert_eq!(client.recv(&mut buf)?, 4);
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct DatagramSocket {
@@ -115,7 +116,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] for `tcp:`; [`SocketError::Host`] from
+    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`; [`Error::Sys`](crate::Error::Sys) from
     /// `socket`, `setsockopt` or `bind`.
     pub fn bind(addr: &Addr) -> Result<Self> {
         addr.check_kind(SocketKind::Datagram)?;
@@ -132,7 +133,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] for `tcp:`; [`SocketError::Host`] from
+    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`; [`Error::Sys`](crate::Error::Sys) from
     /// `socket`, `bind` or `connect`.
     pub fn connect(peer: &Addr) -> Result<Self> {
         addr_kind(peer)?;
@@ -141,7 +142,7 @@ impl DatagramSocket {
             Addr::Udp(a) => {
                 super::inet::prepare(fd.as_fd(), peer, false)?;
                 rustix::net::bind(&fd, &super::inet::any_port_for(a))
-                    .map_err(|e| SocketError::sys("bind", peer, e))?;
+                    .map_err(|e| Error::sys("bind", peer, e))?;
             }
             _ => super::unix::autobind(fd.as_fd())?,
         }
@@ -154,7 +155,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `socket`.
+    /// [`Error::Sys`](crate::Error::Sys) from `socket`.
     pub fn unbound(like: &Addr) -> Result<Self> {
         addr_kind(like)?;
         let fd = new_socket(like.family(), SocketKind::Datagram, &like.to_string())?;
@@ -165,7 +166,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `socketpair`.
+    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = socketpair(SocketKind::Datagram)?;
         Ok((Self::from_fd(a), Self::from_fd(b)))
@@ -180,7 +181,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `send` (`EMSGSIZE` for a datagram too
+    /// [`Error::Sys`](crate::Error::Sys) from `send` (`EMSGSIZE` for a datagram too
     /// large, `ECONNREFUSED`, `EDESTADDRREQ` if not connected).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         send_on(self.fd.as_fd(), msg, None, Wait::Forever, "datagram socket")
@@ -199,7 +200,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`SocketError::Timeout`].
+    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         send_on(
             self.fd.as_fd(),
@@ -214,7 +215,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `sendto` (`ENOENT`/`ECONNREFUSED` when
+    /// [`Error::Sys`](crate::Error::Sys) from `sendto` (`ENOENT`/`ECONNREFUSED` when
     /// nobody is bound at `to`, `EMSGSIZE`).
     pub fn send_to(&self, msg: &[u8], to: &Addr) -> Result<usize> {
         send_on(
@@ -230,7 +231,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`send_to`](Self::send_to); [`SocketError::Timeout`].
+    /// As [`send_to`](Self::send_to); [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_to_timeout(&self, msg: &[u8], to: &Addr, timeout: Duration) -> Result<usize> {
         send_on(
             self.fd.as_fd(),
@@ -245,8 +246,8 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::MessageTruncated`] if it was longer than `buf`;
-    /// [`SocketError::Host`] from `recv`.
+    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if it was longer than `buf`;
+    /// [`Error::Sys`](crate::Error::Sys) from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
     }
@@ -264,7 +265,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`SocketError::Timeout`].
+    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         self.recv_from_timeout(buf, timeout).map(|(n, _)| n)
     }
@@ -324,10 +325,10 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `getsockname`.
+    /// [`Error::Sys`](crate::Error::Sys) from `getsockname`.
     pub fn local_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getsockname(&self.fd)
-            .map_err(|e| SocketError::sys("getsockname", "datagram socket", e))?;
+            .map_err(|e| Error::sys("getsockname", "datagram socket", e))?;
         Ok(Addr::from_any(&a, SocketKind::Datagram))
     }
 
@@ -336,10 +337,10 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `setsockopt`.
+    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
     pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<()> {
         rustix::net::sockopt::set_socket_recv_buffer_size(&self.fd, bytes)
-            .map_err(|e| SocketError::sys("setsockopt(SO_RCVBUF)", "datagram socket", e))
+            .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", "datagram socket", e))
     }
 }
 
@@ -368,7 +369,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] for `tcp:`/`udp:`; [`SocketError::Host`]
+    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`/`udp:`; [`Error::Sys`](crate::Error::Sys)
     /// from `socket` or `connect`.
     pub fn connect(addr: &Addr) -> Result<Self> {
         addr.check_kind(SocketKind::Seqpacket)?;
@@ -381,7 +382,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `socketpair`.
+    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = socketpair(SocketKind::Seqpacket)?;
         Ok((Self::from_fd(a), Self::from_fd(b)))
@@ -401,7 +402,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`]: `EINVAL` here for an empty message (it would
+    /// [`Error::Sys`](crate::Error::Sys): `EINVAL` here for an empty message (it would
     /// read as end of file), `EPIPE` if the peer is gone, `EMSGSIZE`.
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         seq_send(self.fd.as_fd(), msg, Wait::Forever)
@@ -420,7 +421,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`SocketError::Timeout`].
+    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         seq_send(self.fd.as_fd(), msg, Wait::timeout(timeout))
     }
@@ -429,8 +430,8 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::MessageTruncated`] if it was longer than `buf`;
-    /// [`SocketError::Host`] from `recv`.
+    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if it was longer than `buf`;
+    /// [`Error::Sys`](crate::Error::Sys) from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         recv_on(
             self.fd.as_fd(),
@@ -462,7 +463,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`SocketError::Timeout`].
+    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         recv_on(
             self.fd.as_fd(),
@@ -478,10 +479,10 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `shutdown`.
+    /// [`Error::Sys`](crate::Error::Sys) from `shutdown`.
     pub fn shutdown_write(&self) -> Result<()> {
         rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Write)
-            .map_err(|e| SocketError::sys("shutdown", "seqpacket socket", e))
+            .map_err(|e| Error::sys("shutdown", "seqpacket socket", e))
     }
 
     /// `getsockopt(SO_PEERCRED)`.
@@ -496,7 +497,7 @@ impl SeqpacketSocket {
 
 pub(crate) fn seq_send(fd: BorrowedFd<'_>, msg: &[u8], wait: Wait) -> Result<usize> {
     if msg.is_empty() {
-        return Err(SocketError::sys(
+        return Err(Error::sys(
             "send",
             "seqpacket socket (empty message)",
             rustix::io::Errno::INVAL,

@@ -30,7 +30,8 @@ use super::cred::{peer_credentials, Cred};
 use super::message::{seq_recv, seq_send};
 use super::stream::{read_fd, write_fd};
 use super::unix::SocketFile;
-use super::{new_socket, wait_for, Addr, Result, SocketError, SocketKind, Wait};
+use super::{new_socket, wait_for, Addr, SocketKind, Wait};
+use crate::{Error, Result};
 
 /// How a [`Server`] admits connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl Default for ServerOptions {
 /// let mut buf = [0; 2];
 /// conn.read_exact(&mut buf).unwrap();
 /// assert_eq!(&buf, b"hi");
-/// # Ok::<(), kipc_host::socket::SocketError>(())
+/// # Ok::<(), kipc_host::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Server {
@@ -93,38 +94,36 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] for datagram sockets or a `udp:`/seqpacket
-    /// mismatch; [`SocketError::Host`] with `InvalidArgument` for
+    /// [`Error::WrongKind`](crate::Error::WrongKind) for datagram sockets or a `udp:`/seqpacket
+    /// mismatch; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for
     /// `max_connections == 0` or `allowed_uids` on TCP; from `socket`, `bind`
     /// or `listen`.
     pub fn bind(addr: &Addr, kind: SocketKind, options: ServerOptions) -> Result<Self> {
         addr.check_kind(kind)?;
         if kind == SocketKind::Datagram {
-            return Err(SocketError::WrongKind {
+            return Err(Error::WrongKind {
                 addr: addr.to_string(),
                 kind,
             });
         }
         if options.max_connections == 0 {
-            return Err(SocketError::Host(crate::Error::InvalidArgument {
+            return Err(Error::InvalidArgument {
                 object: format!("server at {addr}"),
                 reason: "max_connections must be at least 1",
-            }));
+            });
         }
         if options.allowed_uids.is_some() && !addr.is_unix() {
-            return Err(SocketError::Host(crate::Error::InvalidArgument {
+            return Err(Error::InvalidArgument {
                 object: format!("server at {addr}"),
                 reason: "allowed_uids needs a Unix socket (inet peers have no credentials)",
-            }));
+            });
         }
         let what = addr.to_string();
         let fd = new_socket(addr.family(), kind, &what)?;
         super::inet::prepare(fd.as_fd(), addr, true)?;
         let file = super::unix::bind(&fd, addr)?;
-        rustix::net::listen(&fd, options.backlog)
-            .map_err(|e| SocketError::sys("listen", &what, e))?;
-        rustix::io::ioctl_fionbio(&fd, true)
-            .map_err(|e| SocketError::sys("ioctl(FIONBIO)", &what, e))?;
+        rustix::net::listen(&fd, options.backlog).map_err(|e| Error::sys("listen", &what, e))?;
+        rustix::io::ioctl_fionbio(&fd, true).map_err(|e| Error::sys("ioctl(FIONBIO)", &what, e))?;
         let bound = rustix::net::getsockname(&fd)
             .ok()
             .and_then(|a| Addr::from_any(&a, kind))
@@ -166,7 +165,7 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `accept4` (`EMFILE`, ...).
+    /// [`Error::Sys`](crate::Error::Sys) from `accept4` (`EMFILE`, ...).
     pub fn try_accept(&self) -> Result<Option<Connection>> {
         loop {
             let fd = match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
@@ -174,7 +173,7 @@ impl Server {
                 Err(Errno::AGAIN) => return Ok(None),
                 // The client gave up before we got to it; try the next one.
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
-                Err(e) => return Err(SocketError::sys("accept4", &self.addr, e)),
+                Err(e) => return Err(Error::sys("accept4", &self.addr, e)),
             };
             if self.live.load(Ordering::Acquire) >= self.options.max_connections {
                 self.reject(fd);
@@ -219,7 +218,7 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// As [`try_accept`](Self::try_accept); [`SocketError::Timeout`].
+    /// As [`try_accept`](Self::try_accept); [`Error::Timeout`](crate::Error::Timeout).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection> {
         self.accept_wait(Wait::timeout(timeout))
     }
@@ -230,7 +229,7 @@ impl Server {
                 return Ok(c);
             }
             match wait {
-                Wait::Never => return Err(SocketError::Timeout),
+                Wait::Never => return Err(Error::Timeout),
                 Wait::Forever => wait_for(self.fd.as_fd(), PollFlags::IN, None)?,
                 Wait::Until(d) => wait_for(self.fd.as_fd(), PollFlags::IN, Some(d))?,
             }
@@ -285,10 +284,10 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `getpeername`.
+    /// [`Error::Sys`](crate::Error::Sys) from `getpeername`.
     pub fn peer_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getpeername(&self.fd)
-            .map_err(|e| SocketError::sys("getpeername", "connection", e))?;
+            .map_err(|e| Error::sys("getpeername", "connection", e))?;
         Ok(a.and_then(|a| Addr::from_any(&a, self.kind)))
     }
 
@@ -296,7 +295,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `send` (`EPIPE` when the peer is gone).
+    /// [`Error::Sys`](crate::Error::Sys) from `send` (`EPIPE` when the peer is gone).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         self.send_wait(msg, Wait::Forever)
     }
@@ -315,7 +314,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`SocketError::Timeout`].
+    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         self.send_wait(msg, Wait::timeout(timeout))
     }
@@ -332,7 +331,7 @@ impl Connection {
                             &msg[done..],
                             rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
                         )
-                        .map_err(|e| SocketError::sys("send", "connection", e))
+                        .map_err(|e| Error::sys("send", "connection", e))
                     });
                     match r {
                         Ok(n) => done += n,
@@ -350,8 +349,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`SocketError::MessageTruncated`] for a seqpacket message longer than
-    /// `buf`; [`SocketError::Host`] from `recv`.
+    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) for a seqpacket message longer than
+    /// `buf`; [`Error::Sys`](crate::Error::Sys) from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         self.recv_wait(buf, Wait::Forever)
     }
@@ -369,7 +368,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`SocketError::Timeout`].
+    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         self.recv_wait(buf, Wait::timeout(timeout))
     }
@@ -380,7 +379,7 @@ impl Connection {
             _ => super::with_wait(self.fd.as_fd(), PollFlags::IN, wait, || {
                 rustix::net::recv(&self.fd, &mut *buf, rustix::net::RecvFlags::DONTWAIT)
                     .map(|(n, _)| n)
-                    .map_err(|e| SocketError::sys("recv", "connection", e))
+                    .map_err(|e| Error::sys("recv", "connection", e))
             }),
         }
     }
@@ -389,15 +388,14 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `shutdown`.
+    /// [`Error::Sys`](crate::Error::Sys) from `shutdown`.
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         let how = match how {
             Shutdown::Read => rustix::net::Shutdown::Read,
             Shutdown::Write => rustix::net::Shutdown::Write,
             Shutdown::Both => rustix::net::Shutdown::Both,
         };
-        rustix::net::shutdown(&self.fd, how)
-            .map_err(|e| SocketError::sys("shutdown", "connection", e))
+        rustix::net::shutdown(&self.fd, how).map_err(|e| Error::sys("shutdown", "connection", e))
     }
 }
 

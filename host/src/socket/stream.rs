@@ -11,7 +11,8 @@ use rustix::io::Errno;
 use rustix::net::{SendFlags, SocketFlags, SocketType};
 
 use super::cred::{peer_credentials, Cred};
-use super::{deadline, new_socket, wait_for, Addr, Result, SocketError, SocketKind};
+use super::{deadline, new_socket, wait_for, Addr, SocketKind};
+use crate::{Error, Result};
 
 /// A connected stream socket: Unix (`unix:`, `unix-abstract:`) or TCP.
 ///
@@ -43,7 +44,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::WrongKind`] for a `udp:` address; [`SocketError::Host`]
+    /// [`Error::WrongKind`](crate::Error::WrongKind) for a `udp:` address; [`Error::Sys`](crate::Error::Sys)
     /// from `socket` or `connect` (`ECONNREFUSED`, `ENOENT` for a missing
     /// socket file, ...).
     pub fn connect(addr: &Addr) -> Result<Self> {
@@ -59,7 +60,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect); [`SocketError::Timeout`] when time runs
+    /// As [`connect`](Self::connect); [`Error::Timeout`](crate::Error::Timeout) when time runs
     /// out.
     pub fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Self> {
         addr.check_kind(SocketKind::Stream)?;
@@ -72,7 +73,7 @@ impl StreamSocket {
                 SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
                 None,
             )
-            .map_err(|e| SocketError::sys("socket", &what, e))?;
+            .map_err(|e| Error::sys("socket", &what, e))?;
             match super::unix::connect(&fd, addr) {
                 Ok(()) => return Self::from_nonblocking(fd),
                 Err(e) if e.errno() == Some(Errno::INPROGRESS) => {
@@ -80,14 +81,14 @@ impl StreamSocket {
                     match rustix::net::sockopt::socket_error(&fd) {
                         Ok(Ok(())) => return Self::from_nonblocking(fd),
                         Ok(Err(errno)) | Err(errno) => {
-                            return Err(SocketError::sys("connect", &what, errno))
+                            return Err(Error::sys("connect", &what, errno))
                         }
                     }
                 }
                 // A Unix listener with a full backlog: try again shortly.
                 Err(e) if e.errno() == Some(Errno::AGAIN) => {
                     if until.is_some_and(|d| std::time::Instant::now() >= d) {
-                        return Err(SocketError::Timeout);
+                        return Err(Error::Timeout);
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -106,7 +107,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `socketpair`.
+    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = super::socketpair(SocketKind::Stream)?;
         Ok((Self { fd: a }, Self { fd: b }))
@@ -128,15 +129,14 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `shutdown` (`ENOTCONN`).
+    /// [`Error::Sys`](crate::Error::Sys) from `shutdown` (`ENOTCONN`).
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         let how = match how {
             Shutdown::Read => rustix::net::Shutdown::Read,
             Shutdown::Write => rustix::net::Shutdown::Write,
             Shutdown::Both => rustix::net::Shutdown::Both,
         };
-        rustix::net::shutdown(&self.fd, how)
-            .map_err(|e| SocketError::sys("shutdown", "stream socket", e))
+        rustix::net::shutdown(&self.fd, how).map_err(|e| Error::sys("shutdown", "stream socket", e))
     }
 
     /// `setsockopt(SO_RCVTIMEO)`: reads give up after `timeout` with
@@ -144,28 +144,28 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `setsockopt` (`EDOM` for a huge timeout).
+    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt` (`EDOM` for a huge timeout).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         rustix::net::sockopt::set_socket_timeout(
             &self.fd,
             rustix::net::sockopt::Timeout::Recv,
             timeout,
         )
-        .map_err(|e| SocketError::sys("setsockopt(SO_RCVTIMEO)", "stream socket", e))
+        .map_err(|e| Error::sys("setsockopt(SO_RCVTIMEO)", "stream socket", e))
     }
 
     /// `setsockopt(SO_SNDTIMEO)`: writes give up after `timeout`.
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `setsockopt`.
+    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         rustix::net::sockopt::set_socket_timeout(
             &self.fd,
             rustix::net::sockopt::Timeout::Send,
             timeout,
         )
-        .map_err(|e| SocketError::sys("setsockopt(SO_SNDTIMEO)", "stream socket", e))
+        .map_err(|e| Error::sys("setsockopt(SO_SNDTIMEO)", "stream socket", e))
     }
 
     /// `ioctl(FIONBIO)`: in non-blocking mode reads and writes that would
@@ -173,20 +173,20 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `ioctl`.
+    /// [`Error::Sys`](crate::Error::Sys) from `ioctl`.
     pub fn set_nonblocking(&self, on: bool) -> Result<()> {
         rustix::io::ioctl_fionbio(&self.fd, on)
-            .map_err(|e| SocketError::sys("ioctl(FIONBIO)", "stream socket", e))
+            .map_err(|e| Error::sys("ioctl(FIONBIO)", "stream socket", e))
     }
 
     /// `getsockname`: our address (`None` for an unnamed Unix socket).
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `getsockname`.
+    /// [`Error::Sys`](crate::Error::Sys) from `getsockname`.
     pub fn local_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getsockname(&self.fd)
-            .map_err(|e| SocketError::sys("getsockname", "stream socket", e))?;
+            .map_err(|e| Error::sys("getsockname", "stream socket", e))?;
         Ok(Addr::from_any(&a, SocketKind::Stream))
     }
 
@@ -194,10 +194,10 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`SocketError::Host`] from `getpeername` (`ENOTCONN`).
+    /// [`Error::Sys`](crate::Error::Sys) from `getpeername` (`ENOTCONN`).
     pub fn peer_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getpeername(&self.fd)
-            .map_err(|e| SocketError::sys("getpeername", "stream socket", e))?;
+            .map_err(|e| Error::sys("getpeername", "stream socket", e))?;
         Ok(a.and_then(|a| Addr::from_any(&a, SocketKind::Stream)))
     }
 

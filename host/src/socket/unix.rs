@@ -12,17 +12,17 @@ use std::path::{Path, PathBuf};
 
 use rustix::net::SocketAddrUnix;
 
-use super::{Result, SocketError};
+use crate::{Error, Result};
 
 /// `bind(fd, sockaddr_un{sun_family})`: asks the kernel to give the socket a
 /// unique abstract name ("autobind"), so that datagram peers can reply.
 ///
 /// # Errors
 ///
-/// [`SocketError::Host`] from `bind`.
+/// [`Error::Sys`](crate::Error::Sys) from `bind`.
 pub fn autobind(fd: BorrowedFd<'_>) -> Result<()> {
     rustix::net::bind(fd, &SocketAddrUnix::new_unnamed())
-        .map_err(|e| SocketError::sys("bind", "unix socket (autobind)", e))
+        .map_err(|e| Error::sys("bind", "unix socket (autobind)", e))
 }
 
 /// A socket file this process created with `bind`; dropping it removes the
@@ -63,14 +63,14 @@ pub(crate) fn bind(fd: impl AsFd, addr: &super::Addr) -> Result<Option<SocketFil
     let fd = fd.as_fd();
     match addr.to_raw()? {
         super::addr::RawAddr::Unix(raw) => {
-            rustix::net::bind(fd, &raw).map_err(|e| SocketError::sys("bind", addr, e))?;
+            rustix::net::bind(fd, &raw).map_err(|e| Error::sys("bind", addr, e))?;
             Ok(match addr {
                 super::Addr::Unix(p) => SocketFile::new(p),
                 _ => None,
             })
         }
         super::addr::RawAddr::Inet(a) => {
-            rustix::net::bind(fd, &a).map_err(|e| SocketError::sys("bind", addr, e))?;
+            rustix::net::bind(fd, &a).map_err(|e| Error::sys("bind", addr, e))?;
             Ok(None)
         }
     }
@@ -83,5 +83,5 @@ pub(crate) fn connect(fd: impl AsFd, addr: &super::Addr) -> Result<()> {
         super::addr::RawAddr::Unix(raw) => rustix::net::connect(fd, &raw),
         super::addr::RawAddr::Inet(a) => rustix::net::connect(fd, &a),
     };
-    r.map_err(|e| SocketError::sys("connect", addr, e))
+    r.map_err(|e| Error::sys("connect", addr, e))
 }
