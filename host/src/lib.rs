@@ -47,6 +47,7 @@ pub mod pipe;
 pub mod pipeline;
 pub mod ring;
 pub mod rpc;
+mod segment;
 pub mod shm;
 pub mod signals;
 pub mod socket;

@@ -74,13 +74,13 @@ use std::time::{Duration, Instant};
 use kipc_core::mailbox::{region_size, Geometry, Region};
 use kipc_core::region::Kind;
 use kipc_core::Error as CoreError;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 
 pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
 
 use crate::futex;
 use crate::liveness::pid_alive;
-use crate::memfd::MemfdSegment;
+use crate::segment::{self, Segment};
 use crate::shm::ShmSegment;
 use crate::{Error, Result};
 
@@ -232,36 +232,6 @@ pub struct MailboxInfo {
     pub size: usize,
 }
 
-/// The memory under a mailbox.
-#[derive(Debug)]
-enum Segment {
-    Named(ShmSegment),
-    Anon(MemfdSegment),
-}
-
-impl Segment {
-    fn as_ptr(&self) -> *mut u8 {
-        match self {
-            Segment::Named(s) => s.as_ptr(),
-            Segment::Anon(s) => s.as_ptr(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Segment::Named(s) => s.len(),
-            Segment::Anon(s) => s.len(),
-        }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Segment::Named(s) => s.as_fd(),
-            Segment::Anon(s) => s.fd(),
-        }
-    }
-}
-
 /// A mailbox in shared memory. See the [module documentation](self).
 ///
 /// All operations take `&self`: share one `Mailbox` between threads freely.
@@ -270,7 +240,6 @@ pub struct Mailbox {
     // Declared before `segment`: the region points into the mapping.
     region: Region,
     segment: Segment,
-    name: Option<String>,
     /// Our pid: the owner id of our slots.
     me: u32,
 }
@@ -320,17 +289,7 @@ impl Mailbox {
     pub fn create(name: &str, config: MailboxConfig) -> Result<Self> {
         crate::name::validate(name)?;
         let len = config.region_size()?;
-        let segment = ShmSegment::create(name, len)?;
-        match Self::init(Segment::Named(segment), config) {
-            Ok(mut mb) => {
-                mb.name = Some(name.to_string());
-                Ok(mb)
-            }
-            Err(e) => {
-                let _ = ShmSegment::unlink(name);
-                Err(e)
-            }
-        }
+        segment::create_named(name, len, |seg| Self::init(seg, config))
     }
 
     /// Creates an anonymous mailbox in a sealed memfd; share it by passing
@@ -352,8 +311,7 @@ impl Mailbox {
     /// ```
     pub fn create_anonymous(config: MailboxConfig) -> Result<Self> {
         let len = config.region_size()?;
-        let segment = MemfdSegment::create("mailbox", len)?;
-        Self::init(Segment::Anon(segment), config)
+        Self::init(Segment::anonymous("mailbox", len)?, config)
     }
 
     fn init(segment: Segment, config: MailboxConfig) -> Result<Self> {
@@ -365,7 +323,6 @@ impl Mailbox {
         Ok(Self {
             region,
             segment,
-            name: None,
             me: std::process::id(),
         })
     }
@@ -405,30 +362,12 @@ impl Mailbox {
     /// initialised after `wait`; [`Error::Core`] with `BadLayout` (not a
     /// mailbox, or a damaged header) or `RegionTooSmall`.
     pub fn open_timeout(name: &str, wait: Duration) -> Result<Self> {
-        let deadline = Instant::now().checked_add(wait);
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let attempt = ShmSegment::open(name).and_then(|seg| Self::attach(Segment::Named(seg)));
-            match attempt {
-                Ok(mut mb) => {
-                    mb.name = Some(name.to_string());
-                    return Ok(mb);
-                }
-                Err(Error::NotReady) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(Error::NotReady);
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        segment::open_named(name, wait, Self::attach)
     }
 
     /// Attaches to an initialised mailbox in a memfd received from its
     /// creator (after checking its seals and size; see
-    /// [`MemfdSegment::from_fd`]).
+    /// [`MemfdSegment::from_fd`](crate::memfd::MemfdSegment::from_fd)).
     ///
     /// # Errors
     ///
@@ -447,8 +386,7 @@ impl Mailbox {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        let segment = MemfdSegment::from_fd(fd, 1)?;
-        Self::attach(Segment::Anon(segment))
+        Self::attach(Segment::from_fd(fd)?)
     }
 
     fn attach(segment: Segment) -> Result<Self> {
@@ -467,7 +405,6 @@ impl Mailbox {
         Ok(Self {
             region,
             segment,
-            name: None,
             me: std::process::id(),
         })
     }
@@ -484,7 +421,7 @@ impl Mailbox {
 
     /// The kipc name, or `None` for a memfd mailbox.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.segment.name()
     }
 
     /// The descriptor of the segment (for a memfd mailbox, the one to pass
@@ -551,7 +488,7 @@ impl Mailbox {
     pub fn info(&self) -> MailboxInfo {
         let g = self.region.geometry();
         MailboxInfo {
-            name: self.name.clone(),
+            name: self.name().map(str::to_string),
             slots: g.slots,
             max_msg: g.max_msg,
             byte_budget: g.byte_budget,

@@ -79,13 +79,13 @@ use kipc_core::doorbell::Doorbell;
 use kipc_core::region::Kind;
 use kipc_core::spsc;
 use kipc_core::{mpmc, Error as CoreError};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 
 pub use kipc_core::spsc::{Endpoint, SlotWriter};
 
 use crate::futex;
 use crate::liveness::PeerWatch;
-use crate::memfd::MemfdSegment;
+use crate::segment::{self, Segment};
 use crate::shm::ShmSegment;
 use crate::{Error, Result};
 
@@ -261,36 +261,6 @@ pub struct RingInfo {
     pub attached: Vec<Attached>,
 }
 
-/// The memory under a ring.
-#[derive(Debug)]
-enum Segment {
-    Named(ShmSegment),
-    Anon(MemfdSegment),
-}
-
-impl Segment {
-    fn as_ptr(&self) -> *mut u8 {
-        match self {
-            Segment::Named(s) => s.as_ptr(),
-            Segment::Anon(s) => s.as_ptr(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Segment::Named(s) => s.len(),
-            Segment::Anon(s) => s.len(),
-        }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Segment::Named(s) => s.as_fd(),
-            Segment::Anon(s) => s.fd(),
-        }
-    }
-}
-
 /// The core region laid over the segment.
 #[derive(Debug)]
 enum Queue {
@@ -326,7 +296,6 @@ pub struct ShmRing {
     // Declared before `segment`: the region points into the mapping.
     queue: Queue,
     segment: Segment,
-    name: Option<String>,
     /// Our pid, the id we claim sides with.
     me: NonZeroU32,
 }
@@ -417,17 +386,7 @@ impl ShmRing {
     pub fn create(name: &str, config: RingConfig) -> Result<Self> {
         crate::name::validate(name)?;
         let len = config.region_size()?;
-        let segment = ShmSegment::create(name, len)?;
-        match Self::init(Segment::Named(segment), config) {
-            Ok(mut ring) => {
-                ring.name = Some(name.to_string());
-                Ok(ring)
-            }
-            Err(e) => {
-                let _ = ShmSegment::unlink(name);
-                Err(e)
-            }
-        }
+        segment::create_named(name, len, |seg| Self::init(seg, config))
     }
 
     /// Creates an anonymous ring in a sealed memfd; share it by passing
@@ -450,8 +409,7 @@ impl ShmRing {
     /// ```
     pub fn create_anonymous(config: RingConfig) -> Result<Self> {
         let len = config.region_size()?;
-        let segment = MemfdSegment::create("ring", len)?;
-        Self::init(Segment::Anon(segment), config)
+        Self::init(Segment::anonymous("ring", len)?, config)
     }
 
     fn init(segment: Segment, config: RingConfig) -> Result<Self> {
@@ -475,7 +433,6 @@ impl ShmRing {
         Ok(Self {
             queue,
             segment,
-            name: None,
             me: my_id(),
         })
     }
@@ -514,30 +471,11 @@ impl ShmRing {
     /// initialised after `wait`; [`Error::Core`] with `BadLayout` (not a ring,
     /// or a damaged header) or `RegionTooSmall`.
     pub fn open_timeout(name: &str, wait: Duration) -> Result<Self> {
-        let deadline = Instant::now().checked_add(wait);
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let attempt = ShmSegment::open(name).and_then(|seg| Self::attach(Segment::Named(seg)));
-            match attempt {
-                Ok(mut ring) => {
-                    ring.name = Some(name.to_string());
-                    return Ok(ring);
-                }
-                Err(Error::NotReady) => {
-                    let now = Instant::now();
-                    if deadline.is_some_and(|d| now >= d) {
-                        return Err(Error::NotReady);
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        segment::open_named(name, wait, Self::attach)
     }
 
     /// Attaches to an initialised ring in a memfd received from its creator
-    /// (after checking its seals and size; see [`MemfdSegment::from_fd`]).
+    /// (after checking its seals and size; see [`MemfdSegment::from_fd`](crate::memfd::MemfdSegment::from_fd)).
     ///
     /// # Errors
     ///
@@ -558,8 +496,7 @@ impl ShmRing {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        let segment = MemfdSegment::from_fd(fd, 1)?;
-        Self::attach(Segment::Anon(segment))
+        Self::attach(Segment::from_fd(fd)?)
     }
 
     fn attach(segment: Segment) -> Result<Self> {
@@ -582,7 +519,6 @@ impl ShmRing {
         Ok(Self {
             queue,
             segment,
-            name: None,
             me: my_id(),
         })
     }
@@ -599,7 +535,7 @@ impl ShmRing {
 
     /// The kipc name, or `None` for a memfd ring.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.segment.name()
     }
 
     /// The descriptor of the segment (for a memfd ring, the one to pass to a
@@ -692,7 +628,7 @@ impl ShmRing {
             }
         }
         RingInfo {
-            name: self.name.clone(),
+            name: self.name().map(str::to_string),
             kind: self.kind(),
             slots: self.slots() as u32,
             slot_size: self.slot_size() as u32,
