@@ -23,6 +23,8 @@ const HANDLES: usize = 4;
 #[derive(Debug)]
 struct Lane {
     owner: u32,
+    /// Claim generation: bumped by every claim and reclaim.
+    epoch: u32,
     state: LaneState,
     queue: VecDeque<Vec<u8>>,
 }
@@ -48,7 +50,7 @@ impl Model {
         let lane = &self.lanes[p.lane];
         if self.consumers_dead {
             Some(Error::PeerDead)
-        } else if lane.owner != p.id || lane.state == LaneState::Dead {
+        } else if lane.owner != p.id || lane.epoch != p.epoch || lane.state == LaneState::Dead {
             Some(Error::InUse)
         } else {
             None
@@ -57,16 +59,20 @@ impl Model {
 
     /// A producer with `id` took `lane`.
     fn open(&mut self, lane: usize, id: u32) -> ModelProducer {
-        self.lanes[lane].owner = id;
-        self.lanes[lane].state = LaneState::Live;
+        let l = &mut self.lanes[lane];
+        l.owner = id;
+        l.epoch = l.epoch.wrapping_add(1);
+        l.state = LaneState::Live;
+        let epoch = l.epoch;
         self.producer_seen = true;
-        ModelProducer { id, lane }
+        ModelProducer { id, lane, epoch }
     }
 
-    /// A producer handle was dropped.
+    /// A producer handle was dropped; a stale one (the lane was claimed
+    /// again since, even by its id) leaves the lane alone.
     fn close(&mut self, p: &ModelProducer) {
         let lane = &mut self.lanes[p.lane];
-        if lane.owner == p.id {
+        if lane.owner == p.id && lane.epoch == p.epoch {
             lane.state = LaneState::Closed;
             lane.owner = 0;
         }
@@ -98,6 +104,8 @@ impl Model {
 struct ModelProducer {
     id: u32,
     lane: usize,
+    /// The lane's epoch as this handle's claim left it.
+    epoch: u32,
 }
 
 struct ModelConsumer {
@@ -170,6 +178,7 @@ pub fn mpmc_region(data: &[u8]) {
         lanes: (0..lanes)
             .map(|_| Lane {
                 owner: 0,
+                epoch: 0,
                 state: LaneState::Closed,
                 queue: VecDeque::new(),
             })
@@ -380,16 +389,10 @@ pub fn mpmc_region(data: &[u8]) {
                     want.as_ref().copied()
                 );
                 if let Ok(p) = got {
-                    // The old owner is dead: its handles never run again
-                    // (nor close). A live one whose id later owned the lane
-                    // again would pass the ownership check with a stale
-                    // `tail` (ids carry no generation), which a host rules
-                    // out by only reclaiming lanes of exited processes.
-                    for slot in producers.iter_mut() {
-                        if slot.as_ref().is_some_and(|(_, mp)| mp.lane == lane) {
-                            std::mem::forget(slot.take());
-                        }
-                    }
+                    // The old owner's handles stay open: the claim epoch
+                    // changed, so they get `InUse` (even when `new` is their
+                    // id, or their id claims the lane again later) and their
+                    // drop leaves the lane alone.
                     let mp = m.open(lane, new);
                     match producers[k].is_none() {
                         true => producers[k] = Some((p, mp)),

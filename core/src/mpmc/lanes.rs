@@ -69,6 +69,13 @@ struct LaneProducerSide {
     owner: AtomicU32,
     /// [`LIVE`], [`CLOSED`] or [`DEAD`].
     state: AtomicU32,
+    /// Claim generation: bumped (wrapping) by every claim and reclaim, right
+    /// after the `owner` CAS. A handle remembers the value its claim
+    /// produced; a different value means the lane was claimed again since,
+    /// even if by the same id.
+    epoch: AtomicU32,
+    /// 0; keeps the record free of implicit padding.
+    reserved: AtomicU32,
 }
 
 /// Consumer-written half of a lane record.
@@ -225,11 +232,16 @@ pub enum LaneState {
 /// # Protocol
 ///
 /// - **Claim a lane** ([`producer`](Self::producer)): CAS `owner: 0 -> id`,
-///   store `state = LIVE`, set `producer_seen`, read `tail` and `head`
+///   then `epoch.fetch_add(1)` (wrapping; the handle keeps the value it
+///   produced), store `state = LIVE`, set `producer_seen`, read `tail` and `head`
 ///   (checked: `tail - head <= S`). The new owner continues at the lane's
 ///   `tail`, so a lane closed by one producer and claimed by the next keeps
-///   FIFO order.
-/// - **Send** ([`RegionProducer::try_send`]): if the cached `head` says full,
+///   FIFO order. [`reclaim_lane`](Self::reclaim_lane) does the same after
+///   its CAS `owner: dead_id -> new_id`: owner CAS, then epoch bump, then
+///   `state = LIVE`.
+/// - **Send** ([`RegionProducer::try_send`]): check the lane is still ours
+///   (`owner == id`, `epoch` == the handle's, `state != DEAD`; Relaxed loads
+///   of one cache line), else `InUse`; if the cached `head` says full,
 ///   re-read `head` (Acquire; SYNC: release slot) and check `tail - head <=
 ///   S`; write the length word (Release; SYNC: slot reuse) and the payload
 ///   (raw copy) into slot `tail & (S-1)`; store
@@ -247,8 +259,8 @@ pub enum LaneState {
 ///   caller's buffer (read with Acquire; SYNC: slot reuse) is checked against
 ///   an unchanged `head` and reported as `TooLarge` with the
 ///   message left in place.
-/// - **Close** (dropping a [`RegionProducer`]): store `state = CLOSED`, then
-///   CAS `owner: id -> 0` (both Release; SYNC: lane close). Published
+/// - **Close** (dropping a [`RegionProducer`]): if `owner == id` and `epoch`
+///   is the handle's, store `state = CLOSED`, then CAS `owner: id -> 0` (both Release; SYNC: lane close). Published
 ///   messages stay receivable; the lane is free for the next producer.
 /// - **Waiting** is the host's job: after a successful send it rings
 ///   [`not_empty`](Self::not_empty), after a successful receive
@@ -265,7 +277,8 @@ pub enum LaneState {
 /// producer gets `PeerDead` once `consumers_state` is not `OPEN`, i.e. after
 /// [`mark_consumers_dead`](Self::mark_consumers_dead) (attaching a consumer
 /// reopens it). A producer gets `InUse` once its lane is marked dead or has
-/// been reclaimed by another id.
+/// been claimed or reclaimed since its own claim, by another id or the same
+/// one (the `epoch` differs).
 ///
 /// # Layout
 ///
@@ -290,6 +303,8 @@ pub enum LaneState {
 /// | 384 + 256 i             | lane i `tail: u64`      | lane owner            | next position to publish                 |
 /// | 384 + 256 i + 8         | lane i `owner: u32`     | producers (CAS), host | owner id, 0 = free                       |
 /// | 384 + 256 i + 12        | lane i `state: u32`     | owner, host           | 0 live, 1 closed, 2 dead                 |
+/// | 384 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | claim generation, wrapping       |
+/// | 384 + 256 i + 20        | lane i reserved `u32`   | -                     | 0                                        |
 /// | 384 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
 /// | 384 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
 ///
@@ -303,6 +318,16 @@ pub enum LaneState {
 /// - Producer dies after storing `tail`: the message is complete and receivable.
 /// - Producer dies while closing: `state = CLOSED` with its owner still set
 ///   reads as live until the host marks it dead; messages stay receivable.
+/// - Producer dies between the owner CAS and the epoch bump: the lane reads
+///   owned with the previous epoch; no handle holds the new one, and the host
+///   marks it dead and reclaims it (which bumps the epoch) as above.
+/// - A handle outlives its claim (the host reclaimed the lane, possibly for
+///   the same id, or it was closed and claimed again): its `epoch` no longer
+///   matches, so it gets `InUse` on every send and its drop leaves the lane
+///   alone; it never publishes with its out-of-date private `tail`. The check
+///   is a guard, not a lock: a send already past it when the lane is
+///   reclaimed races as before (the host reclaims only lanes of exited
+///   processes), and an epoch repeats only after 2^32 claims of one lane.
 /// - Consumer dies before its CAS: it claimed nothing; the message stays for
 ///   others. After its CAS: that one message is gone (at-most-once for a
 ///   consumer that dies mid-receive). Its `consumer_ids` record stays until
@@ -421,6 +446,8 @@ impl Region {
                     tail: AtomicU64::new(0),
                     owner: AtomicU32::new(0),
                     state: AtomicU32::new(CLOSED),
+                    epoch: AtomicU32::new(0),
+                    reserved: AtomicU32::new(0),
                 }),
                 cons: CachePadded::new(LaneConsumerSide {
                     head: AtomicU64::new(0),
@@ -727,9 +754,13 @@ impl Region {
         Err(first_err.unwrap_or(Error::NoFreeLane))
     }
 
-    /// Second half of claiming a lane whose `owner` we just set to `id`.
+    /// Second half of claiming a lane whose `owner` we just set to `id`:
+    /// bumps the claim generation, then marks the lane live.
     fn open_lane(&self, lane: u32, id: u32) -> Result<RegionProducer, Error> {
         let record = &self.lane(lane).prod;
+        // Only the winner of the owner CAS bumps, so the value we produce is
+        // ours; a stale handle (even with our id) holds an older one.
+        let epoch = record.epoch.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         record.state.store(LIVE, Ordering::Release);
         self.meta().producer_seen.store(1, Ordering::Relaxed);
         let tail = record.tail.load(Ordering::Relaxed);
@@ -737,6 +768,7 @@ impl Region {
             region: self.clone(),
             lane,
             id,
+            epoch,
             tail,
             head_cache: tail.wrapping_sub(u64::from(self.geo.slots)),
         };
@@ -1106,6 +1138,9 @@ pub struct RegionProducer {
     region: Region,
     lane: u32,
     id: u32,
+    /// The lane's `epoch` as our claim left it; another value there means
+    /// the lane was claimed again since (possibly by our id).
+    epoch: u32,
     /// Our `tail`: the truth for this lane while we own it.
     tail: u64,
     /// Last `head` we read; `tail - head_cache` is in `0..=S`.
@@ -1172,13 +1207,17 @@ impl RegionProducer {
         if self.region.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN {
             return Err(Error::PeerDead);
         }
-        let record = &self.record().prod;
-        if record.owner.load(Ordering::Relaxed) != self.id
-            || record.state.load(Ordering::Relaxed) == DEAD
-        {
+        if !self.owns_lane() || self.record().prod.state.load(Ordering::Relaxed) == DEAD {
             return Err(Error::InUse);
         }
         Ok(())
+    }
+
+    /// `owner` is our id and `epoch` is the one our claim produced.
+    fn owns_lane(&self) -> bool {
+        let record = &self.record().prod;
+        record.owner.load(Ordering::Relaxed) == self.id
+            && record.epoch.load(Ordering::Relaxed) == self.epoch
     }
 
     fn check_len(&self, msg: &[u8]) -> Result<(), Error> {
@@ -1221,7 +1260,8 @@ impl RegionProducer {
     ///
     /// [`Error::TooLarge`] if `msg` exceeds the slot size; [`Error::PeerDead`]
     /// if the consumer side was marked dead; [`Error::InUse`] if this lane was
-    /// marked dead or reclaimed by another id; [`Error::Full`] if the lane has
+    /// marked dead, or claimed or reclaimed since this handle's claim (even
+    /// by the same id); [`Error::Full`] if the lane has
     /// no free slot; [`Error::Corrupt`] if a peer put the lane's `head` out of
     /// range.
     ///
@@ -1307,11 +1347,12 @@ impl RegionProducer {
 
 impl Drop for RegionProducer {
     fn drop(&mut self) {
-        let record = &self.record().prod;
-        if record.owner.load(Ordering::Relaxed) != self.id {
-            // The host reclaimed the lane for someone else: not ours to close.
+        if !self.owns_lane() {
+            // The lane was reclaimed or claimed again since our claim (by
+            // another id or by ours): not ours to close.
             return;
         }
+        let record = &self.record().prod;
         // SYNC: lane close. Release: whoever sees the lane closed (a consumer
         // deciding `PeerDead`, the next owner) sees our last `tail`.
         record.state.store(CLOSED, Ordering::Release);

@@ -68,6 +68,9 @@ fn header_layout_is_pinned() {
     assert_eq!(core::mem::offset_of!(Header, not_full), 256);
     assert_eq!(core::mem::offset_of!(LaneProducerSide, owner), 8);
     assert_eq!(core::mem::offset_of!(LaneProducerSide, state), 12);
+    assert_eq!(core::mem::offset_of!(LaneProducerSide, epoch), 16);
+    assert_eq!(core::mem::offset_of!(LaneProducerSide, reserved), 20);
+    assert_eq!(size_of::<LaneProducerSide>(), 24);
     assert_eq!(core::mem::offset_of!(Lane, cons), 128);
     let g = geometry(3, 4, 13).unwrap();
     assert_eq!(g.stride, 24);
@@ -238,6 +241,46 @@ fn reclaimed_lane_continues_after_the_dead_producers_messages() {
     for want in [b"o1", b"o2", b"n1", b"n2"] {
         assert_eq!(recv_vec(&mut c).unwrap().0, want.to_vec());
     }
+}
+
+#[test]
+fn stale_handle_after_reclaim_by_the_same_id_is_refused() {
+    let (_mem, region) = region_with(1, 4, 8);
+    let mut c = region.consumer(1).unwrap();
+    // Reclaim for the same id: the old handle's id owns the lane again.
+    let mut old = region.producer(7).unwrap();
+    old.try_send(b"o1").unwrap();
+    region.mark_lane_dead(0).unwrap();
+    let mut new = region.reclaim_lane(0, 7, 7).unwrap();
+    assert_eq!(region.lane_owner(0), Ok(7));
+    new.try_send(b"n1").unwrap();
+    assert_eq!(old.try_send(b"zz"), Err(Error::InUse));
+    assert_eq!(old.send_many(&[b"zz"]), Err(Error::InUse));
+    drop(old); // must not close the lane it no longer holds
+    assert_eq!(region.lane_owner(0), Ok(7));
+    assert_eq!(region.lane_state(0), Ok(LaneState::Live));
+    new.try_send(b"n2").unwrap();
+    for want in [b"o1", b"n1", b"n2"] {
+        assert_eq!(recv_vec(&mut c).unwrap().0, want.to_vec());
+    }
+
+    // Reclaim, close, then a fresh claim by the same id.
+    let stale = new;
+    region.mark_lane_dead(0).unwrap();
+    let again = region.reclaim_lane(0, 7, 7).unwrap();
+    again.close();
+    let mut fresh = region.producer(7).unwrap();
+    assert_eq!(region.lane_owner(0), Ok(7));
+    let mut stale = stale;
+    assert_eq!(stale.try_send(b"zz"), Err(Error::InUse));
+    fresh.try_send(b"f1").unwrap();
+    drop(stale);
+    assert_eq!(region.lane_state(0), Ok(LaneState::Live));
+    fresh.try_send(b"f2").unwrap();
+    for want in [b"f1", b"f2"] {
+        assert_eq!(recv_vec(&mut c).unwrap().0, want.to_vec());
+    }
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
 }
 
 #[test]
