@@ -664,15 +664,9 @@ impl ShmRing {
     pub fn sender(&self) -> Result<Sender<'_>> {
         let inner = match &self.queue {
             Queue::Spsc(r) => {
-                let ep = r.producer_endpoint();
-                claim_endpoint(ep, self.me)?;
-                match r.producer() {
-                    Ok(p) => SenderInner::Spsc(p),
-                    Err(e) => {
-                        let _ = ep.release(self.me);
-                        return Err(from_core(e));
-                    }
-                }
+                SenderInner::Spsc(claim_spsc_side(r.producer_endpoint(), self.me, || {
+                    r.producer()
+                })?)
             }
             Queue::Mpmc(r) => SenderInner::Mpmc(claim_lane(r, self.me)?),
         };
@@ -705,15 +699,9 @@ impl ShmRing {
     pub fn receiver(&self) -> Result<Receiver<'_>> {
         let inner = match &self.queue {
             Queue::Spsc(r) => {
-                let ep = r.consumer_endpoint();
-                claim_endpoint(ep, self.me)?;
-                match r.consumer() {
-                    Ok(c) => ReceiverInner::Spsc(c),
-                    Err(e) => {
-                        let _ = ep.release(self.me);
-                        return Err(from_core(e));
-                    }
-                }
+                ReceiverInner::Spsc(claim_spsc_side(r.consumer_endpoint(), self.me, || {
+                    r.consumer()
+                })?)
             }
             Queue::Mpmc(r) => ReceiverInner::Mpmc(attach_consumer(r, self.me)?),
         };
@@ -826,6 +814,20 @@ pub struct Sender<'a> {
     /// Always `Some` until `drop`, which takes it to release it before ringing.
     inner: Option<SenderInner<'a>>,
     watches: RefCell<Watches>,
+}
+
+/// Claims one side of an SPSC ring for `me` (reclaiming it from an exited
+/// owner), then makes its handle; releases the claim if that fails.
+fn claim_spsc_side<H>(
+    ep: &Endpoint,
+    me: NonZeroU32,
+    handle: impl FnOnce() -> core::result::Result<H, kipc_core::Error>,
+) -> Result<H> {
+    claim_endpoint(ep, me)?;
+    handle().map_err(|e| {
+        let _ = ep.release(me);
+        from_core(e)
+    })
 }
 
 /// Whether a consumer is (possibly) alive, as a sender's wait sees it.
