@@ -35,6 +35,7 @@ mod error;
 #[cfg(target_has_atomic = "64")]
 pub mod mailbox;
 pub mod mpmc;
+pub mod queue;
 pub mod region;
 pub mod signal;
 pub mod spsc;

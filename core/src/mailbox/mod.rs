@@ -151,10 +151,12 @@
 //! assert_eq!((&out[..got.len], got.prio, got.mtype), (&b"urgent"[..], 30, 7));
 //! ```
 
+mod handles;
 mod region;
 #[cfg(all(test, not(kipc_loom)))]
 mod tests;
 
+pub use handles::{Receiver, Sender};
 pub use region::{region_size, Region, SendSlot, MAX_MSG, MAX_SLOTS};
 
 /// The shape of a mailbox, chosen by its creator.

@@ -6,7 +6,10 @@ use core::ptr::{self, NonNull};
 
 use super::{Geometry, Received, Selector};
 use crate::doorbell::Doorbell;
-use crate::region::{check_memory, copy_from_shared, copy_to_shared, round_up, Kind, Prologue};
+use crate::region::{
+    attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
+    Kind, Prologue, SlotWriter,
+};
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
 
@@ -218,7 +221,7 @@ pub fn region_size(slots: u32, max_msg: u32) -> Result<usize, Error> {
 /// assert_eq!(r.try_recv(Selector::Exact(2), 9, &mut out).unwrap().mtype, 2);
 /// assert_eq!(r.try_recv(Selector::Exact(2), 9, &mut out), Err(Error::Empty));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Region {
     header: NonNull<Header>,
     layout: Layout,
@@ -293,7 +296,8 @@ impl Region {
     /// ```
     pub unsafe fn init(base: *mut u8, len: usize, geometry: Geometry) -> Result<Self, Error> {
         let layout = Layout::new(geometry).map_err(|what| Error::InvalidGeometry { what })?;
-        check_memory(base, len, layout.total)?;
+        // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
+        unsafe { init_memory(base, len, layout.total)? };
         // The offsets are below `total`'s parts computed from `n <= 2^16`
         // small elements, so they fit `u32` (checked by `Layout::new`'s
         // construction: `meta` and `payload` are at most a few MiB).
@@ -371,12 +375,9 @@ impl Region {
     /// assert_eq!(r.capacity(), 2);
     /// ```
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, Error> {
-        check_memory(base, len, HEADER_SIZE)?;
-        // SAFETY: aligned, non-null and `len` covers a Header (checked above);
-        // the caller promises the bytes stay valid; every bit pattern is a
-        // valid Header (atomics and padding only).
-        let header = unsafe { &*base.cast::<Header>() };
-        header.prologue.validate(Kind::Mailbox)?;
+        // SAFETY: the caller promises `len` readable bytes for as long as the
+        // region lives; Header is atomics only and starts with the prologue.
+        let header: &Header = unsafe { attach_header(base, len, Kind::Mailbox)? };
         let bad = |what| Error::BadLayout { what };
         let geometry = Geometry {
             slots: header.slot_count.load(Ordering::Relaxed),
@@ -393,10 +394,12 @@ impl Region {
         {
             return Err(bad("array offsets do not match the layout version"));
         }
-        if header.total_len.load(Ordering::Relaxed) != layout.total as u64 {
-            return Err(bad("recorded length does not match the geometry"));
-        }
-        check_memory(base, len, layout.total)?;
+        check_recorded_total(
+            header.total_len.load(Ordering::Relaxed),
+            layout.total,
+            base,
+            len,
+        )?;
         Ok(Region {
             // SAFETY: `check_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
@@ -992,6 +995,14 @@ pub struct SendSlot<'a> {
 }
 
 impl SendSlot<'_> {
+    /// The slot's payload as a [`SlotWriter`] (for the [`Queue`](crate::queue::Queue)
+    /// form of write-in-place).
+    pub(crate) fn writer(&mut self) -> SlotWriter<'_> {
+        // SAFETY: the payload spans `max_msg >= len` bytes inside the layout,
+        // and our WRITING word keeps every correct party out of it.
+        unsafe { SlotWriter::new(self.region.payload(self.index), self.len) }
+    }
+
     /// Length of the message being written.
     ///
     /// # Examples
@@ -1092,6 +1103,26 @@ impl Drop for SendSlot<'_> {
             Ordering::Release,
             Ordering::Relaxed,
         );
+    }
+}
+
+impl Region {
+    /// Length of the message `sel` would take next.
+    pub(super) fn peek_len(&self, sel: Selector) -> Result<usize, Error> {
+        self.pick(sel).map(|c| c.len as usize)
+    }
+
+    /// Calls `f(role, owner)` for every slot a sender is writing (producer)
+    /// or a receiver is reading (consumer).
+    pub(super) fn busy_owners(&self, mut f: impl FnMut(bool, u32)) {
+        for i in 0..self.layout.slots {
+            let word = self.state(i).load(Ordering::Relaxed);
+            match state_of(word) {
+                WRITING => f(true, owner_of(word)),
+                READING => f(false, owner_of(word)),
+                _ => {}
+            }
+        }
     }
 }
 

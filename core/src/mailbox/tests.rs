@@ -388,7 +388,7 @@ fn attach_rejects_every_inconsistent_header_field() {
         (44, 0, "payload offset"),
         (48, 1, "total length"),
         (52, 1, "total length high half"),
-        (4, 2, "version"),
+        (4, 1, "old layout version"),
         (8, 1, "kind"),
     ] {
         let mut mem = fresh(4, 8).0;
