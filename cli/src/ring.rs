@@ -119,7 +119,7 @@ pub(crate) fn describe(name: &str, e: &Error) -> String {
         | Error::NotOwner { .. }
         | Error::BadMode { .. }
         | Error::SizeMismatch { .. } => e.to_string(),
-        Error::Core(kipc_core::Error::InUse) => {
+        Error::Busy => {
             format!("ring {name:?}: that side is attached by a live process (see `kipc ls`)")
         }
         Error::NotReady => format!("ring {name:?}: its creator has not finished initialising it"),
@@ -200,7 +200,7 @@ fn recv(name: &str, count: Option<u64>, timeout_ms: Option<u64>) -> CmdResult {
     while count.is_none_or(|c| received < c) {
         // Drain what is there without blocking; flush before sleeping.
         let r = match rx.try_recv(&mut buf) {
-            Err(Error::Core(kipc_core::Error::Empty)) => {
+            Err(Error::Empty) => {
                 out.flush().map_err(write_err)?;
                 match timeout_ms {
                     Some(ms) => rx.recv_timeout(&mut buf, Duration::from_millis(ms)),

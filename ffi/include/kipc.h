@@ -77,8 +77,7 @@
 // The endpoint is already attached by another owner.
 #define KIPC_EBUSY 16
 
-// The handle was never attached, was detached, or was moved or copied
-// after attaching.
+// The handle was never attached, or was detached.
 #define KIPC_EBADF 9
 
 // A wait ran out of time.
@@ -294,8 +293,8 @@ typedef struct kipc_signals kipc_signals;
 //
 // Thread safety: once attached, any number of threads (and interrupt
 // contexts) may send, receive, recover and query through one handle at
-// the same time; only attach and detach need the handle to themselves. Do
-// not copy or move the storage while attached (`-KIPC_EBADF`).
+// the same time; only attach and detach need the handle to themselves. The
+// storage holds no pointer into itself and may be moved with `memcpy`.
 typedef struct kipc_mbox_t {
   uint64_t opaque[16];
 } kipc_mbox_t;
@@ -319,7 +318,8 @@ typedef struct kipc_doorbells_t {
 //
 // Thread safety: one thread (or interrupt context) at a time per handle;
 // any number of producer and consumer handles of one ring may run
-// concurrently. Do not copy or move the storage while attached.
+// concurrently. The storage may be moved with `memcpy` (use only the new
+// copy afterwards).
 typedef struct kipc_mpmc_producer_t {
   uint64_t opaque[32];
 } kipc_mpmc_producer_t;
@@ -396,8 +396,10 @@ typedef struct kipc_sigdelivery_t {
 //
 // Thread safety: one thread (or interrupt context) at a time may use a
 // producer handle; it may move between threads between calls. The producer
-// and the consumer of one ring may run concurrently. Do not copy or move
-// the storage while attached (a moved handle returns `-KIPC_EBADF`).
+// and the consumer of one ring may run concurrently. The storage holds no
+// pointer into itself: it may be moved with `memcpy` while attached (use
+// only the new copy afterwards; detaching either copy ends the claim, and
+// the other then returns `-KIPC_EBUSY`).
 typedef struct kipc_spsc_producer_t {
   uint64_t opaque[16];
 } kipc_spsc_producer_t;
@@ -1271,8 +1273,11 @@ int kipc_spsc_init(void *mem, size_t len, uint32_t slots, uint32_t slot_size);
 // `-KIPC_ENOBUFS` (`len` smaller than the recorded layout),
 // `-KIPC_EBADMSG` (indices corrupt). On error `tx` is left detached.
 //
-// Only one producer may be attached to a ring at a time; the library does
-// not enforce that across handles (the host level does).
+// Only one producer may be attached to a ring at a time: a second attach
+// (from any program) returns `-KIPC_EBUSY` until the first detaches. The
+// core level knows no processes, so a producer that exits without
+// detaching keeps the side; the host level (`kipc_ring_*`) takes sides
+// over from dead processes.
 //
 // # Safety
 //

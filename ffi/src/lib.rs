@@ -30,10 +30,11 @@
 //! - No function keeps a pointer the caller passed after it returns, except
 //!   the ring memory given to an `attach` (used until `detach`) and the handle
 //!   storage itself.
-//! - Handle storage must not be copied or moved while attached (like
-//!   `pthread_mutex_t`): a moved handle is detected and reported as
-//!   `-KIPC_EBADF`. Using storage that was never zeroed or attached is
-//!   undefined, as in C.
+//! - Handle storage holds no pointer into itself: attached storage may be
+//!   moved with `memcpy` (use only the new copy afterwards). Core-level
+//!   SPSC handles claim their side in the ring, so of two copies the one
+//!   left behind is refused (`-KIPC_EBUSY`) once the other detaches. Using
+//!   storage that was never zeroed or attached is undefined, as in C.
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -33,6 +33,7 @@
 )]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod endpoint;
 pub mod error;
 pub mod eventfd;
 pub mod fifo;

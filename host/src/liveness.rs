@@ -158,6 +158,78 @@ impl PeerWatch {
     }
 }
 
+/// Verdicts on the owner ids (pids) a region header records, for the core's
+/// `alive` oracles ([`kipc_core::queue::Queue::claim_producer`],
+/// [`kipc_core::queue::Queue::reap`]).
+///
+/// A pidfd is opened the first time a pid is asked about and kept, so later
+/// answers are exact even if the pid is reused meanwhile; a pid that is no
+/// valid pid (0, above `i32::MAX`) is dead; a pid we cannot check (say,
+/// `EMFILE`) is assumed alive, and asked about again next time. This is the
+/// one place where kipc-host decides whether an owner is alive.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::liveness::Liveness;
+/// let mut l = Liveness::new();
+/// assert!(l.is_alive(std::process::id()));
+/// assert!(!l.is_alive(0));
+/// ```
+#[derive(Debug, Default)]
+pub struct Liveness {
+    watches: Vec<(u32, Option<PeerWatch>)>,
+}
+
+impl Liveness {
+    /// No pid watched yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether process `pid` is alive (see the type's documentation).
+    pub fn is_alive(&mut self, pid: u32) -> bool {
+        if let Some((_, w)) = self.watches.iter().find(|(p, _)| *p == pid) {
+            return w.as_ref().is_some_and(PeerWatch::is_alive);
+        }
+        let (watch, alive) = match i32::try_from(pid) {
+            Ok(p) if p > 0 => match PeerWatch::new(p) {
+                Ok(w) => {
+                    let alive = w.is_alive();
+                    (Some(w), alive)
+                }
+                Err(Error::InvalidArgument { .. }) => (None, false),
+                // Unknown: assume alive, and ask again next time.
+                Err(_) => return true,
+            },
+            _ => (None, false),
+        };
+        // Keep the cache small: a ring names at most 64 + 16 pids.
+        if self.watches.len() >= 128 {
+            self.watches.clear();
+        }
+        self.watches.push((pid, watch));
+        alive
+    }
+
+    /// [`is_alive`](Self::is_alive) as the core's oracle type.
+    pub fn oracle(&mut self) -> impl FnMut(core::num::NonZeroU32) -> bool + '_ {
+        |id| self.is_alive(id.get())
+    }
+}
+
+/// A one-off [`Liveness::is_alive`] (opens and closes a pidfd): for listings.
+///
+/// # Examples
+///
+/// ```
+/// assert!(kipc_host::liveness::owner_alive(std::process::id()));
+/// assert!(!kipc_host::liveness::owner_alive(u32::MAX));
+/// ```
+pub fn owner_alive(pid: u32) -> bool {
+    Liveness::new().is_alive(pid)
+}
+
 /// `kill(pid, 0)` — whether a process with this pid exists (including a
 /// zombie). Racy: the pid may have been reused by an unrelated process, so
 /// use it only for display (`kipc ls`), never to decide that a peer is alive

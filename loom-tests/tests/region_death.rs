@@ -66,11 +66,13 @@ fn spsc_consumer_gets_the_last_message_then_peer_dead() {
         let producer = {
             let s = s.clone();
             thread::spawn(move || {
-                let mut tx = s.region.producer().unwrap();
+                let mut tx = s.region.producer(1).unwrap();
                 tx.try_send(b"last").unwrap();
                 if s.region.not_empty().ring() {
                     s.futex.wake(s.region.not_empty().word());
                 }
+                // The process dies: no destructor runs, the claim stays.
+                core::mem::forget(tx);
             })
         };
         let watchdog = {
@@ -80,7 +82,7 @@ fn spsc_consumer_gets_the_last_message_then_peer_dead() {
                 s.producer_died();
             })
         };
-        let mut rx = s.region.consumer().unwrap();
+        let mut rx = s.region.consumer(2).unwrap();
         let bell = s.region.not_empty();
         let mut buf = [0u8; 4];
         let mut got = Vec::new();
@@ -111,7 +113,7 @@ fn spsc_producer_blocked_on_full_ring_gets_peer_dead() {
             let s = s.clone();
             thread::spawn(move || s.consumer_died())
         };
-        let mut tx = s.region.producer().unwrap();
+        let mut tx = s.region.producer(1).unwrap();
         let bell = s.region.not_full();
         let mut sent = 0;
         let result = loop {

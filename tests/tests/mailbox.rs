@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use kipc_core::Error as CoreError;
 use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
 use kipc_host::Error;
 use kipc_tests::mbox_payload::{check, Rng, STOP};
@@ -164,10 +163,7 @@ fn single_receiver_draining_a_prefilled_mailbox_sees_priority_then_fifo_order() 
             assert!(seq > prev, "tag {tag} prio {prio}: {seq} after {prev}");
         }
     }
-    assert_eq!(
-        mb.try_recv(&mut buf).unwrap_err(),
-        Error::Core(CoreError::Empty)
-    );
+    assert_eq!(mb.try_recv(&mut buf).unwrap_err(), Error::Empty);
 }
 
 #[test]
@@ -244,10 +240,7 @@ fn sender_killed_mid_send_leaves_no_torn_message_and_no_wedged_slot() {
             mb.try_send(b"probe", 0, 0)
                 .unwrap_or_else(|e| panic!("round {round}: slot {i}: {e}"));
         }
-        assert_eq!(
-            mb.try_send(b"probe", 0, 0),
-            Err(Error::Core(CoreError::Full))
-        );
+        assert_eq!(mb.try_send(b"probe", 0, 0), Err(Error::Full));
         while mb.try_recv(&mut buf).is_ok() {}
     }
     eprintln!(

@@ -179,7 +179,6 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
         .parse()
         .map_err(|_| format!("bad peer size {:?}", args.size))?;
     let ctx = ChildCtx::init(
-        size,
         args.peer_cpu,
         args.peer_shared,
         &args.peer_fds,

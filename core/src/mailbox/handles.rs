@@ -141,9 +141,11 @@ impl Queue for Region {
     /// made ready again. A mailbox never reports [`Error::PeerDead`]: its
     /// peers are anonymous and may come and go.
     fn reap(&self, _waiter: Role, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
+        // Ids are never 0, so a busy slot naming owner 0 was left by a
+        // broken or hostile peer: nobody will finish it.
         let recovered = self.recover(|owner| match NonZeroU32::new(owner) {
             Some(o) => owner != me && !alive(o),
-            None => false,
+            None => true,
         });
         if recovered > 0 {
             self.not_empty().ring_all();

@@ -951,6 +951,11 @@ impl Region {
         }
     }
 }
+/// What a receive reports for a message whose length word exceeds the slot.
+const BAD_LENGTH: Error = Error::Corrupt {
+    what: "message length exceeds the slot size",
+};
+
 /// Checks that `tail` is at most `slots` ahead of `head`; returns the count.
 #[inline(always)]
 fn check_used(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
@@ -1265,11 +1270,21 @@ impl RegionConsumer {
         // Read once into a local: the peer may change the word meanwhile.
         let len = self.region.len_word(slot).load(Ordering::Relaxed);
         if len > self.region.geo.slot_size {
-            return Err(Error::Corrupt {
-                what: "message length exceeds the slot size",
-            });
+            return Err(BAD_LENGTH);
         }
         Ok((slot, len as usize))
+    }
+
+    /// Moves past the oldest message (received, or consumed as corrupt).
+    #[inline]
+    fn advance(&mut self) {
+        self.head = self.head.wrapping_add(1);
+        // SYNC: consume slot. Release: our copy out of the slot comes before
+        // the producer's Acquire load of `head` and its next write there.
+        self.region
+            .header()
+            .head
+            .store(self.head, Ordering::Release);
     }
 
     /// Receives the oldest message into `buf`; returns its length.
@@ -1279,8 +1294,9 @@ impl RegionConsumer {
     /// [`Error::Empty`]; [`Error::PeerDead`] when empty and the producer is
     /// marked dead (queued messages are delivered first);
     /// [`Error::TooLarge`] `{ len, max: buf.len() }` if `buf` is too small
-    /// (the message stays queued); [`Error::Corrupt`] if `tail` or the length
-    /// word (written by the peer) is out of range.
+    /// (the message stays queued); [`Error::Corrupt`] if `tail` (written by
+    /// the peer) is out of range, or if the message's length word is: that
+    /// message is then consumed, so the next receive goes on.
     ///
     /// # Examples
     ///
@@ -1298,7 +1314,15 @@ impl RegionConsumer {
     /// ```
     #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (slot, len) = self.front()?;
+        let (slot, len) = match self.front() {
+            Ok(front) => front,
+            Err(BAD_LENGTH) => {
+                // Consume the bad message, so the next receive goes on.
+                self.advance();
+                return Err(BAD_LENGTH);
+            }
+            Err(e) => return Err(e),
+        };
         let Some(dst) = buf.get_mut(..len) else {
             return Err(Error::TooLarge {
                 len,
@@ -1308,13 +1332,7 @@ impl RegionConsumer {
         // SAFETY: `len <= slot_size`, so the source lies in the slot's payload
         // area inside the region; `dst` is private memory.
         unsafe { copy_from_shared(slot.add(LEN_WORD), dst) };
-        self.head = self.head.wrapping_add(1);
-        // SYNC: consume slot. Release: our copy out of the slot comes before
-        // the producer's Acquire load of `head` and its next write there.
-        self.region
-            .header()
-            .head
-            .store(self.head, Ordering::Release);
+        self.advance();
         Ok(len)
     }
 

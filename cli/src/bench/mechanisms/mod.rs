@@ -26,19 +26,19 @@ use std::io;
 
 use super::harness::{ChildCtx, ParentCtx};
 use super::protocol::Channel;
+use ring::Flavour;
 
 pub mod eventfd;
 pub mod floor;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx2;
 pub mod mbox;
-pub mod mpmc;
 pub mod mq;
 pub mod pipe;
+pub mod ring;
 pub mod signal;
 pub mod socket;
 pub mod spool;
-pub mod spsc;
 pub mod sys;
 
 /// The function a mechanism hands its channel to.
@@ -198,9 +198,9 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     match ctx.mech {
         Mech::Floor => floor::parent(ctx, drive, floor::Wait::Spin),
         Mech::Futex => floor::parent(ctx, drive, floor::Wait::Futex),
-        Mech::SpscSpin => spsc::parent(ctx, drive, false),
-        Mech::SpscBlock => spsc::parent(ctx, drive, true),
-        Mech::Mpmc => mpmc::parent(ctx, drive),
+        Mech::SpscSpin => ring::parent(ctx, drive, Flavour::SpscSpin),
+        Mech::SpscBlock => ring::parent(ctx, drive, Flavour::SpscBlock),
+        Mech::Mpmc => ring::parent(ctx, drive, Flavour::Mpmc),
         Mech::Mbox => mbox::parent(ctx, drive),
         Mech::Eventfd => eventfd::parent(ctx, drive),
         Mech::Pipe => pipe::parent_pipe(ctx, drive),
@@ -227,9 +227,9 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     match mech {
         Mech::Floor => floor::child(ctx, drive, floor::Wait::Spin),
         Mech::Futex => floor::child(ctx, drive, floor::Wait::Futex),
-        Mech::SpscSpin => spsc::child(ctx, drive, false),
-        Mech::SpscBlock => spsc::child(ctx, drive, true),
-        Mech::Mpmc => mpmc::child(ctx, drive),
+        Mech::SpscSpin => ring::child(ctx, drive, Flavour::SpscSpin),
+        Mech::SpscBlock => ring::child(ctx, drive, Flavour::SpscBlock),
+        Mech::Mpmc => ring::child(ctx, drive, Flavour::Mpmc),
         Mech::Mbox => mbox::child(ctx, drive),
         Mech::Eventfd => eventfd::child(ctx, drive),
         Mech::Pipe => pipe::child_pipe(ctx, drive),
