@@ -37,7 +37,10 @@
 //!   storage that was never zeroed or attached is undefined, as in C.
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Library code handles every error; tests may unwrap (clippy.toml allows it
+// in `#[cfg(test)]` code).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 // The C names (`kipc_spsc_producer_t`) are the API; they are spelled the C way
 // in Rust too so that the header and the source can be grepped together.
 #![allow(non_camel_case_types)]

@@ -31,7 +31,10 @@
     missing_docs,
     missing_debug_implementations
 )]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Library code handles every error; tests may unwrap (clippy.toml allows it
+// in `#[cfg(test)]` code).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod endpoint;
 pub mod error;
