@@ -206,3 +206,34 @@ fn mpmc_consumer_gets_the_dead_lanes_message_then_peer_dead() {
         watchdog.join().unwrap();
     });
 }
+
+#[test]
+fn spsc_death_verdict_on_an_old_owner_never_marks_a_new_claim() {
+    // A reaper judges consumer 100 dead (a stale verdict: 100 in fact left
+    // cleanly) while 100 releases the side and 300 claims it. Whatever the
+    // interleaving, 300's claim must stay attached and usable: the mark is a
+    // CAS from the state word read before the owner, and every claim bumps
+    // the word's generation.
+    use kipc_core::queue::{Queue, Role};
+    loom::model(|| {
+        let s = Spsc::new(2, 4);
+        let old = s.region.consumer(100).unwrap();
+        let reaper = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.region.reap(Role::Producer, 1, &mut |id| id.get() != 100);
+            })
+        };
+        drop(old);
+        let claimed = s.region.consumer(300);
+        reaper.join().unwrap();
+        let mut rx = claimed.unwrap();
+        assert_eq!(
+            s.region.consumer_endpoint().state(),
+            Ok(spsc::EndpointState::Attached)
+        );
+        assert_eq!(rx.try_recv(&mut [0; 4]), Err(Error::Empty));
+        let mut tx = s.region.producer(1).unwrap();
+        assert_eq!(tx.try_send(b"ok"), Ok(()));
+    });
+}

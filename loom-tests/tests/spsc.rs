@@ -50,7 +50,7 @@ impl Shared {
     }
 
     /// The host's blocking send: try, announce on `not_full`, re-try, sleep.
-    fn send_blocking(&self, tx: &mut RegionProducer<'_>, msg: &[u8]) -> Result<(), Error> {
+    fn send_blocking(&self, tx: &mut RegionProducer, msg: &[u8]) -> Result<(), Error> {
         let bell = self.region.not_full();
         loop {
             match bell.poll(|| match tx.try_send(msg) {
@@ -69,7 +69,7 @@ impl Shared {
     }
 
     /// The host's blocking receive: try, announce on `not_empty`, re-try, sleep.
-    fn recv_blocking(&self, rx: &mut RegionConsumer<'_>, buf: &mut [u8]) -> Result<usize, Error> {
+    fn recv_blocking(&self, rx: &mut RegionConsumer, buf: &mut [u8]) -> Result<usize, Error> {
         let bell = self.region.not_empty();
         loop {
             match bell.poll(|| match rx.try_recv(buf) {

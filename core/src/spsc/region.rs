@@ -325,7 +325,15 @@ impl Endpoint {
             return false;
         }
         let dead = (seen & !STATE_MASK) | STATE_DEAD;
+        // `--cfg kipc_loom_weaken="claim"`: a blind store, as kipc once did,
+        // which must make the loom model of a stale verdict fail.
+        #[cfg(kipc_loom_weaken = "claim")]
+        {
+            self.state.store(dead, Ordering::Release);
+            true
+        }
         // SYNC: mark dead. Release: pairs with the Acquire in `state`.
+        #[cfg(not(kipc_loom_weaken = "claim"))]
         self.state
             .compare_exchange(seen, dead, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
