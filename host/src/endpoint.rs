@@ -21,7 +21,8 @@
 //! shared futex ([`crate::futex::wait_until`]). Every
 //! [`LIVENESS_SLICE`](crate::futex::LIVENESS_SLICE) (20 ms) a sleeper asks the
 //! core to [`reap`](Queue::reap) its dead peers, with verdicts from one
-//! [`Liveness`] (pidfds kept per owner); the core marks a dead peer with a
+//! [`OwnerLocks`] (a lock per owner the kernel drops when it dies, exact
+//! across pid namespaces); the core marks a dead peer with a
 //! compare-and-swap, wakes everyone, and the waiter's next try reports
 //! [`Error::PeerDead`] after delivering what was already published (the
 //! mailbox instead recovers the dead owner's slots and goes on).
@@ -56,7 +57,6 @@
 
 #![allow(unsafe_code)]
 
-use core::cell::RefCell;
 use core::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ use kipc_core::Error as CoreError;
 use rustix::fd::{BorrowedFd, OwnedFd};
 
 use crate::futex;
-use crate::liveness::{owner_alive, Liveness};
+use crate::liveness::OwnerLocks;
 use crate::segment::{self, Segment};
 use crate::shm::ShmSegment;
 use crate::{Error, Result};
@@ -140,6 +140,9 @@ struct Shared<Q> {
     segment: Segment,
     /// Our pid: the owner id of our claims.
     me: u32,
+    /// Our owner lock, held while this process maps the segment, and the
+    /// verdicts on everyone else's.
+    owners: OwnerLocks,
 }
 
 impl<Q: Queue> Shared<Q> {
@@ -152,9 +155,8 @@ impl<Q: Queue> Shared<Q> {
     /// What a waiter on side `waiter` runs every liveness slice: applies the
     /// verdicts on its peers and wakes everyone if that changed anything.
     /// Always "go on": the core's next try reports what changed.
-    fn reap(&self, waiter: Role, liveness: &RefCell<Liveness>) -> bool {
-        let mut l = liveness.borrow_mut();
-        if self.queue.reap(waiter, self.me, &mut l.oracle()) {
+    fn reap(&self, waiter: Role) -> bool {
+        if self.queue.reap(waiter, self.me, &mut self.owners.oracle()) {
             self.wake_everyone();
         }
         true
@@ -167,10 +169,9 @@ impl<Q: Queue> Shared<Q> {
         waiter: Role,
         bell: &Doorbell,
         deadline: Option<Instant>,
-        liveness: &RefCell<Liveness>,
         op: impl FnMut() -> Option<Result<T, CoreError>>,
     ) -> Result<T> {
-        let alive = || self.reap(waiter, liveness);
+        let alive = || self.reap(waiter);
         Ok(futex::wait_until(
             bell,
             futex::DEFAULT_SPIN_ITERS,
@@ -285,17 +286,21 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         // `segment`, which `Shared` keeps (and drops after the queue); it was
         // just created, so no other process has it yet.
         let queue = unsafe { Q::init(segment.as_ptr(), segment.len(), config) }?;
-        Ok(Self::from_parts(queue, segment))
+        Self::from_parts(queue, segment)
     }
 
-    fn from_parts(queue: Q, segment: Segment) -> Self {
-        Self {
+    fn from_parts(queue: Q, segment: Segment) -> Result<Self> {
+        let me = my_id();
+        // Before any claim can record `me` in the header.
+        let owners = OwnerLocks::acquire(segment.fd(), me)?;
+        Ok(Self {
             shared: Arc::new(Shared {
                 queue,
                 segment,
-                me: my_id(),
+                me,
+                owners,
             }),
-        }
+        })
     }
 
     /// Opens the named queue, waiting up to [`OPEN_WAIT`] (1 s) for a creator
@@ -366,7 +371,7 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         // alive by `segment`, which `Shared` owns and drops after the queue;
         // this process touches it only through kipc.
         let queue = unsafe { Q::attach(segment.as_ptr(), segment.len()) }?;
-        Ok(Self::from_parts(queue, segment))
+        Self::from_parts(queue, segment)
     }
 
     /// `shm_unlink("/kipc.NAME")`: removes the name. Processes that have the
@@ -431,7 +436,7 @@ impl<Q: QueueLayout> ShmQueue<Q> {
                 role: o.role,
                 lane: o.lane,
                 pid: o.id.get(),
-                alive: owner_alive(o.id.get()),
+                alive: self.shared.owners.is_alive(o.id.get()),
             })
         });
         attached
@@ -477,15 +482,13 @@ impl<Q: QueueLayout> ShmQueue<Q> {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn sender(&self) -> Result<Sender<Q>> {
-        let liveness = RefCell::new(Liveness::new());
-        let handle = self
-            .shared
+        let shared = &self.shared;
+        let handle = shared
             .queue
-            .claim_producer(self.shared.me, &mut liveness.borrow_mut().oracle())?;
+            .claim_producer(shared.me, &mut shared.owners.oracle())?;
         Ok(Sender {
             handle: Some(handle),
-            shared: Arc::clone(&self.shared),
-            liveness,
+            shared: Arc::clone(shared),
         })
     }
 
@@ -506,31 +509,33 @@ impl<Q: QueueLayout> ShmQueue<Q> {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn receiver(&self) -> Result<Receiver<Q>> {
-        let liveness = RefCell::new(Liveness::new());
-        let handle = self
-            .shared
+        let shared = &self.shared;
+        let handle = shared
             .queue
-            .claim_consumer(self.shared.me, &mut liveness.borrow_mut().oracle())?;
+            .claim_consumer(shared.me, &mut shared.owners.oracle())?;
         Ok(Receiver {
             handle: Some(handle),
-            shared: Arc::clone(&self.shared),
-            liveness,
+            shared: Arc::clone(shared),
         })
     }
 
     /// Applies liveness verdicts for a waiter on side `waiter` now (what a
     /// blocking call does every slice); returns whether anything changed.
     pub fn reap(&self, waiter: Role) -> bool {
-        let liveness = RefCell::new(Liveness::new());
-        let mut l = liveness.borrow_mut();
-        let changed = self
-            .shared
+        let shared = &self.shared;
+        let changed = shared
             .queue
-            .reap(waiter, self.shared.me, &mut l.oracle());
+            .reap(waiter, shared.me, &mut shared.owners.oracle());
         if changed {
-            self.shared.wake_everyone();
+            shared.wake_everyone();
         }
         changed
+    }
+
+    /// This process's owner lock on the segment, and the verdicts on the
+    /// other owners (see [`OwnerLocks`]).
+    pub fn owner_locks(&self) -> &OwnerLocks {
+        &self.shared.owners
     }
 
     /// Our owner id (this process's pid).
@@ -550,8 +555,7 @@ impl<Q: QueueLayout> ShmQueue<Q> {
             Role::Producer => q.not_full(),
             Role::Consumer => q.not_empty(),
         };
-        let liveness = RefCell::new(Liveness::new());
-        self.shared.wait(waiter, bell, deadline, &liveness, op)
+        self.shared.wait(waiter, bell, deadline, op)
     }
 }
 
@@ -562,7 +566,6 @@ pub struct Sender<Q: QueueLayout> {
     /// Always `Some` until `drop`, which releases it before waking.
     handle: Option<Q::Producer>,
     shared: Arc<Shared<Q>>,
-    liveness: RefCell<Liveness>,
 }
 
 impl<Q: QueueLayout> fmt::Debug for Sender<Q> {
@@ -664,13 +667,9 @@ impl<Q: QueueLayout> Sender<Q> {
     pub fn send_deadline(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         let shared = &*self.shared;
         let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
-        shared.wait(
-            Role::Producer,
-            shared.queue.not_full(),
-            deadline,
-            &self.liveness,
-            || unless_full(handle.try_send(msg)),
-        )?;
+        shared.wait(Role::Producer, shared.queue.not_full(), deadline, || {
+            unless_full(handle.try_send(msg))
+        })?;
         futex::ring(shared.queue.not_empty());
         Ok(())
     }
@@ -712,7 +711,6 @@ impl<Q: QueueLayout> Sender<Q> {
             Role::Producer,
             shared.queue.not_full(),
             timeout.and_then(deadline_after),
-            &self.liveness,
             || {
                 // The core calls the closure only once room is reserved, so
                 // on `Full` (or any error) `fill` is still ours to retry with.
@@ -749,7 +747,6 @@ pub struct Receiver<Q: QueueLayout> {
     /// Always `Some` until `drop`.
     handle: Option<Q::Consumer>,
     shared: Arc<Shared<Q>>,
-    liveness: RefCell<Liveness>,
 }
 
 impl<Q: QueueLayout> fmt::Debug for Receiver<Q> {
@@ -849,13 +846,9 @@ impl<Q: QueueLayout> Receiver<Q> {
     ) -> Result<T> {
         let shared = &*self.shared;
         let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
-        let got = shared.wait(
-            Role::Consumer,
-            shared.queue.not_empty(),
-            deadline,
-            &self.liveness,
-            || unless_empty(op(handle)),
-        )?;
+        let got = shared.wait(Role::Consumer, shared.queue.not_empty(), deadline, || {
+            unless_empty(op(handle))
+        })?;
         futex::ring(shared.queue.not_full());
         Ok(got)
     }

@@ -24,20 +24,25 @@
 //! "owner id"), so a slot a process was writing or reading when it died
 //! says who left it. Blocking calls spin briefly, then sleep on the core's
 //! doorbell with a shared futex in slices of [`futex::LIVENESS_SLICE`]; at
-//! the start of every sleep they run [`Mailbox::recover`], which asks
-//! `kill(pid, 0)` about each owner of a half-done slot and undoes the steps
-//! of the dead: a half-written message is dropped (it never existed), a
-//! half-read one is made ready again (redelivered). A mailbox whose sender
-//! or receiver was SIGKILLed mid-operation is therefore usable at full
-//! capacity again within one slice, by whoever waits on it.
+//! the start of every sleep they reap dead owners (the core's
+//! [`Queue::reap`](kipc_core::queue::Queue::reap)): a half-written message
+//! of a dead sender is dropped (it never existed), a half-read one of a dead
+//! receiver is made ready again (redelivered). A mailbox whose sender or
+//! receiver was SIGKILLed mid-operation is therefore usable at full capacity
+//! again within one slice, by whoever waits on it; [`Mailbox::recover`] does
+//! the same on demand.
 //!
-//! Liveness here is `kill(pid, 0)`, not a pidfd: the owners are many and
-//! change with every message, and a pidfd would have to be opened per owner
-//! per check. The caveat is **pid reuse**: if a dead owner's pid is reused
-//! by a new process before anyone recovers, its slot stays claimed until
-//! that process exits too (one slot is lost for a while, never a message
-//! corrupted). A pid recorded by a process in another pid namespace means
-//! nothing to us, so share mailboxes within one pid namespace.
+//! Owner ids are pid numbers, but the verdict is not taken from the pid:
+//! every process holds a lock on the segment that the kernel drops when it
+//! dies ([`crate::liveness::OwnerLocks`]), so a live sender in another pid
+//! namespace (a container sharing /dev/shm) is never taken for dead, and a
+//! reused pid does not keep a dead owner's slot claimed.
+//!
+//! A [`Mailbox`] is a [`ShmQueue`] over the core mailbox, the same endpoint
+//! type as [`ShmRing`](crate::ring::ShmRing): construction, waiting and
+//! liveness are [`crate::endpoint`]'s. Its `&self` methods below send and
+//! receive with this process's pid; [`ShmQueue::sender`] and
+//! [`ShmQueue::receiver`] give owned handles as for rings.
 //!
 //! # No `PeerDead`
 //!
@@ -80,7 +85,6 @@ pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
 
 use crate::endpoint::{checked_size, deadline_after, QueueLayout, ShmQueue};
 use crate::futex;
-use crate::liveness::Liveness;
 use crate::{Error, Result};
 
 /// The largest mailbox (header, metadata and slots) [`Mailbox`] creates:
@@ -477,11 +481,11 @@ impl ShmQueue<Region> {
     /// [module documentation](self)); returns how many slots it recovered.
     /// Blocking calls do this by themselves while they wait.
     pub fn recover(&self) -> usize {
-        let me = self.me();
-        let mut liveness = Liveness::new();
+        let locks = self.owner_locks();
+        // Owner 0 is no owner: whatever it left is recovered.
         let n = self
             .queue()
-            .recover(|owner| owner != me && !liveness.is_alive(owner));
+            .recover(|owner| owner == 0 || !locks.is_alive(owner));
         if n > 0 {
             futex::ring_all(self.queue().not_empty());
             futex::ring_all(self.queue().not_full());

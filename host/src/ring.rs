@@ -13,26 +13,25 @@
 //!
 //! # Handles and ownership
 //!
-//! [`ShmRing::sender`] claims the producer side (SPSC) or a lane (MPMC) for
-//! this process's pid; [`ShmRing::receiver`] claims the consumer side. If the
-//! recorded owner is a process that has exited (a pidfd says so, see
-//! [`crate::liveness`]), the side is *reclaimed*: that is how a ring whose
-//! creator or user died is taken over. A live owner means
-//! [`kipc_core::Error::InUse`] (SPSC) or [`kipc_core::Error::NoFreeLane`] (MPMC).
-//! Dropping a handle releases the side (state "closed") and changes both
-//! doorbell words so a sleeping peer re-checks.
+//! [`ShmQueue::sender`] claims the producer side (SPSC) or a lane (MPMC) for
+//! this process's pid; [`ShmQueue::receiver`] claims the consumer side. If
+//! the recorded owner has exited (its owner lock on the segment is gone, see
+//! [`crate::liveness::OwnerLocks`]), the side is *reclaimed*: that is how a
+//! ring whose creator or user died is taken over. A live owner, in whatever
+//! pid namespace, means [`Error::Busy`]. Dropping a handle releases the side
+//! (state "closed") and wakes every sleeper so a waiting peer re-checks.
 //!
 //! # Waiting and peer liveness
 //!
-//! Blocking calls use [`futex::wait_until`]: a bounded spin, then a sleep on the
-//! doorbell word with a shared futex, re-checking the peer every
-//! [`futex::LIVENESS_SLICE`] (20 ms). The peer is whoever the header names:
-//! a receiver watches the producer's pid (SPSC) or every live lane owner
-//! (MPMC); a sender watches the consumer's pid (SPSC) or every recorded
-//! consumer (MPMC). Pidfds are opened lazily when a pid is first seen and
-//! re-opened when the header names a different pid. When the peer has exited,
-//! a blocking call returns [`Error::PeerDead`] within about one slice, after
-//! delivering every message that was already published.
+//! Blocking calls use [`futex::wait_until`](crate::futex::wait_until): a
+//! bounded spin, then a sleep on the doorbell word with a shared futex,
+//! re-checking the peers every
+//! [`LIVENESS_SLICE`](crate::futex::LIVENESS_SLICE) (20 ms). The peer is
+//! whoever the header names: a receiver watches the producer (SPSC) or every
+//! live lane owner (MPMC); a sender watches the consumer (SPSC) or every
+//! recorded consumer (MPMC). When the peer has exited, a blocking call
+//! returns [`Error::PeerDead`] within about one slice, after delivering
+//! every message that was already published.
 //!
 //! Differences between the kinds, inherited from the core:
 //! - SPSC: a peer that released its side *cleanly* is not dead: the side is

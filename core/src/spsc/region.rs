@@ -1819,17 +1819,29 @@ mod tests {
     }
 
     #[test]
-    fn recv_reports_corrupt_length_instead_of_reading_past_slot() {
+    fn recv_reports_corrupt_length_and_consumes_the_bad_message() {
         let (mut mem, r) = fresh(2, 16);
-        r.producer(1).unwrap().try_send(b"ok").unwrap();
-        mem.poke(HEADER_SIZE, 17);
+        let mut tx = r.producer(1).unwrap();
+        tx.try_send(b"ok").unwrap();
+        tx.try_send(b"next").unwrap();
+        mem.poke(HEADER_SIZE, u32::MAX);
         let mut rx = r.consumer(2).unwrap();
+        // A peek reports it and leaves it; a receive reports it once and
+        // consumes it, so the ring is not wedged.
+        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
+        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
         assert!(matches!(
             rx.try_recv(&mut [0; 64]),
             Err(Error::Corrupt { .. })
         ));
-        mem.poke(HEADER_SIZE, u32::MAX);
-        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
+        let mut buf = [0; 64];
+        assert_eq!(rx.try_recv(&mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"next");
+        assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+        // 17 is one past the slot: never read past it.
+        tx.try_send(b"x").unwrap();
+        mem.poke(HEADER_SIZE, 17);
+        assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
     }
 
     #[test]
