@@ -3,68 +3,8 @@
 //! operations that change it, beside a lock-free [`SignalInbox`] for raising
 //! from interrupt or signal-handler context.
 //!
-//! # Why a lock, and why raising does not take it
-//!
-//! `Process` changes through `&mut self`: a delivery reads the mask, takes
-//! from a pending set and installs a handler mask as one step, and so does
-//! every other operation. Making all of that lock-free would buy nothing a
-//! kernel needs; a lock held for a few hundred nanoseconds is the honest
-//! design (`spin`, through [`crate::sync::SpinMutex`], so loom schedules it).
-//!
-//! An interrupt or a signal handler, though, may have interrupted the very
-//! CPU or thread that holds the lock, and would spin forever waiting for it.
-//! So raising never touches the lock: [`Shared::raise`] puts the signal into
-//! the inbox (one `fetch_or` for a standard signal, a lock-free queue push for
-//! a real-time one), and whoever takes the lock next moves the inbox into the
-//! state ([`Process::absorb`]) before doing anything else. Every locked
-//! operation absorbs first, so it sees every raise that completed before it
-//! took the lock.
-//!
-//! # Which calls may run where
-//!
-//! | call                                   | interrupt / handler context | waits for |
-//! |----------------------------------------|-----------------------------|-----------|
-//! | [`raise`](Shared::raise), [`inbox`](Shared::inbox) | yes          | nothing (lock-free) |
-//! | [`try_lock`](Shared::try_lock)         | yes                         | nothing: `None` if held |
-//! | [`lock`](Shared::lock) and every other method | no                   | the holder on another CPU or thread |
-//!
-//! A locked call from a context that interrupted the holder deadlocks (the
-//! lock is not reentrant). Any number of raises may run concurrently with
-//! each other and with locked calls.
-//!
-//! # What a raise guarantees
-//!
-//! - A raised real-time instance is made pending exactly once, with its
-//!   info, by the first locked call that finds room in the state's queue
-//!   (`RTQ`); until then it waits in the inbox. A raise that finds the inbox
-//!   full (`INBOX` waiting instances) fails with [`SigError::Again`] and
-//!   changes nothing.
-//! - A raised standard signal is made pending (process-directed, as `kill`
-//!   from pid 0: the inbox keeps no sender) by the next locked call, and
-//!   coalesces with a pending instance as rule 3 says: raising it `k` times
-//!   delivers it between once and `k` times, never more, never zero.
-//! - Nothing moves from the inbox to the state without the lock, so no
-//!   delivery or mask change ever sees half an absorb.
-//!
-//! The inbox is drained only when someone takes the lock. A thread that
-//! found nothing to deliver and goes to sleep must be woken by the raiser
-//! (a doorbell, an IPI): the raise alone wakes nobody.
-//!
-//! # Examples
-//!
-//! ```
-//! use kipc_core::signal::*;
-//! static SIGS: Shared<2, 8, 8> = Shared::new();
-//! let me = Sender::new(1, 0);
-//! SIGS.sigprocmask(1, How::Block, SigSet::from(Signal::USR1)).unwrap();
-//! // From an interrupt handler: lock-free.
-//! SIGS.raise(SigInfo::user(Signal::USR1, me)).unwrap();
-//! // Thread 1 blocks it; thread 0 takes it.
-//! assert_eq!(SIGS.next_delivery(1).unwrap(), None);
-//! let d = SIGS.next_delivery(0).unwrap().unwrap();
-//! assert_eq!(d.info.signo, Signal::USR1);
-//! assert_eq!(SIGS.next_delivery(0).unwrap(), None);
-//! ```
+//! The rules (which calls may run in interrupt context, what a raise
+//! guarantees) are on [`Shared`] itself.
 
 use super::{
     Delivery, Disposition, Generated, How, Process, Sender, SigError, SigInfo, SigSet, Signal,
@@ -75,8 +15,76 @@ use crate::sync::{const_fn, SpinMutex, SpinMutexGuard};
 /// The signal state of a process with `THREADS` threads and room for `RTQ`
 /// queued real-time instances, shareable between CPUs or threads (`&self`
 /// everywhere), with an inbox of `INBOX` real-time instances (a power of two)
-/// for raising from interrupt context. See the [module documentation](self)
-/// for which calls may run where.
+/// for raising from interrupt context.
+///
+/// # Why a lock, and why raising does not take it
+///
+/// `Process` changes through `&mut self`: a delivery reads the mask, takes
+/// from a pending set and installs a handler mask as one step, and so does
+/// every other operation. Making all of that lock-free would buy nothing a
+/// kernel needs; a lock held for one call (well under a microsecond) is the
+/// honest design (`spin`, through [`crate::sync::SpinMutex`], so loom
+/// schedules it).
+///
+/// An interrupt or a signal handler, though, may have interrupted the very
+/// CPU or thread that holds the lock, and would spin forever waiting for it.
+/// So raising never touches the lock: [`Shared::raise`] puts the signal into
+/// the inbox (one `fetch_or` for a standard signal, a lock-free queue push for
+/// a real-time one), and whoever takes the lock next moves the inbox into the
+/// state ([`Process::absorb`]) before doing anything else. Every locked
+/// operation absorbs first, so it sees every raise that completed before it
+/// took the lock.
+///
+/// # Which calls may run where
+///
+/// | call                                   | interrupt / handler context | waits for |
+/// |----------------------------------------|-----------------------------|-----------|
+/// | [`raise`](Shared::raise), [`inbox`](Shared::inbox) | yes          | nothing (lock-free) |
+/// | [`try_lock`](Shared::try_lock)         | yes                         | nothing: `None` if held |
+/// | [`lock`](Shared::lock) and every other method | no                   | the holder on another CPU or thread |
+///
+/// A locked call from a context that interrupted the holder deadlocks (the
+/// lock is not reentrant). Any number of raises may run concurrently with
+/// each other and with locked calls.
+///
+/// # What a raise guarantees
+///
+/// Raised signals are generated like any other, so the rules still apply
+/// when they are absorbed: one that is ignored and not blocked is discarded
+/// (rule 5), and SIGCONT and the stop signals cancel each other (rule 8).
+/// Beyond that:
+///
+/// - A raised real-time instance is made pending exactly once, with its
+///   info, by the first locked call that finds room in the state's queue
+///   (`RTQ`); until then it waits in the inbox. A raise that finds the inbox
+///   full (`INBOX` waiting instances) fails with [`SigError::Again`] and
+///   changes nothing.
+/// - A raised standard signal is made pending (process-directed, as `kill`
+///   from pid 0: the inbox keeps no sender) by the next locked call, and
+///   coalesces with a pending instance as rule 3 says: raising it `k` times
+///   delivers it between once and `k` times, never more, never zero.
+/// - Nothing moves from the inbox to the state without the lock, so no
+///   delivery or mask change ever sees half an absorb.
+///
+/// The inbox is drained only when someone takes the lock. A thread that
+/// found nothing to deliver and goes to sleep must be woken by the raiser
+/// (a doorbell, an IPI): the raise alone wakes nobody.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::signal::*;
+/// static SIGS: Shared<2, 8, 8> = Shared::new();
+/// let me = Sender::new(1, 0);
+/// SIGS.sigprocmask(1, How::Block, SigSet::from(Signal::USR1)).unwrap();
+/// // From an interrupt handler: lock-free.
+/// SIGS.raise(SigInfo::user(Signal::USR1, me)).unwrap();
+/// // Thread 1 blocks it; thread 0 takes it.
+/// assert_eq!(SIGS.next_delivery(1).unwrap(), None);
+/// let d = SIGS.next_delivery(0).unwrap().unwrap();
+/// assert_eq!(d.info.signo, Signal::USR1);
+/// assert_eq!(SIGS.next_delivery(0).unwrap(), None);
+/// ```
 #[derive(Debug)]
 pub struct Shared<const THREADS: usize, const RTQ: usize, const INBOX: usize> {
     /// Where [`raise`](Self::raise) puts signals: all-atomic, never locked.
@@ -144,7 +152,7 @@ impl<const THREADS: usize, const RTQ: usize, const INBOX: usize> Shared<THREADS,
 
     /// Takes the lock (spinning while another CPU or thread holds it) and
     /// absorbs the inbox; the guard gives the whole [`Process`] API. Not
-    /// from interrupt context: see the [module documentation](self).
+    /// from interrupt context: see [`Shared`].
     ///
     /// # Examples
     ///
