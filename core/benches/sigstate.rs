@@ -9,11 +9,13 @@
 //! Two passes:
 //!
 //! 1. criterion group `sigstate`, one benchmark per row below;
-//! 2. an interleaved pass: `KIPC_BENCH_ROUNDS` rounds (default 11, `0` skips
-//!    it), each timing every row once over a batch of calls, then the median
-//!    ns per call of each row and the lock's cost (locked row minus the same
-//!    work on a bare `Process`, which absorbs the inbox too but takes no
-//!    lock). Load changes on the shared machine hit every row alike.
+//! 2. an interleaved pass: `KIPC_BENCH_ROUNDS` rounds (default 101, `0`
+//!    skips it), each timing every row once over a batch of 20 000 calls,
+//!    then the median ns per call of each row and the lock's cost: the
+//!    median over rounds of the locked row minus the same work on a bare
+//!    `Process` (which absorbs the inbox too but takes no lock) timed right
+//!    after it. Load changes on the shared machine hit both rows of a pair
+//!    alike.
 //!
 //! Rows:
 //! - `raise std`: `Shared::raise(SIGUSR1)`, lock-free (one `fetch_or`);
@@ -175,7 +177,7 @@ criterion_group!(benches, sigstate);
 
 /// The interleaved pass: median ns per call of each row over `rounds`.
 fn interleaved(rounds: usize) {
-    const BATCH: u32 = 200_000;
+    const BATCH: u32 = 20_000;
     let mut rows = rows();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     for _ in 0..rounds {
@@ -188,8 +190,9 @@ fn interleaved(rounds: usize) {
         }
     }
     let medians: Vec<f64> = samples
-        .iter_mut()
+        .iter()
         .map(|s| {
+            let mut s = s.clone();
             s.sort_by(f64::total_cmp);
             s[s.len() / 2]
         })
@@ -204,15 +207,23 @@ fn interleaved(rounds: usize) {
     for (row, m) in rows.iter().zip(&medians) {
         println!("{:<30} {:>10.1} {:>11.2}x", row.name, m, m / raise);
     }
-    println!("lock cost (locked - bare):");
+    // Each round's locked and bare rows ran back to back, so their
+    // difference is taken per round, then the median of the differences.
+    println!("lock cost, median over rounds of (locked - bare) in the same round:");
+    let index_of = |name: &str| rows.iter().position(|r| r.name == name).unwrap();
     for op in [
+        "absorb",
         "sigprocmask",
         "next_delivery (none)",
         "raise + next_delivery",
     ] {
-        let locked = median_of(&format!("{op} locked"));
-        let bare = median_of(&format!("{op} bare"));
-        println!("  {op:<28} {:>8.1} ns", locked - bare);
+        let (l, b) = (
+            index_of(&format!("{op} locked")),
+            index_of(&format!("{op} bare")),
+        );
+        let mut diffs: Vec<f64> = (0..rounds).map(|r| samples[l][r] - samples[b][r]).collect();
+        diffs.sort_by(f64::total_cmp);
+        println!("  {op:<28} {:>8.1} ns", diffs[diffs.len() / 2]);
     }
 }
 
@@ -223,7 +234,7 @@ fn main() {
     let rounds = std::env::var("KIPC_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if test_mode { 1 } else { 11 });
+        .unwrap_or(if test_mode { 1 } else { 101 });
     if rounds > 0 {
         interleaved(rounds);
     }

@@ -13,7 +13,17 @@
  * (standard signals coalesce); no thread is handed a signal it blocks.
  *
  * Usage: sigstate_threads [instances per raiser]   (default 2000)
- * ffi/tests/c_programs.rs runs it directly and under valgrind.
+ * ffi/tests/c_programs.rs runs it directly and under valgrind memcheck.
+ * helgrind and drd report every access under the state's lock as a race:
+ * they know pthread locks, not a spin lock built on atomics. ThreadSanitizer
+ * does, and finds no race here (and finds them when the lock is disabled);
+ * a by-hand run (nightly Rust; gcc's libtsan lacks __tsan_memcpy & co., so
+ * add a file defining them as memcpy/memset/memmove):
+ *     CARGO_PROFILE_RELEASE_PANIC=abort RUSTFLAGS=-Zsanitizer=thread \
+ *       cargo +nightly build -p kipc-ffi --no-default-features --release \
+ *       -Zbuild-std=core --target x86_64-unknown-linux-gnu --target-dir target/tsan
+ *     cc -fsanitize=thread -DKIPC_NO_HOST -I ffi/include sigstate_threads.c \
+ *       tsan_shim.c target/tsan/x86_64-unknown-linux-gnu/release/libkipc_ffi.a -lpthread
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kipc.h"
