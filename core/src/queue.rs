@@ -26,12 +26,18 @@
 //!
 //! # What `Empty` and `Full` mean
 //!
-//! For every queue kind, `try_recv` returns [`Error::Empty`] only if, at some
-//! instant during the call, no message the consumer could take was
-//! published; `try_send` returns [`Error::Full`] only if, at some instant
-//! during the call, no slot was free for it. A message whose producer is
-//! still writing it is not yet published (the mailbox and the MPMC lanes:
-//! also a slot that a consumer is still copying out is not yet free).
+//! - SPSC ring: `try_recv` returns [`Error::Empty`] only if the ring was
+//!   empty at one instant during the call (one load of `tail`), and
+//!   `try_send` returns [`Error::Full`] only if it was full at one instant
+//!   (one load of `head`): both are linearizable. A message is there once
+//!   its producer published it; a slot is free once the consumer finished
+//!   copying out of it.
+//! - MPMC lanes: `try_send` returns `Full` only if the producer's own lane
+//!   was full at one instant during the call (linearizable per lane).
+//!   `try_recv` looks at the lanes one after another, so `Empty` means each
+//!   lane was empty at some instant during the call, not all at the same
+//!   instant; with one lane (or one producer) that is one instant.
+//! - Mailbox: see [`crate::mailbox`]'s "Order" section.
 //!
 //! # Examples
 //!
