@@ -13,6 +13,7 @@
 //!   shared memory, and the inbox/outbox address scheme;
 //! - [`rpc`]: procedure calls over mailboxes (or any [`rpc::Transport`]);
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
+//! - [`mq`]: POSIX message queues (`mq_open`), created `0600`, with timeouts;
 //! - [`signals`]: real signals received through a lock-free inbox, masks, `kill`/`sigqueue`;
 //! - [`liveness`]: telling whether a peer process is still alive;
 //! - [`pipe`], [`fifo`], [`pipeline`]: anonymous pipes (splice/tee), named
@@ -24,7 +25,8 @@
 //! - [`error`]: the crate's [`Error`].
 //!
 //! System calls go through `rustix`; the few it lacks (System V shared memory,
-//! `ftok`) are made with `libc` in one private module, `sys`.
+//! `ftok`, POSIX message queues, `sigaction`, `sigqueue`, ...) are made with
+//! `libc` in one private module, `sys`.
 #![deny(
     unsafe_code,
     unsafe_op_in_unsafe_fn,
@@ -46,6 +48,7 @@ pub mod lock;
 pub mod mailbox;
 pub mod mapping;
 pub mod memfd;
+pub mod mq;
 pub mod name;
 pub mod pipe;
 pub mod pipeline;

@@ -18,7 +18,7 @@ use kipc_host::liveness::PeerWatch;
 use rustix::io::FdFlags;
 use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
 
-use super::mechanisms::Mech;
+use super::mech::Mech;
 
 /// Where the two processes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
