@@ -44,6 +44,19 @@
 /* Signal sets are uint64_t with bit n - 1 for signal n. */
 #define KIPC_SIGBIT(signo) ((uint64_t)1 << ((signo) - 1))
 
+// The major version of the kipc.h a program was compiled with; compare
+// `KIPC_VERSION_MAJOR.MINOR.PATCH` with the string kipc_version() returns
+// to check the library loaded at run time.
+#define KIPC_VERSION_MAJOR 0
+
+// The minor version of the kipc.h a program was compiled with. While the
+// major version is 0 a new minor version may change the ABI (Cargo's semver
+// rules), so the shared library's soname carries it: libkipc.so.0.MINOR.
+#define KIPC_VERSION_MINOR 1
+
+// The patch version of the kipc.h a program was compiled with.
+#define KIPC_VERSION_PATCH 0
+
 // Operation would block: the ring is full (push) or empty (pop), or the
 // region is not initialised yet (attach: retry shortly).
 #define KIPC_EAGAIN 11

@@ -72,6 +72,51 @@ pub use signals::*;
 pub use sigstate::*;
 pub use spsc::*;
 
+// Version macros. cbindgen copies these literals into kipc.h (it cannot
+// expand `env!`); the assertions below fail the build when they differ from
+// the crate version in Cargo.toml, so the header cannot drift either (the
+// header test then asks for a regeneration).
+
+/// The major version of the kipc.h a program was compiled with; compare
+/// `KIPC_VERSION_MAJOR.MINOR.PATCH` with the string kipc_version() returns
+/// to check the library loaded at run time.
+pub const KIPC_VERSION_MAJOR: u32 = 0;
+/// The minor version of the kipc.h a program was compiled with. While the
+/// major version is 0 a new minor version may change the ABI (Cargo's semver
+/// rules), so the shared library's soname carries it: libkipc.so.0.MINOR.
+pub const KIPC_VERSION_MINOR: u32 = 1;
+/// The patch version of the kipc.h a program was compiled with.
+pub const KIPC_VERSION_PATCH: u32 = 0;
+
+/// A decimal version component at compile time (`"12"` -> 12); anything
+/// else fails the build.
+const fn version_part(s: &str) -> u32 {
+    let bytes = s.as_bytes();
+    assert!(!bytes.is_empty(), "empty version component");
+    let mut n: u32 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let d = bytes[i];
+        assert!(d.is_ascii_digit(), "version component is not a number");
+        n = n * 10 + (d - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+const _: () = assert!(
+    KIPC_VERSION_MAJOR == version_part(env!("CARGO_PKG_VERSION_MAJOR")),
+    "KIPC_VERSION_MAJOR differs from Cargo.toml's version: update it"
+);
+const _: () = assert!(
+    KIPC_VERSION_MINOR == version_part(env!("CARGO_PKG_VERSION_MINOR")),
+    "KIPC_VERSION_MINOR differs from Cargo.toml's version: update it"
+);
+const _: () = assert!(
+    KIPC_VERSION_PATCH == version_part(env!("CARGO_PKG_VERSION_PATCH")),
+    "KIPC_VERSION_PATCH differs from Cargo.toml's version: update it"
+);
+
 /// Without std there is no unwinding runtime to catch a panic: a panic here
 /// is a kipc bug (the bodies are written not to panic), and spinning is the
 /// only thing a freestanding library can do that never returns garbage. Not

@@ -63,14 +63,23 @@ fn compile(source: &str, link: Link) -> PathBuf {
             ]);
         }
         Link::Dynamic => {
+            let lib = lib_dir.join("libkipc_ffi.so");
             assert!(
-                lib_dir.join("libkipc_ffi.so").exists(),
+                lib.exists(),
                 "cdylib not built: run `cargo build -p kipc-ffi` first"
             );
-            cmd.arg("-L")
-                .arg(&lib_dir)
-                .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-                .arg("-lkipc_ffi");
+            // The program records the library's soname (ffi/build.rs), which
+            // is the installed name, not cargo's: give the loader a link by
+            // that name beside the programs.
+            // (Tests run in parallel: one of them makes it.)
+            match std::os::unix::fs::symlink(&lib, out_dir.join(env!("KIPC_SONAME"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    panic!("link {} in {}: {e}", env!("KIPC_SONAME"), out_dir.display())
+                }
+                _ => {}
+            }
+            cmd.arg(lib)
+                .arg(format!("-Wl,-rpath,{}", out_dir.display()));
         }
     }
     let out = cmd
@@ -148,6 +157,17 @@ fn bare_metal_spsc_example_moves_every_message_in_order() {
     check_program(
         "examples/bare_metal_spsc.c",
         "bare_metal_spsc: 1000 messages through 8 slots: ok",
+    );
+}
+
+#[test]
+fn header_version_macros_match_kipc_version_at_run_time() {
+    check_program(
+        "tests/c/version.c",
+        &format!(
+            "version: kipc.h and library agree: {}",
+            env!("CARGO_PKG_VERSION")
+        ),
     );
 }
 
