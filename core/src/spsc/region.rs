@@ -160,6 +160,16 @@ struct Header {
 /// reclaim of dead owners, through [`Queue`](crate::queue::Queue)); this type
 /// only reports.
 ///
+/// The per-operation check is a guard, not a lock: an operation that passed
+/// it a moment before a take-over still completes. That window never opens
+/// in kipc-host, because a side is taken over only from an owner that the
+/// kernel says is dead ([`Queue::claim_producer`](crate::queue::Queue::claim_producer)'s
+/// oracle is an owner lock the kernel drops at exit), and a dead process runs
+/// no operation; a handle is made stale only by a take-over, so a live
+/// handle is never stale there. An embedded user that judges liveness by
+/// other means must give the same guarantee (judge dead only what can no
+/// longer run).
+///
 /// # Examples
 ///
 /// ```
