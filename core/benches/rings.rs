@@ -41,6 +41,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
+#[path = "rings/mpmc_before.rs"]
+mod mpmc_before;
+
 /// Capacity of every ring.
 const CAP: usize = 4096;
 /// Items moved per criterion iteration.
@@ -480,6 +483,29 @@ fn kipc_mpmc_batch_1x1(n: u64) -> Duration {
     )
 }
 
+/// The typed MPMC ring as it was before issue 18 (`pop` returned `None`
+/// while the head slot was claimed but unpublished), one item at a time.
+fn before_mpmc_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop()),
+    )
+}
+
+/// As [`before_mpmc_1x1`], in batches.
+fn before_mpmc_batch_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
+        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
+    )
+}
+
 fn crossbeam_2x2(n: u64) -> Duration {
     let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
     run_many(
@@ -571,6 +597,8 @@ const MPMC: &[Case] = &[
     ("kipc_1p1c", kipc_mpmc_1x1),
     ("kipc_batch64_1p1c", kipc_mpmc_batch_1x1),
     ("crossbeam_ArrayQueue_1p1c", crossbeam_1x1),
+    ("before18_1p1c", before_mpmc_1x1),
+    ("before18_batch64_1p1c", before_mpmc_batch_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -709,7 +737,7 @@ fn interleaved_pass() {
         "M items/s",
         MPMC,
         &med,
-        &[(0, 2), (1, 2)],
+        &[(0, 2), (1, 2), (0, 3), (1, 4), (3, 2), (4, 2)],
     );
     if with_2x2() {
         let med = interleave(MPMC_2X2, rounds, ITEMS, mitems_per_s);
