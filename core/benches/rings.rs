@@ -473,6 +473,16 @@ fn kipc_mpmc_1x1(n: u64) -> Duration {
     )
 }
 
+fn kipc_mpmc_nowait_1x1(n: u64) -> Duration {
+    let q = Box::new(kipc_core::mpmc::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push_no_wait(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop_no_wait().ok()),
+    )
+}
+
 fn kipc_mpmc_batch_1x1(n: u64) -> Duration {
     let q = Box::new(kipc_core::mpmc::Ring::<u64, CAP>::new());
     let q = &*q;
@@ -599,6 +609,7 @@ const MPMC: &[Case] = &[
     ("crossbeam_ArrayQueue_1p1c", crossbeam_1x1),
     ("before18_1p1c", before_mpmc_1x1),
     ("before18_batch64_1p1c", before_mpmc_batch_1x1),
+    ("kipc_nowait_1p1c", kipc_mpmc_nowait_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -737,7 +748,7 @@ fn interleaved_pass() {
         "M items/s",
         MPMC,
         &med,
-        &[(0, 2), (1, 2), (0, 3), (1, 4), (3, 2), (4, 2)],
+        &[(0, 2), (1, 2), (0, 3), (1, 4), (3, 2), (4, 2), (5, 3)],
     );
     if with_2x2() {
         let med = interleave(MPMC_2X2, rounds, ITEMS, mitems_per_s);

@@ -37,9 +37,10 @@
 //! position `t`, so try to claim it with a CAS `tail: t -> t + 1`; on success
 //! write the value and store `seq = base(t) + 1` (Release: publish slot); on
 //! failure another producer claimed `t`: retry from 2 with the tail the CAS
-//! returned; 3b. `seq` is behind: the slot still holds the item of position
-//! `t - N`, or a consumer has claimed that item and is still reading it out;
-//! tell the two apart by the counters (step 4); 3c. `seq` is ahead: our `t`
+//! returned; 3b. `seq` is behind: position `t - N` has not released the
+//! slot: its item is still there, or a consumer has claimed it and is still
+//! reading it out (or its producer, a lap behind, has not even published
+//! it); tell "full" from "a peer mid-operation" by the counters (step 4); 3c. `seq` is ahead: our `t`
 //! is stale, reload `tail` and retry. 4. (the *full check*, as in
 //! crossbeam's `ArrayQueue`) a SeqCst fence, then load `head`: if
 //! `head + N == t` the ring is full at that instant, return
@@ -68,6 +69,18 @@
 //! [`PushError::Full`] saw `tail == head + N` at one instant. The CASes are
 //! SeqCst for this reason only; all data is handed over through `seq`.
 //!
+//! **What the checks cost.** A pop that finds the head slot unpublished, and
+//! a push that finds the tail slot not yet released, now load the other
+//! side's counter (`tail` resp. `head`), whose cache line the other side then
+//! has to take back for its next CAS, plus a fence. The successful paths are
+//! unchanged. With one producer and one consumer whose consumer keeps polling
+//! an empty ring, that is one more cache-line transfer per item: the
+//! single-item 1p1c benchmark (`core/benches/rings.rs`, which measures the
+//! ring as it was before, `before18`, in the same rounds) lost about half its
+//! throughput; the batch calls, which pay it once per run, far less. Not
+//! reading `tail` would need the claim itself to be visible in the slot (a
+//! CAS on `seq` before the one on `tail`), a protocol change not made here.
+//!
 //! **Batches** ([`Ring::push_slice`], [`Ring::pop_slice`], `T: Copy`): scan
 //! the `seq` words from `t` forward for the longest run of `k` slots that are
 //! free for their positions, claim the whole run with *one* CAS
@@ -75,14 +88,12 @@
 //! its position uniquely, so slots seen free before the CAS stay free: only
 //! the producer that claims their position writes them, and that is us once
 //! the CAS succeeds. Consumers do the same with `head`. One contended CAS
-//! then covers `k` items. When the scan stops before `items.len()` slots at a
-//! slot that is behind, the same check decides: `head + N == t + k` means
-//! exactly `k` slots were free at that instant (the CAS then proves `tail`
-//! was still `t`), so the call pushes `k`, or returns 0 for `k == 0`; anything
-//! else means a consumer is mid-read there, and the producer waits and
-//! rescans. So `push_slice` pushes `min(items.len(), f)` items where `f` is
-//! the number of free slots at one instant during the call, and `pop_slice`
-//! pops `min(out.len(), n)` where `n` is the number of items at one instant.
+//! then covers `k` items. Only an empty run (`k == 0`) goes through the full
+//! (resp. empty) check, so a batch call returns 0 only if the ring was full
+//! (resp. empty) at an instant during the call, with the same waiting as the
+//! single calls; a run of `k >= 1` is taken as found, without waiting for
+//! the in-flight peer at its end (that would only hold back items that can
+//! move now).
 //!
 //! # Progress: not lock-free in the strict sense
 //!
@@ -373,10 +384,10 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Claims up to `want` (`1..=N`) consecutive positions for pushing, with
-    /// one CAS on `tail`: as many as were free at one instant during the
-    /// call, or [`Claim::None`] if none was. If a consumer is still reading
-    /// the slot the run needs, waits for it (`WAIT`) or returns
-    /// [`Claim::Busy`] (`!WAIT`, only when not a single slot is free).
+    /// one CAS on `tail`: the run of slots found free from the tail on (at
+    /// least one), or [`Claim::None`] if the ring was full at an instant
+    /// during the call. If the tail slot is still being read out by a
+    /// consumer, waits for it (`WAIT`) or returns [`Claim::Busy`].
     #[inline(always)]
     fn claim_push<const WAIT: bool>(&self, want: u64) -> Claim {
         debug_assert!(want >= 1 && want <= N as u64);
@@ -384,54 +395,49 @@ impl<T, const N: usize> Ring<T, N> {
         loop {
             // Count the slots free for positions tail, tail+1, ...
             let mut run = 0u64;
-            let mut behind = false;
+            let mut first = 0i64;
             while run < want {
                 let (slot, base) = self.slot(tail.wrapping_add(run));
                 // SYNC: release slot. Pairs with the consumer's Release store of `seq`.
                 let seq = slot.seq.load(Ordering::Acquire);
                 let d = Self::diff(seq, base);
+                if run == 0 {
+                    first = d;
+                }
                 if d != 0 {
-                    behind = d < 0;
                     break;
                 }
                 run += 1;
             }
-            if behind && CHECK_IN_FLIGHT {
-                // Slot `tail + run` still holds position `tail + run - N`'s
+            if run == 0 {
+                if first > 0 {
+                    // `seq` ahead: our `tail` is stale.
+                    crate::sync::spin_loop();
+                    tail = self.tail.load(Ordering::Relaxed);
+                    continue;
+                }
+                // `seq` behind: the slot still holds position `tail - N`'s
                 // item, or a consumer is reading it out. Full check: is
-                // `tail + run - N` the head (nobody has claimed it yet)?
+                // `tail - N` the head, so that nobody has claimed it?
+                if !CHECK_IN_FLIGHT {
+                    // Weakened build only: the shortcut before issue 18.
+                    return Claim::None;
+                }
                 crate::sync::fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
-                if head.wrapping_add(N as u64) != tail.wrapping_add(run) {
-                    // A consumer is mid-read there, or `tail` is stale.
-                    let now = self.tail.load(Ordering::Relaxed);
-                    if now != tail {
-                        tail = now;
-                        continue;
-                    }
-                    if WAIT {
-                        crate::sync::spin_loop();
-                        tail = self.tail.load(Ordering::Relaxed);
-                        continue;
-                    }
-                    if run == 0 {
-                        return Claim::Busy;
-                    }
-                    // Not waiting, and some slots are free: claim those.
-                    // (Unreachable for `want == 1`, the only non-waiting use.)
-                } else if run == 0 {
+                if head.wrapping_add(N as u64) == tail {
                     // `tail == head + N` at the instant of that load.
                     return Claim::None;
                 }
-                // Exactly `run` slots free at that instant: claim them.
-            } else if run == 0 {
-                if behind {
-                    // Weakened build only (`CHECK_IN_FLIGHT` off).
-                    return Claim::None;
+                // A consumer is mid-read there, or `tail` is stale.
+                let now = self.tail.load(Ordering::Relaxed);
+                if now == tail {
+                    if !WAIT {
+                        return Claim::Busy;
+                    }
+                    crate::sync::spin_loop();
                 }
-                // `seq` ahead: our `tail` is stale.
-                crate::sync::spin_loop();
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = now;
                 continue;
             }
             match self.tail.compare_exchange_weak(
@@ -453,61 +459,59 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Claims up to `want` (`1..=N`) consecutive positions for popping, with
-    /// one CAS on `head`: as many as held items at one instant during the
-    /// call, or [`Claim::None`] if none did. If the producer of the slot the
-    /// run needs has claimed it but not yet published, waits for it (`WAIT`)
-    /// or returns [`Claim::Busy`] (`!WAIT`, only when not a single item is
-    /// ready).
+    /// one CAS on `head`: the run of published items from the head on (at
+    /// least one), or [`Claim::None`] if the ring was empty at an instant
+    /// during the call. If the producer of the head item has claimed its slot
+    /// but not yet published it, waits for it (`WAIT`) or returns
+    /// [`Claim::Busy`].
     #[inline(always)]
     fn claim_pop<const WAIT: bool>(&self, want: u64) -> Claim {
         debug_assert!(want >= 1 && want <= N as u64);
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             let mut run = 0u64;
-            let mut behind = false;
+            let mut first = 0i64;
             while run < want {
                 let (slot, base) = self.slot(head.wrapping_add(run));
                 // SYNC: publish slot. Pairs with the producer's Release store of `seq`.
                 let seq = slot.seq.load(Ordering::Acquire);
                 let d = Self::diff(seq, base.wrapping_add(1));
+                if run == 0 {
+                    first = d;
+                }
                 if d != 0 {
-                    behind = d < 0;
                     break;
                 }
                 run += 1;
             }
-            if behind && CHECK_IN_FLIGHT {
-                // Position `head + run` is not published. Empty check: has
-                // any producer claimed it?
+            if run == 0 {
+                if first > 0 {
+                    // `seq` ahead: our `head` is stale.
+                    crate::sync::spin_loop();
+                    head = self.head.load(Ordering::Relaxed);
+                    continue;
+                }
+                // Position `head` is not published. Empty check: has any
+                // producer claimed it?
+                if !CHECK_IN_FLIGHT {
+                    // Weakened build only: the shortcut before issue 18.
+                    return Claim::None;
+                }
                 crate::sync::fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
-                if tail != head.wrapping_add(run) {
-                    // Its producer is mid-push, or `head` is stale.
-                    let now = self.head.load(Ordering::Relaxed);
-                    if now != head {
-                        head = now;
-                        continue;
-                    }
-                    if WAIT {
-                        crate::sync::spin_loop();
-                        head = self.head.load(Ordering::Relaxed);
-                        continue;
-                    }
-                    if run == 0 {
-                        return Claim::Busy;
-                    }
-                    // (As in `claim_push`: unreachable for `want == 1`.)
-                } else if run == 0 {
+                if tail == head {
                     // `head == tail` at the instant of that load.
                     return Claim::None;
                 }
-            } else if run == 0 {
-                if behind {
-                    // Weakened build only (`CHECK_IN_FLIGHT` off).
-                    return Claim::None;
+                // Its producer is mid-push, or `head` is stale.
+                let now = self.head.load(Ordering::Relaxed);
+                if now == head {
+                    if !WAIT {
+                        return Claim::Busy;
+                    }
+                    crate::sync::spin_loop();
                 }
-                crate::sync::spin_loop();
-                head = self.head.load(Ordering::Relaxed);
+                head = now;
                 continue;
             }
             match self.head.compare_exchange_weak(
@@ -752,13 +756,15 @@ impl<T, const N: usize> Ring<T, N> {
 }
 
 impl<T: Copy, const N: usize> Ring<T, N> {
-    /// Pushes the leading items of `items`, as many as there were free slots
-    /// at one instant during the call, with one CAS on the tail for the whole
-    /// run. Returns how many were pushed: `min(items.len(), free)`, so 0 only
-    /// if the ring was full at some instant (or `items` is empty). The run is
-    /// contiguous, so another producer's items never interleave with it. Like
-    /// [`push`](Ring::push), it waits for a consumer still reading out a slot
-    /// the run needs.
+    /// Pushes a leading run of `items` with one CAS on the tail for the whole
+    /// run, and returns its length: 0 only if `items` is empty or the ring
+    /// was full at some instant during the call (like [`push`](Ring::push),
+    /// it waits for a consumer still reading out the tail slot). Otherwise
+    /// the run is the free slots found from the tail on, `1..=items.len()`
+    /// of them; it may stop short of the free space at a slot a consumer is
+    /// still reading out, since waiting there would only delay items that
+    /// could go now. The run is contiguous, so another producer's items never
+    /// interleave with it.
     ///
     /// # Examples
     ///
@@ -787,12 +793,14 @@ impl<T: Copy, const N: usize> Ring<T, N> {
         }
     }
 
-    /// Pops into the front of `out` as many items as the ring held at one
-    /// instant during the call (at most `out.len()`), with one CAS on the
-    /// head for the whole run. Returns how many were popped: 0 only if the
-    /// ring was empty at some instant (or `out` is empty). The items are
-    /// consecutive in ring order. Like [`pop`](Ring::pop), it waits for a
-    /// producer that has claimed a slot the run needs but not yet published.
+    /// Pops a run of consecutive items (in ring order) into the front of
+    /// `out` with one CAS on the head for the whole run, and returns its
+    /// length: 0 only if `out` is empty or the ring was empty at some instant
+    /// during the call (like [`pop`](Ring::pop), it waits for a producer
+    /// that has claimed the head slot but not yet published it). Otherwise
+    /// the run is the published items found from the head on,
+    /// `1..=out.len()` of them; it stops at the first item whose producer
+    /// has not finished, rather than waiting for it.
     ///
     /// # Examples
     ///
