@@ -71,15 +71,19 @@
 //!
 //! **What the checks cost.** A pop that finds the head slot unpublished, and
 //! a push that finds the tail slot not yet released, now load the other
-//! side's counter (`tail` resp. `head`), whose cache line the other side then
-//! has to take back for its next CAS, plus a fence. The successful paths are
-//! unchanged. With one producer and one consumer whose consumer keeps polling
-//! an empty ring, that is one more cache-line transfer per item: the
-//! single-item 1p1c benchmark (`core/benches/rings.rs`, which measures the
-//! ring as it was before, `before18`, in the same rounds) lost about half its
-//! throughput; the batch calls, which pay it once per run, far less. Not
-//! reading `tail` would need the claim itself to be visible in the slot (a
-//! CAS on `seq` before the one on `tail`), a protocol change not made here.
+//! side's counter (`tail` resp. `head`) after a fence; the successful paths
+//! are unchanged. Loading `tail` takes the producers' cache line, which their
+//! next CAS must take back: with a consumer polling an empty ring, one more
+//! cache-line transfer per item, which in the single-item 1p1c benchmark
+//! (`core/benches/rings.rs`; row `before18` is the ring as it was before, in
+//! the same rounds) cost well over half the throughput. So a pop first looks
+//! at the unpublished slot again up to `PATIENCE` (32) times with the spin
+//! hint, and only then reads `tail` (and waits as long again before reading
+//! it again): a pop on an empty ring takes 32 spin hints longer to return
+//! `None` than before. Not reading `tail` at all would need the claim to be
+//! visible in the slot; a claim mark set with a CAS before the CAS on `tail`
+//! was tried and measured slower still (the producer then stalls on a locked
+//! instruction on the line the consumer is polling).
 //!
 //! **Batches** ([`Ring::push_slice`], [`Ring::pop_slice`], `T: Copy`): scan
 //! the `seq` words from `t` forward for the longest run of `k` slots that are
@@ -149,6 +153,16 @@ const PUBLISH_ORDER: Ordering = Ordering::Relaxed;
 /// "behind means full/empty" shortcut, which must make the linearizability
 /// models in `loom-tests/tests/mpmc.rs` fail (never used in a real build).
 const CHECK_IN_FLIGHT: bool = !cfg!(kipc_loom_weaken = "mpmc_linear");
+
+/// How many times a pop looks again at an unpublished head slot (with the
+/// spin hint) before the empty check reads `tail`. 0 under loom: each look is
+/// a yield there, which multiplies the interleavings of every waiting loop
+/// past loom's branch limit; the looks only delay the check, they decide
+/// nothing.
+#[cfg(not(kipc_loom))]
+const PATIENCE: u32 = 32;
+#[cfg(kipc_loom)]
+const PATIENCE: u32 = 0;
 
 /// Ordering of the CASes on `head` and `tail`: SeqCst, so that the full and
 /// empty checks' fence-then-load sees them in one total order.
@@ -468,6 +482,7 @@ impl<T, const N: usize> Ring<T, N> {
     fn claim_pop<const WAIT: bool>(&self, want: u64) -> Claim {
         debug_assert!(want >= 1 && want <= N as u64);
         let mut head = self.head.load(Ordering::Relaxed);
+        let mut polls = 0u32;
         loop {
             let mut run = 0u64;
             let mut first = 0i64;
@@ -497,6 +512,15 @@ impl<T, const N: usize> Ring<T, N> {
                     // Weakened build only: the shortcut before issue 18.
                     return Claim::None;
                 }
+                if polls < PATIENCE {
+                    // Look at the slot a few more times first: reading `tail`
+                    // takes the producers' cache line, which their next CAS
+                    // must then take back.
+                    polls += 1;
+                    crate::sync::spin_loop();
+                    head = self.head.load(Ordering::Relaxed);
+                    continue;
+                }
                 crate::sync::fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail == head {
@@ -511,6 +535,8 @@ impl<T, const N: usize> Ring<T, N> {
                     }
                     crate::sync::spin_loop();
                 }
+                // Patience again before the next read of `tail`.
+                polls = 0;
                 head = now;
                 continue;
             }
