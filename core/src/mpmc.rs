@@ -50,7 +50,8 @@
 //! **pop** mirrors it: load `head` = `h`; load `seq` (Acquire, pairs with the
 //! producer's publish); equal to `base(h) + 1`: CAS `head: h -> h + 1`, read
 //! the value, store `seq = base(h) + N` (Release: release slot); ahead: stale
-//! `h`, reload; behind: the *empty check*: SeqCst fence, load `tail`; if
+//! `h`, reload; behind: look again up to `PATIENCE` times (see "What the
+//! checks cost"), then the *empty check*: SeqCst fence, load `tail`; if
 //! `tail == h` the ring is empty at that instant, return `None`; otherwise the
 //! producer of position `h` has claimed it and not yet published (or `h` is
 //! stale): spin, reload `head`, retry.
