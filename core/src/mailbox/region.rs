@@ -40,7 +40,16 @@ const PAYLOAD_ALIGN: usize = 8;
 /// Where the state words start.
 pub(super) const HEADER_SIZE: usize = size_of::<Header>();
 
-/// Packs a state word. `len <= MAX_MSG < 2^30`.
+/// `true` unless `--cfg kipc_loom_weaken="mailbox"`: a receive whose best
+/// candidate took its `seq` after the receive's snapshot of the counter
+/// rescans (see "Order" in the [module documentation](super)). The weakened
+/// build skips that rescan, which must make the straddle model in
+/// `loom-tests/tests/mailbox.rs` fail.
+const KEEP_SEND_ORDER: bool = !cfg!(kipc_loom_weaken = "mailbox");
+
+/// Packs a state word. `len <= MAX_MSG < 2^30`; `owner` is the owner id of
+/// a WRITING or READING word, the tag (low 32 bits of `seq`) of a READY one,
+/// 0 in a FREE one.
 #[inline(always)]
 pub(super) const fn pack(state: u64, len: u32, owner: u32) -> u64 {
     debug_assert!(state <= STATE_MASK && len as u64 <= LEN_MASK);
@@ -59,7 +68,7 @@ const fn len_of(word: u64) -> u32 {
     ((word >> LEN_SHIFT) & LEN_MASK) as u32
 }
 
-/// The `owner` field of a word.
+/// The `owner` field of a word (the tag of a READY word).
 #[inline(always)]
 const fn owner_of(word: u64) -> u32 {
     (word >> OWNER_SHIFT) as u32
@@ -88,7 +97,8 @@ struct Header {
     /// Senders: where to start looking for a FREE slot (any value; taken
     /// modulo the slot count).
     hint: CachePadded<AtomicU32>,
-    /// Senders: the next send sequence number.
+    /// Senders: the next send sequence number (`fetch_add` at commit,
+    /// Release); receivers snapshot it (Acquire) to keep per-sender order.
     seq: CachePadded<AtomicU64>,
     not_empty: CachePadded<Doorbell>,
     not_full: CachePadded<Doorbell>,
@@ -599,8 +609,44 @@ impl Region {
         })
     }
 
-    /// Finds the READY slot `sel` takes first. See "Order" in the module docs.
+    /// Finds the READY slot `sel` takes first. See "Order" in the module
+    /// docs: the scan is repeated while its best candidate took its `seq`
+    /// after the scan began and senders took numbers during the scan, since
+    /// an older message of the same sender may then sit in a slot the scan
+    /// had already passed.
     fn pick(&self, sel: Selector) -> Result<Candidate, Error> {
+        let counter = &self.header().seq;
+        // SYNC: send order. Acquire: a send that took a number below `snap`
+        // happens-before this load, and so does every message its sender
+        // published before it; the scan below sees them.
+        let mut snap = counter.load(Ordering::Acquire);
+        loop {
+            let best = self.scan(sel)?.ok_or(Error::Empty)?;
+            if !KEEP_SEND_ORDER || best.seq < snap {
+                return Ok(best);
+            }
+            // `best` took its number at or after `snap`: a sender may have
+            // published an older message into a slot the scan had passed.
+            // SYNC: send order. The scan acquired `best`'s READY word, which
+            // its sender stored after its `fetch_add`, so an honest `best`
+            // makes this load read more than `snap`. If nobody took a number
+            // (only a peer's made-up `seq` gets here), there is nothing newer
+            // to look for and, on fixed bytes, a rescan would loop for ever.
+            let now = counter.load(Ordering::Acquire);
+            if now == snap {
+                return Ok(best);
+            }
+            // Sends progressed: rescan with a fresh snapshot.
+            snap = now;
+        }
+    }
+
+    /// One pass over the state words: the first READY slot in `sel`'s order,
+    /// or `None`. A READY slot that fails validation (a `len` above
+    /// `max_msg`, a priority above 255: only a faulty or hostile peer writes
+    /// those) is freed here and reported as [`Error::Corrupt`], once, by the
+    /// receive whose CAS freed it; it never wedges the mailbox.
+    fn scan(&self, sel: Selector) -> Result<Option<Candidate>, Error> {
         let max_msg = self.layout.max_msg;
         let mut best: Option<Candidate> = None;
         for index in 0..self.layout.slots {
@@ -610,26 +656,39 @@ impl Region {
             if state_of(word) != READY {
                 continue;
             }
-            let len = len_of(word);
-            if len > max_msg {
-                return Err(Error::Corrupt {
-                    what: "ready slot's length exceeds max_msg",
-                });
-            }
             let meta = self.meta(index);
+            let len = len_of(word);
+            let prio = meta.prio.load(Ordering::Relaxed);
+            let invalid = if len > max_msg {
+                Some("ready slot's length exceeds max_msg (the slot was freed)")
+            } else if prio > u32::from(u8::MAX) {
+                Some("ready slot's priority exceeds 255 (the slot was freed)")
+            } else {
+                None
+            };
+            if let Some(what) = invalid {
+                // Consume it: the CAS fails only if someone else changed the
+                // word (another receiver freed or took it), and then it is
+                // theirs to report. Release: as any free (`SYNC: free slot`).
+                if self
+                    .state(index)
+                    .compare_exchange(word, FREE, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Err(Error::Corrupt { what });
+                }
+                continue;
+            }
             let mtype = meta.mtype.load(Ordering::Relaxed);
             if !sel.matches(mtype) {
                 continue;
             }
-            let prio =
-                u8::try_from(meta.prio.load(Ordering::Relaxed)).map_err(|_| Error::Corrupt {
-                    what: "ready slot's priority exceeds 255",
-                })?;
             let cand = Candidate {
                 index,
                 word,
                 len,
-                prio,
+                // Checked `<= 255` above.
+                prio: prio as u8,
                 mtype,
                 seq: meta.seq.load(Ordering::Relaxed),
             };
@@ -637,7 +696,7 @@ impl Region {
                 best = Some(cand);
             }
         }
-        best.ok_or(Error::Empty)
+        Ok(best)
     }
 
     /// Receives the first message `selector` accepts (highest priority, then
@@ -700,17 +759,23 @@ impl Region {
                 continue;
             }
             // The slot is ours. ABA: between the scan and the CAS, another
-            // receiver may have taken the scanned message and the same sender
-            // refilled the slot with a newer one of the same length, so the
-            // state word matched. Taking that newer message now would jump
-            // ahead of older ones from the same sender and priority, so put it
-            // back and rescan.
+            // receiver may have taken the scanned message and a sender
+            // refilled the slot with a newer one of the same length. The
+            // READY word's tag (low half of `seq`) makes that CAS fail unless
+            // exactly a multiple of 2^32 sends happened in between (or a peer
+            // forged the tag); then the full `seq` differs: taking that newer
+            // message now could jump ahead of older ones from the same sender
+            // and priority, so put it back and rescan.
             let meta = self.meta(cand.index);
-            if meta.seq.load(Ordering::Relaxed) != cand.seq {
-                // SYNC: publish message. Release: a receiver that takes it
-                // later acquires through us the sender's publish we acquired.
+            let seq = meta.seq.load(Ordering::Relaxed);
+            if seq != cand.seq {
+                // Back with the tag of the message actually there (truncation
+                // intended). SYNC: publish message. Release: a receiver that
+                // takes it later acquires through us the sender's publish we
+                // acquired.
+                let ready = pack(READY, cand.len, seq as u32);
                 if state
-                    .compare_exchange(reading, cand.word, Ordering::Release, Ordering::Relaxed)
+                    .compare_exchange(reading, ready, Ordering::Release, Ordering::Relaxed)
                     .is_err()
                 {
                     return Err(Error::Corrupt {
@@ -778,8 +843,14 @@ impl Region {
             let word = state.load(Ordering::Acquire);
             let next = match state_of(word) {
                 WRITING => pack(FREE, 0, 0),
-                // `len_of < 2^30` fits the field; `pick` checks it again.
-                READING => pack(READY, len_of(word), 0),
+                // `len_of < 2^30` fits the field; `scan` checks it again. The
+                // tag is the message's own (truncation intended), as its
+                // sender published it.
+                READING => pack(
+                    READY,
+                    len_of(word),
+                    self.meta(i).seq.load(Ordering::Relaxed) as u32,
+                ),
                 _ => continue,
             };
             if !is_dead(owner_of(word)) {
@@ -1076,12 +1147,18 @@ impl SendSlot<'_> {
         core::mem::forget(self);
         let header = region.header();
         let meta = region.meta(index);
-        let seq = header.seq.fetch_add(1, Ordering::Relaxed);
+        // SYNC: send order. Release: our earlier publishes happen-before a
+        // receive whose snapshot (Acquire) reads this number or a later one
+        // (the `fetch_add`s form one release sequence).
+        let seq = header.seq.fetch_add(1, Ordering::Release);
         meta.prio.store(u32::from(prio), Ordering::Relaxed);
         meta.sender.store(owner_of(writing), Ordering::Relaxed);
         meta.mtype.store(mtype, Ordering::Relaxed);
         meta.seq.store(seq, Ordering::Relaxed);
-        let ready = pack(READY, len_of(writing), 0);
+        // The tag (low half of `seq`, truncation intended) makes each
+        // publish's word differ from the last one in this slot, so a
+        // receiver's CAS on a word it scanned fails if the slot was refilled.
+        let ready = pack(READY, len_of(writing), seq as u32);
         // SYNC: publish message. Release: payload and metadata are visible
         // to a receiver that loads READY with Acquire.
         region
