@@ -644,8 +644,9 @@ fn count(default: u64, full: u64) -> u64 {
 fn one_sender_one_receiver_one_priority_never_see_an_inversion() {
     // A receive scans the slots in order; before per-sender order was
     // enforced, a message published into a slot the scan had passed was
-    // overtaken by a later one in a slot ahead (about 3 in 1000 here).
-    let n = count(1_000_000, 10_000_000);
+    // overtaken by a later one in a slot ahead. The receiver spins (no
+    // yield) so that it keeps up and scans while the sender publishes.
+    let n = count(300_000, 10_000_000);
     let (_mem, r) = fresh(64, 8);
     let stop = AtomicBool::new(false);
     let (received, inversions) = std::thread::scope(|s| {
@@ -665,6 +666,7 @@ fn one_sender_one_receiver_one_priority_never_see_an_inversion() {
         let _stop = StopOnPanic(&stop);
         let mut buf = [0u8; 8];
         let (mut received, mut inversions, mut highest) = (0u64, 0u64, None);
+        let mut empty = 0u32;
         while received < n {
             match r.try_recv(Selector::Any, 2, &mut buf) {
                 Ok(got) => {
@@ -677,7 +679,16 @@ fn one_sender_one_receiver_one_priority_never_see_an_inversion() {
                     received += 1;
                 }
                 Err(Error::Empty) if stop.load(Ordering::Relaxed) => break,
-                Err(Error::Empty) => std::thread::yield_now(),
+                Err(Error::Empty) => {
+                    // Spin, yielding now and then in case the sender shares
+                    // our core.
+                    empty += 1;
+                    if empty % 256 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        crate::sync::spin_loop();
+                    }
+                }
                 Err(e) => panic!("receive {received}: {e}"),
             }
         }
