@@ -58,8 +58,8 @@
 //! hostile peer writes one) is *consumed*: the first receive whose scan meets
 //! it, whatever its selector, CASes it to FREE and returns [`Error::Corrupt`];
 //! a receiver whose CAS loses leaves the report to the winner, so each such
-//! slot is reported once, and the next receive proceeds. It never wedges the
-//! mailbox.
+//! slot is reported once by a receive (a peek reports it too but frees
+//! nothing), and the next receive proceeds. It never wedges the mailbox.
 //! Geometry is copied into private memory at [`Region::attach`] and never
 //! re-read, so a peer rewriting it later widens no bound.
 //!

@@ -614,14 +614,17 @@ impl Region {
     /// after the scan began and senders took numbers during the scan, since
     /// an older message of the same sender may then sit in a slot the scan
     /// had already passed.
-    fn pick(&self, sel: Selector) -> Result<Candidate, Error> {
+    ///
+    /// `consume`: free a READY slot that fails validation (a receive) or
+    /// only report it (a peek, which changes nothing).
+    fn pick(&self, sel: Selector, consume: bool) -> Result<Candidate, Error> {
         let counter = &self.header().seq;
         // SYNC: send order. Acquire: a send that took a number below `snap`
         // happens-before this load, and so does every message its sender
         // published before it; the scan below sees them.
         let mut snap = counter.load(Ordering::Acquire);
         loop {
-            let best = self.scan(sel)?.ok_or(Error::Empty)?;
+            let best = self.scan(sel, consume)?.ok_or(Error::Empty)?;
             if !KEEP_SEND_ORDER || best.seq < snap {
                 return Ok(best);
             }
@@ -645,8 +648,10 @@ impl Region {
     /// or `None`. A READY slot that fails validation (a `len` above
     /// `max_msg`, a priority above 255: only a faulty or hostile peer writes
     /// those) is freed here and reported as [`Error::Corrupt`], once, by the
-    /// receive whose CAS freed it; it never wedges the mailbox.
-    fn scan(&self, sel: Selector) -> Result<Option<Candidate>, Error> {
+    /// receive whose CAS freed it; it never wedges the mailbox. Without
+    /// `consume` (a peek) such a slot is reported and left for the next
+    /// receive.
+    fn scan(&self, sel: Selector, consume: bool) -> Result<Option<Candidate>, Error> {
         let max_msg = self.layout.max_msg;
         let mut best: Option<Candidate> = None;
         for index in 0..self.layout.slots {
@@ -660,13 +665,16 @@ impl Region {
             let len = len_of(word);
             let prio = meta.prio.load(Ordering::Relaxed);
             let invalid = if len > max_msg {
-                Some("ready slot's length exceeds max_msg (the slot was freed)")
+                Some("ready slot's length exceeds max_msg")
             } else if prio > u32::from(u8::MAX) {
-                Some("ready slot's priority exceeds 255 (the slot was freed)")
+                Some("ready slot's priority exceeds 255")
             } else {
                 None
             };
             if let Some(what) = invalid {
+                if !consume {
+                    return Err(Error::Corrupt { what });
+                }
                 // Consume it: the CAS fails only if someone else changed the
                 // word (another receiver freed or took it), and then it is
                 // theirs to report. Release: as any free (`SYNC: free slot`).
@@ -739,7 +747,7 @@ impl Region {
         buf: &mut [u8],
     ) -> Result<Received, Error> {
         loop {
-            let cand = self.pick(selector)?;
+            let cand = self.pick(selector, true)?;
             let len = cand.len as usize;
             if len > buf.len() {
                 return Err(Error::TooLarge {
@@ -1184,9 +1192,11 @@ impl Drop for SendSlot<'_> {
 }
 
 impl Region {
-    /// Length of the message `sel` would take next.
+    /// Length of the message `sel` would take next; [`Error::Corrupt`] if
+    /// the scan meets a READY slot that fails validation, which a peek
+    /// leaves for the next receive to free.
     pub(super) fn peek_len(&self, sel: Selector) -> Result<usize, Error> {
-        self.pick(sel).map(|c| c.len as usize)
+        self.pick(sel, false).map(|c| c.len as usize)
     }
 
     /// Calls `f(role, owner)` for every slot a sender is writing (producer)

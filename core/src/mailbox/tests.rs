@@ -440,6 +440,16 @@ fn ready_slot_with_impossible_length_is_freed_and_reported_once() {
     // A peer makes it READY with a length above max_msg.
     mem.poke64(state_offset(bad), pack(READY, 9, 0));
     r.try_send(b"good", 1, 7, 1).unwrap();
+    // A peek reports it and frees nothing.
+    assert!(matches!(
+        r.peek_len(Selector::Any),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        r.peek_len(Selector::Any),
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(r.len(), 2);
     // Whatever the selector (even one the slot's type does not match), the
     // first receive that meets the slot frees it and says so, once.
     assert!(matches!(
