@@ -576,6 +576,14 @@ impl<Q: QueueLayout> fmt::Debug for Sender<Q> {
     }
 }
 
+/// After a receive: wakes a sleeping sender if a slot was freed, which a
+/// receive does when it succeeds and when it consumes a corrupt message.
+pub(crate) fn ring_if_freed<T>(got: &Result<T>, not_full: &Doorbell) {
+    if matches!(got, Ok(_) | Err(Error::Corrupt { .. })) {
+        futex::ring(not_full);
+    }
+}
+
 /// `None` on `Full`: the wait goes on.
 fn unless_full<T>(r: Result<T, CoreError>) -> Option<Result<T, CoreError>> {
     match r {
@@ -789,9 +797,9 @@ impl<Q: QueueLayout> Receiver<Q> {
     /// ```
     #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let n = self.handle()?.try_recv(buf)?;
-        futex::ring(self.shared.queue.not_full());
-        Ok(n)
+        let got = self.handle()?.try_recv(buf).map_err(Error::from);
+        ring_if_freed(&got, self.shared.queue.not_full());
+        got
     }
 
     /// Receives the next message, waiting as long as it takes.
@@ -848,9 +856,9 @@ impl<Q: QueueLayout> Receiver<Q> {
         let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
         let got = shared.wait(Role::Consumer, shared.queue.not_empty(), deadline, || {
             unless_empty(op(handle))
-        })?;
-        futex::ring(shared.queue.not_full());
-        Ok(got)
+        });
+        ring_if_freed(&got, shared.queue.not_full());
+        got
     }
 
     /// Largest message in bytes (a `buf` this long always fits).

@@ -83,7 +83,7 @@ use kipc_core::Error as CoreError;
 pub use crate::endpoint::OPEN_WAIT;
 pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
 
-use crate::endpoint::{checked_size, deadline_after, QueueLayout, ShmQueue};
+use crate::endpoint::{checked_size, deadline_after, ring_if_freed, QueueLayout, ShmQueue};
 use crate::futex;
 use crate::{Error, Result};
 
@@ -405,9 +405,12 @@ impl ShmQueue<Region> {
     ///
     /// As [`try_recv`](Self::try_recv).
     pub fn try_recv_matching(&self, selector: Selector, buf: &mut [u8]) -> Result<Received> {
-        let got = self.queue().try_recv(selector, self.me(), buf)?;
-        futex::ring(self.queue().not_full());
-        Ok(got.into())
+        let got = self
+            .queue()
+            .try_recv(selector, self.me(), buf)
+            .map_err(Error::from);
+        ring_if_freed(&got, self.queue().not_full());
+        Ok(got?.into())
     }
 
     /// Receives, waiting as long as it takes.
@@ -471,9 +474,9 @@ impl ShmQueue<Region> {
                 Err(CoreError::Empty) => None,
                 r => Some(r),
             }
-        })?;
-        futex::ring(q.not_full());
-        Ok(got.into())
+        });
+        ring_if_freed(&got, q.not_full());
+        Ok(got?.into())
     }
 
     /// Frees the slots of senders that died mid-send and re-readies the

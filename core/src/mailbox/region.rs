@@ -7,8 +7,8 @@ use core::ptr::{self, NonNull};
 use super::{Geometry, Received, Selector};
 use crate::doorbell::Doorbell;
 use crate::region::{
-    attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
-    Kind, Prologue, SlotWriter,
+    attach_header, check_recorded_total, copy_from_shared, init_memory, round_up, Kind, Prologue,
+    SlotWriter,
 };
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
@@ -1117,20 +1117,7 @@ impl SendSlot<'_> {
     /// assert_eq!(slot.write_at(0, b"ab"), Ok(()));
     /// ```
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), Error> {
-        match offset.checked_add(bytes.len()) {
-            Some(end) if end <= self.len => {}
-            end => {
-                return Err(Error::TooLarge {
-                    len: end.unwrap_or(usize::MAX),
-                    max: self.len,
-                })
-            }
-        }
-        // SAFETY: `offset + bytes.len() <= len <= max_msg <= stride`, so the
-        // destination lies in this slot's payload, which our WRITING word
-        // keeps every correct party out of.
-        unsafe { copy_to_shared(bytes, self.region.payload(self.index).add(offset)) };
-        Ok(())
+        self.writer().write_at(offset, bytes)
     }
 
     /// Publishes the message with priority `prio` and type `mtype`.
