@@ -23,7 +23,12 @@
 //! pointer) accessed atomically, so a 32-bit and a 64-bit process can share one,
 //! and any bit pattern a peer writes is a value to check rather than undefined
 //! behaviour. Payload bytes are copied with [`copy_from_shared`] into private
-//! memory before anything looks at them.
+//! memory before anything looks at them, and written with [`copy_to_shared`];
+//! both copy as relaxed atomics on whole aligned words
+//! ([`crate::sync::atomic_load_words`]), so a peer racing the copy yields torn
+//! bytes for validation to judge, not a data race (every slot's payload area
+//! starts and ends inside the slot's own aligned words, so no word is shared
+//! with another slot).
 
 use crate::sync::{AtomicU32, Ordering};
 use crate::Error;
@@ -186,28 +191,40 @@ pub(crate) const fn round_up(n: usize, align: usize) -> Option<usize> {
 ///
 /// The peer may be writing those bytes at the same moment, so the copy may be
 /// torn; callers validate what they copied (and re-check the index that owns
-/// the slot) before trusting it. No reference into the shared bytes is formed.
+/// the slot) before trusting it. No reference into the shared bytes is formed,
+/// and every access to them is a relaxed load of a whole aligned word
+/// ([`crate::sync::atomic_load_words`]), so a racing peer, even one writing a
+/// message of another length, is a race of same-size atomics, not a data race.
 ///
 /// # Safety
 ///
-/// `src` must be valid for reads of `dst.len()` bytes.
+/// `src` must be valid for reads of `dst.len()` bytes, and the aligned 8-byte
+/// words overlapping them must lie in the region and be written only through
+/// [`copy_to_shared`] or by the slot's own writer (in every region form they
+/// are inside one slot, whose payload words only that slot's writer writes).
 #[inline]
 pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: &mut [u8]) {
-    // SAFETY: the caller guarantees `src` is readable for `dst.len()` bytes;
-    // `dst` is private memory, so the ranges cannot overlap.
-    unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+    // SAFETY: the caller guarantees `src` and the words around it are readable
+    // and written only by whole-word stores; `dst` is private memory,
+    // exclusively borrowed.
+    unsafe { crate::sync::atomic_load_words(src, dst.as_mut_ptr(), dst.len()) }
 }
 
-/// Copies `src` into shared memory at `dst`.
+/// Copies `src` into shared memory at `dst`, as relaxed stores of whole
+/// aligned words ([`crate::sync::atomic_store_words`]; a partial word at
+/// either end is read, merged and written back).
 ///
 /// # Safety
 ///
-/// `dst` must be valid for writes of `src.len()` bytes.
+/// `dst` must be valid for writes of `src.len()` bytes; the aligned 8-byte
+/// words overlapping them must lie in the region, and nobody but the caller
+/// may write their bytes during the call (the caller owns the slot).
 #[inline]
 pub(crate) unsafe fn copy_to_shared(src: &[u8], dst: *mut u8) {
-    // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes;
-    // `src` is private memory, so the ranges cannot overlap.
-    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes
+    // and owns the words around it for the call; `src` is private memory,
+    // borrowed shared, so nobody writes it.
+    unsafe { crate::sync::atomic_store_words(src.as_ptr(), dst, src.len()) }
 }
 
 #[cfg(all(test, not(kipc_loom)))]
@@ -266,6 +283,125 @@ mod tests {
                 align: REGION_ALIGN
             })
         );
+    }
+
+    /// The two pairs of copies under test: the whole-word ones the regions
+    /// use and the byte-precise ones `Mapping::read`/`write` use.
+    type Load = unsafe fn(*const u8, *mut u8, usize);
+    type Store = unsafe fn(*const u8, *mut u8, usize);
+    const COPIES: [(&str, Load, Store); 2] = [
+        (
+            "words",
+            crate::sync::atomic_load_words,
+            crate::sync::atomic_store_words,
+        ),
+        (
+            "bytes",
+            crate::sync::atomic_load_bytes,
+            crate::sync::atomic_store_bytes,
+        ),
+    ];
+
+    /// Every (source offset, destination offset, length) combination around
+    /// a few words copies exactly the bytes asked for, both ways, and changes
+    /// nothing outside them.
+    #[test]
+    fn shared_copies_move_exact_bytes_at_every_alignment() {
+        #[repr(align(8))]
+        struct Words([u8; 64]);
+        let pattern: [u8; 64] = core::array::from_fn(|i| i as u8 ^ 0x5a);
+        for (name, load, store) in COPIES {
+            for off in 0..9 {
+                for len in 0..40 {
+                    let mut shared = Words([0xee; 64]);
+                    // SAFETY: `off + len <= 48 < 64`, inside `shared`, whose
+                    // words nobody else touches.
+                    unsafe { store(pattern.as_ptr(), shared.0.as_mut_ptr().add(off), len) };
+                    let at = (name, off, len);
+                    assert!(shared.0[..off].iter().all(|&b| b == 0xee), "{at:?}");
+                    assert_eq!(&shared.0[off..off + len], &pattern[..len], "{at:?}");
+                    assert!(shared.0[off + len..].iter().all(|&b| b == 0xee), "{at:?}");
+                    for doff in 0..3 {
+                        let mut out = [0x11u8; 48];
+                        // SAFETY: as above; `out` has room for `doff + len`.
+                        unsafe {
+                            load(
+                                shared.0.as_mut_ptr().add(off),
+                                out.as_mut_ptr().add(doff),
+                                len,
+                            )
+                        };
+                        assert!(out[..doff].iter().all(|&b| b == 0x11), "{at:?}");
+                        assert_eq!(&out[doff..doff + len], &pattern[..len], "{at:?}");
+                        assert!(out[doff + len..].iter().all(|&b| b == 0x11), "{at:?}");
+                    }
+                }
+            }
+        }
+        // The region helpers are the whole-word pair.
+        let mut shared = Words([0; 64]);
+        let mut out = [0u8; 13];
+        // SAFETY: inside `shared`.
+        unsafe {
+            copy_to_shared(&pattern[..13], shared.0.as_mut_ptr().add(4));
+            copy_from_shared(shared.0.as_mut_ptr().add(4), &mut out);
+        }
+        assert_eq!(out, pattern[..13]);
+    }
+
+    /// A writer thread keeps rewriting a slot with messages of two lengths
+    /// while a reader copies it with a third (what a losing MPMC consumer
+    /// does): each byte read is one that was written (a torn copy, never other
+    /// bytes). Run under Miri (`cargo +nightly miri test -p kipc-core --lib
+    /// shared_copy_racing`) this reported a data race while the copies were
+    /// `copy_nonoverlapping`, and a mixed-size atomic race with byte-precise
+    /// edges; with whole-word copies it passes.
+    #[test]
+    fn shared_copy_racing_a_writer_reads_only_written_bytes() {
+        extern crate std;
+        use crate::sync::AtomicBool;
+        #[repr(align(8))]
+        struct Shared(crate::sync::UnsafeCell<[u8; 48]>);
+        // SAFETY: every access to the bytes goes through the atomic copies.
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn ptr(&self) -> *mut u8 {
+                self.0.with_mut(|p| p.cast::<u8>())
+            }
+        }
+        let shared = Shared(crate::sync::UnsafeCell::new([0xaa; 48]));
+        let stop = AtomicBool::new(false);
+        let rounds = if cfg!(miri) { 30 } else { 20_000 };
+        std::thread::scope(|s| {
+            /// Raises `stop` however the reader leaves, so the writer ends.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let guard = StopOnDrop(&stop);
+            s.spawn(|| {
+                let ptr = shared.ptr().wrapping_add(4);
+                let (a, b) = ([0xaau8; 44], [0x55u8; 44]);
+                let mut flip = false;
+                while !stop.load(Ordering::Relaxed) {
+                    let msg = if flip { &a[..] } else { &b[..11] };
+                    // SAFETY: `ptr + 44` is the end of `shared`, valid for the
+                    // scope; only this thread writes.
+                    unsafe { copy_to_shared(msg, ptr) };
+                    flip = !flip;
+                }
+            });
+            let ptr = shared.ptr().wrapping_add(4);
+            for _ in 0..rounds {
+                let mut out = [0u8; 21];
+                // SAFETY: as above.
+                unsafe { copy_from_shared(ptr, &mut out) };
+                assert!(out.iter().all(|&b| b == 0xaa || b == 0x55), "{out:?}");
+            }
+            drop(guard);
+        });
     }
 
     #[test]
