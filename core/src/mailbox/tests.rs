@@ -491,10 +491,14 @@ fn four_senders_two_receivers_exactly_once_with_per_sender_fifo() {
     let published: [AtomicU32; SENDERS as usize] = Default::default();
     let total = SENDERS * PER_SENDER;
     let taken = AtomicU32::new(0);
+    // If any thread panics, the others stop waiting for it.
+    let flag = &crate::test_util::PanicFlag::new();
     let received: Vec<Vec<(u32, u32, u32, u32)>> = std::thread::scope(|s| {
+        let _g = flag.guard();
         for sender in 0..SENDERS {
             let (r, published) = (&r, &published);
             s.spawn(move || {
+                let _g = flag.guard();
                 for k in 0..PER_SENDER {
                     let mut msg = [0u8; 12];
                     msg[..4].copy_from_slice(&sender.to_le_bytes());
@@ -505,7 +509,7 @@ fn four_senders_two_receivers_exactly_once_with_per_sender_fifo() {
                     loop {
                         match r.try_send(&msg[..len], prio, u64::from(sender), 100 + sender) {
                             Ok(()) => break,
-                            Err(Error::Full) => std::thread::yield_now(),
+                            Err(Error::Full) => flag.wait(),
                             Err(e) => panic!("{e}"),
                         }
                     }
@@ -517,6 +521,7 @@ fn four_senders_two_receivers_exactly_once_with_per_sender_fifo() {
             .map(|id| {
                 let (r, published, taken) = (&r, &published, &taken);
                 s.spawn(move || {
+                    let _g = flag.guard();
                     // (sender, prio, k, published[sender] before the receive)
                     let mut log = Vec::new();
                     let mut buf = [0u8; 12];
@@ -539,7 +544,7 @@ fn four_senders_two_receivers_exactly_once_with_per_sender_fifo() {
                                 log.push((sender, k % PRIOS, k, snap[sender as usize]));
                                 taken.fetch_add(1, Ordering::Relaxed);
                             }
-                            Err(Error::Empty) => std::thread::yield_now(),
+                            Err(Error::Empty) => flag.wait(),
                             Err(e) => panic!("{e}"),
                         }
                     }

@@ -1817,8 +1817,11 @@ mod tests {
     fn thread_pair_moves_sequenced_messages_through_the_region() {
         const COUNT: u64 = 200_000;
         let (_mem, r) = fresh(64, 24);
+        // If either side panics, the other stops waiting for it.
+        let flag = crate::test_util::PanicFlag::new();
         std::thread::scope(|s| {
             s.spawn(|| {
+                let _g = flag.guard();
                 let mut tx = r.producer().unwrap();
                 let mut seq = 0u64;
                 while seq < COUNT {
@@ -1828,12 +1831,13 @@ mod tests {
                     msg[8..len].fill(seq as u8);
                     match tx.try_send(&msg[..len]) {
                         Ok(()) => seq += 1,
-                        Err(Error::Full) => std::thread::yield_now(),
+                        Err(Error::Full) => flag.wait(),
                         Err(e) => panic!("{e}"),
                     }
                 }
             });
             s.spawn(|| {
+                let _g = flag.guard();
                 let mut rx = r.consumer().unwrap();
                 let mut expected = 0u64;
                 let mut buf = [0u8; 24];
@@ -1845,7 +1849,7 @@ mod tests {
                             assert!(buf[8..len].iter().all(|&b| b == expected as u8));
                             expected += 1;
                         }
-                        Err(Error::Empty) => std::thread::yield_now(),
+                        Err(Error::Empty) => flag.wait(),
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -1853,16 +1857,26 @@ mod tests {
         });
     }
 
+    /// A peer scribbling on the index and length words while we send and
+    /// receive gets errors back, never a panic or a hang.
+    ///
+    /// Both sides attach before the scribbler starts (an attach during the
+    /// scribbling may rightly say `Corrupt`, which once panicked here and left
+    /// the scope waiting for a scribbler that was never told to stop), and the
+    /// scribbler is stopped by a guard however the body leaves.
     #[test]
     fn hostile_peer_scribbling_concurrently_never_panics_the_consumer() {
         let (mut mem, r) = fresh(8, 16);
         let base = mem.base() as usize;
         let len = mem.len();
-        let stop = AtomicBool::new(false);
+        let mut rx = r.consumer().unwrap();
+        let mut tx = r.producer().unwrap();
+        let stop = crate::test_util::PanicFlag::new();
         std::thread::scope(|s| {
+            let _stop = crate::test_util::StopOnDrop(&stop);
             s.spawn(|| {
                 let mut x: u32 = 1;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.raised() {
                     x ^= x << 13;
                     x ^= x >> 17;
                     x ^= x << 5;
@@ -1879,15 +1893,12 @@ mod tests {
                     unsafe { &*p }.store(x >> 3, Ordering::Relaxed);
                 }
             });
-            let mut rx = r.consumer().unwrap();
-            let mut tx = r.producer().unwrap();
             let mut buf = [0u8; 16];
             for _ in 0..100_000 {
                 let _ = tx.try_send(b"payload");
                 let _ = rx.try_recv(&mut buf);
                 let _ = rx.peek_len();
             }
-            stop.store(true, Ordering::Relaxed);
         });
     }
 }
