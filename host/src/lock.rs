@@ -545,6 +545,17 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
+    /// A child killed and reaped on drop, so a failed assertion cannot leave
+    /// a `sleep 100` or a lock-holding helper behind.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     fn temp(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
@@ -655,14 +666,14 @@ mod tests {
     #[test]
     fn pid_file_of_a_live_non_flock_owner_is_refused_then_taken_over_once_it_dies() {
         let p = temp("stale");
-        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
-        std::fs::write(&p, format!("{}\n", child.id())).unwrap();
+        let mut child = KillOnDrop(Command::new("sleep").arg("100").spawn().unwrap());
+        std::fs::write(&p, format!("{}\n", child.0.id())).unwrap();
         assert!(matches!(
             PidLockFile::acquire(&p),
-            Err(Error::Locked { holder: Some(pid), .. }) if pid == child.id() as i32
+            Err(Error::Locked { holder: Some(pid), .. }) if pid == child.0.id() as i32
         ));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         let held = PidLockFile::acquire(&p).unwrap();
         assert_eq!(
             PidLockFile::holder(&p).unwrap(),
@@ -762,19 +773,21 @@ mod tests {
     #[test]
     fn pid_lock_is_taken_over_after_its_owner_is_killed() {
         let p = temp("kill");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "lock::tests::pid_lock_child_holder",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &p)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let cpid = child.id() as i32;
+        let mut child = KillOnDrop(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "lock::tests::pid_lock_child_holder",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, &p)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let cpid = child.0.id() as i32;
         let deadline = Instant::now() + Duration::from_secs(20);
         while PidLockFile::holder(&p).ok().flatten() != Some(cpid) {
             assert!(Instant::now() < deadline, "child never took the lock");
@@ -784,8 +797,8 @@ mod tests {
             PidLockFile::acquire(&p),
             Err(Error::Locked { holder: Some(pid), .. }) if pid == cpid
         ));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         // The file is still there (nobody removed it), naming a dead pid.
         assert_eq!(PidLockFile::holder(&p).unwrap(), Some(cpid));
         let held = PidLockFile::acquire(&p).unwrap();
