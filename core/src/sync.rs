@@ -391,7 +391,23 @@ mod per_word {
             unsafe { load_piece(s, d, i, n) };
             i += n;
         }
-        // Body: whole aligned words.
+        // Body: whole aligned words, four a round (atomic loads cannot be
+        // merged or vectorised, so unrolling is what keeps the loop cheap).
+        while len - i >= 4 * W {
+            // SAFETY: `s + i` is W-aligned (the head loop ended there) and
+            // `i + 4W <= len`; `d + i` is private and written unaligned.
+            unsafe {
+                let a: Prim = (*s.add(i).cast::<Word>()).load(Relaxed);
+                let b: Prim = (*s.add(i + W).cast::<Word>()).load(Relaxed);
+                let c: Prim = (*s.add(i + 2 * W).cast::<Word>()).load(Relaxed);
+                let e: Prim = (*s.add(i + 3 * W).cast::<Word>()).load(Relaxed);
+                d.add(i).cast::<Prim>().write_unaligned(a);
+                d.add(i + W).cast::<Prim>().write_unaligned(b);
+                d.add(i + 2 * W).cast::<Prim>().write_unaligned(c);
+                d.add(i + 3 * W).cast::<Prim>().write_unaligned(e);
+            }
+            i += 4 * W;
+        }
         while len - i >= W {
             // SAFETY: `s + i` is W-aligned (the head loop ended there) and
             // `i + W <= len`; `d + i` is private and written unaligned.
@@ -423,6 +439,21 @@ mod per_word {
             // SAFETY: `i + n <= len`, and `piece` chose an `n`-aligned address.
             unsafe { store_piece(s, d, i, n) };
             i += n;
+        }
+        while len - i >= 4 * W {
+            // SAFETY: `d + i` is W-aligned and `i + 4W <= len`; `s + i` is
+            // private and read unaligned.
+            unsafe {
+                let a = s.add(i).cast::<Prim>().read_unaligned();
+                let b = s.add(i + W).cast::<Prim>().read_unaligned();
+                let c = s.add(i + 2 * W).cast::<Prim>().read_unaligned();
+                let e = s.add(i + 3 * W).cast::<Prim>().read_unaligned();
+                (*d.add(i).cast::<Word>()).store(a, Relaxed);
+                (*d.add(i + W).cast::<Word>()).store(b, Relaxed);
+                (*d.add(i + 2 * W).cast::<Word>()).store(c, Relaxed);
+                (*d.add(i + 3 * W).cast::<Word>()).store(e, Relaxed);
+            }
+            i += 4 * W;
         }
         while len - i >= W {
             // SAFETY: `d + i` is W-aligned and `i + W <= len`; `s + i` is
