@@ -1,6 +1,9 @@
 #!/bin/sh
-# Installs the kipc C library: libkipc_ffi.a and libkipc_ffi.so into
-# PREFIX/lib, kipc.h into PREFIX/include, and two pkg-config files into
+# Installs the kipc C library into PREFIX/lib: the shared library as
+# libkipc.so.X.Y.Z, with the links libkipc.so.0.Y (its soname, what programs
+# record and the loader looks for; libkipc.so.X from version 1.0 on) and
+# libkipc.so (what `-lkipc` finds), and the static library as libkipc.a;
+# kipc.h into PREFIX/include; and two pkg-config files into
 # PREFIX/lib/pkgconfig:
 #   kipc.pc         links the shared library   (cc prog.c $(pkg-config --cflags --libs kipc))
 #   kipc-static.pc  links the static library   (cc prog.c $(pkg-config --cflags --libs kipc-static))
@@ -32,12 +35,31 @@ for f in libkipc_ffi.a libkipc_ffi.so; do
     fi
 done
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)
-[ -n "$version" ] || version=0.0.0
+case $version in
+[0-9]*.[0-9]*.[0-9]*) ;;
+*) echo "$0: no MAJOR.MINOR.PATCH version in $repo/Cargo.toml" >&2; exit 1 ;;
+esac
+major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
+# The soname ffi/build.rs gives the library (Cargo semver: while the major
+# version is 0, each minor version is its own ABI).
+if [ "$major" = 0 ]; then soname=libkipc.so.0.$minor; else soname=libkipc.so.$major; fi
+
+# A library built before build.rs set the soname would be installed under a
+# name the loader never asks for: refuse it (when readelf can tell).
+if command -v readelf >/dev/null 2>&1 &&
+    ! readelf -d "$libdir_src/libkipc_ffi.so" | grep -q "(SONAME).*\[$soname\]"; then
+    echo "$0: $libdir_src/libkipc_ffi.so has no soname $soname: rebuild it ('cargo build --release -p kipc-ffi')" >&2
+    exit 1
+fi
 
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 prefix=$(cd "$prefix" && pwd)
-install -m 0644 "$libdir_src/libkipc_ffi.a" "$prefix/lib/libkipc_ffi.a"
-install -m 0755 "$libdir_src/libkipc_ffi.so" "$prefix/lib/libkipc_ffi.so"
+install -m 0644 "$libdir_src/libkipc_ffi.a" "$prefix/lib/libkipc.a"
+install -m 0755 "$libdir_src/libkipc_ffi.so" "$prefix/lib/libkipc.so.$version"
+ln -sf "libkipc.so.$version" "$prefix/lib/$soname"
+ln -sf "$soname" "$prefix/lib/libkipc.so"
 install -m 0644 "$here/include/kipc.h" "$prefix/include/kipc.h"
 
 # What a Rust std staticlib needs from the system on Linux
@@ -59,7 +81,7 @@ Cflags: -I\${includedir}
 $3
 PC
 }
-write_pc "$prefix/lib/pkgconfig/kipc.pc" kipc "Libs: -L\${libdir} -lkipc_ffi
+write_pc "$prefix/lib/pkgconfig/kipc.pc" kipc "Libs: -L\${libdir} -lkipc
 Libs.private: $static_libs"
-write_pc "$prefix/lib/pkgconfig/kipc-static.pc" kipc-static "Libs: \${libdir}/libkipc_ffi.a $static_libs"
-echo "installed kipc $version into $prefix"
+write_pc "$prefix/lib/pkgconfig/kipc-static.pc" kipc-static "Libs: \${libdir}/libkipc.a $static_libs"
+echo "installed kipc $version ($soname) into $prefix"

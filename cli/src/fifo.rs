@@ -12,6 +12,7 @@ use std::time::Duration;
 use kipc_host::fifo::Fifo;
 use kipc_host::Error;
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Subcommands of `kipc fifo`.
@@ -36,9 +37,9 @@ pub enum Command {
         path: PathBuf,
         /// The line to write (without its newline).
         message: OsString,
-        /// Longest wait for a reader, in milliseconds; 0 waits forever.
-        #[arg(long, default_value_t = 5000)]
-        timeout: u64,
+        /// Longest wait for a reader (0: only if one has it open; forever).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: Timeout,
     },
     /// Read lines from a FIFO and print each on its own line.
     ///
@@ -55,9 +56,9 @@ pub enum Command {
         /// Stop after this many lines.
         #[arg(long)]
         count: Option<u64>,
-        /// Idle timeout in milliseconds (default: wait forever).
-        #[arg(long)]
-        timeout: Option<u64>,
+        /// Idle timeout (0: read what is there now, never wait).
+        #[arg(long, value_name = "DURATION", default_value = "forever")]
+        timeout: Timeout,
     },
     /// Remove a FIFO (refuses anything that is not a FIFO).
     Rm {
@@ -90,7 +91,7 @@ pub fn run(cmd: Command) -> CmdResult {
             path,
             count,
             timeout,
-        } => recv(&path, count, timeout.map(Duration::from_millis)),
+        } => recv(&path, count, timeout.bound()),
         Command::Rm { path } => {
             Fifo::remove(&path)?;
             Ok(ExitCode::SUCCESS)
@@ -98,15 +99,11 @@ pub fn run(cmd: Command) -> CmdResult {
     }
 }
 
-fn send(path: &Path, message: &[u8], timeout_ms: u64) -> CmdResult {
-    let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-    let mut w = match Fifo::open_write(path, timeout) {
+fn send(path: &Path, message: &[u8], timeout: Timeout) -> CmdResult {
+    let mut w = match Fifo::open_write(path, timeout.bound()) {
         Ok(w) => w,
         Err(Error::Timeout) => {
-            eprintln!(
-                "kipc: fifo {}: no reader within {timeout_ms} ms",
-                path.display()
-            );
+            eprintln!("kipc: fifo {}: no reader within {timeout}", path.display());
             return Ok(ExitCode::from(EXIT_TIMEOUT));
         }
         Err(e) => return Err(e.into()),

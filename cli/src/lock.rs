@@ -6,11 +6,11 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kipc_host::lock::{FileLock, LockMode};
 use kipc_host::Error;
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Arguments of `kipc lock`.
@@ -18,10 +18,10 @@ use crate::{CmdResult, EXIT_TIMEOUT};
 pub struct Args {
     /// The file to lock (created 0600 if missing; a directory works too).
     path: PathBuf,
-    /// Longest wait for the lock, in milliseconds (default: wait forever;
-    /// 0 tries once, like `flock -n`). Exit 3 when it runs out.
-    #[arg(long)]
-    timeout: Option<u64>,
+    /// Longest wait for the lock (0 tries once, like `flock -n`). Exit 3
+    /// when it runs out.
+    #[arg(long, value_name = "DURATION", default_value = "forever")]
+    timeout: Timeout,
     /// Take a shared lock instead of an exclusive one.
     #[arg(long)]
     shared: bool,
@@ -44,15 +44,15 @@ pub fn run(args: Args) -> CmdResult {
     };
     let obj = format!("lock {}", args.path.display());
     let lock = match args.timeout {
-        None => FileLock::flock(&args.path, mode),
-        Some(ms) => FileLock::flock_timeout(&args.path, mode, Duration::from_millis(ms)),
+        Timeout::Forever => FileLock::flock(&args.path, mode),
+        Timeout::After(t) => FileLock::flock_timeout(&args.path, mode, t),
     };
     let _lock = match lock {
         Ok(l) => l,
         Err(Error::Timeout) => {
             eprintln!(
-                "kipc: {obj}: held by another process, gave up after {} ms",
-                args.timeout.unwrap_or(0)
+                "kipc: {obj}: held by another process, gave up after {}",
+                args.timeout
             );
             return Ok(ExitCode::from(EXIT_TIMEOUT));
         }

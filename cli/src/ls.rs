@@ -1,5 +1,7 @@
 //! `kipc ls`: every kipc object on this machine (the POSIX segments
-//! `/dev/shm/kipc.*`), with what its header says and who is attached.
+//! `/dev/shm/kipc.*`), with what its header says and who is attached, and
+//! beside them every System V shared memory segment (as `ipcs -m` lists
+//! them, from `/proc/sysvipc/shm`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use kipc_core::region::Kind;
 use kipc_host::mailbox::{Mailbox, MailboxInfo};
 use kipc_host::ring::{RingInfo, RingKind, ShmRing};
 use kipc_host::shm::{ShmInfo, ShmSegment};
+use kipc_host::sysv::SysvListing;
 use serde_json::{json, Value};
 
 use crate::CmdResult;
@@ -16,7 +19,8 @@ use crate::CmdResult;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = PRUNE_HELP)]
 pub struct Args {
-    /// Print JSON: {"objects": [...], "pruned": [...]}.
+    /// Print JSON: {"objects": [...], "pruned": [...], "sysv": [...],
+    /// "sysv_error": null}.
     #[arg(long)]
     json: bool,
     /// Remove stale rings: those whose header names at least one process and
@@ -34,13 +38,22 @@ unknown), a segment that is not initialised (its creator is unknown; remove \
 it with `kipc ring rm`), an object that is not a ring, or a segment we cannot \
 open (another user's, or with unsafe permissions). Rings are re-checked just \
 before removal. Mailboxes are removed only when they are RPC reply mailboxes \
-(SERVER.reply.PID.N) of a client process that has exited.
+(SERVER.reply.PID.N) of a client process that has exited. System V segments \
+are listed, never removed.
 
 JSON fields of each object: name, size (bytes), kind (\"spsc\", \"mpmc\", \
 \"mailbox\" or null), lanes (mpmc only), slots (per lane for mpmc), \
 slot_size (max message size for mailboxes), queued, bytes_in_use (mailboxes \
 only), attached ([{role, lane, pid, alive}]) and error (null, or \
-why the object could not be read).";
+why the object could not be read).
+
+System V segments (every one in this IPC namespace, whoever owns it, as \
+`ipcs -m` lists them): a second table, printed when there are any. JSON \
+fields of each: key (\"0x\" and 8 hex digits; 0x00000000 for IPC_PRIVATE and \
+for removed segments), id (shmid), owner_uid, mode (octal string, \"0600\"), \
+bytes, attached (number of attachments), removed (true once IPC_RMID was \
+called while still attached), creator_pid and last_pid. sysv_error is null, \
+or why /proc/sysvipc/shm could not be read (then sysv is []).";
 
 /// Runs `kipc ls`.
 pub fn run(args: Args) -> CmdResult {
@@ -92,11 +105,27 @@ pub fn run(args: Args) -> CmdResult {
             Err(e) => objects.push(other_json(entry, &e)),
         }
     }
+    let (sysv, sysv_error) = match kipc_host::sysv::list() {
+        Ok(rows) => (rows.iter().map(sysv_json).collect(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     if args.json {
-        let doc = json!({ "objects": objects, "pruned": pruned });
+        let doc = json!({
+            "objects": objects,
+            "pruned": pruned,
+            "sysv": sysv,
+            "sysv_error": sysv_error,
+        });
         println!("{doc}");
     } else {
         print_table(&objects);
+        if let Some(e) = &sysv_error {
+            eprintln!("kipc: sysv segments not listed: {e}");
+        }
+        if !sysv.is_empty() {
+            println!();
+            print_sysv_table(&sysv);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,6 +202,65 @@ fn other_json(entry: &ShmInfo, e: &kipc_host::Error) -> Value {
         "attached": [],
         "error": crate::ring::describe(&entry.name, e),
     })
+}
+
+fn sysv_json(s: &SysvListing) -> Value {
+    json!({
+        "key": format!("{:#010x}", s.key.as_raw()),
+        "id": s.id,
+        "owner_uid": s.uid,
+        "mode": format!("{:04o}", s.mode),
+        "bytes": s.size,
+        "attached": s.attached,
+        "removed": s.removed,
+        "creator_pid": s.creator_pid,
+        "last_pid": s.last_pid,
+    })
+}
+
+/// The System V table, columns as `ipcs -m` names them.
+fn print_sysv_table(rows: &[Value]) {
+    let cell = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let header = ["SYSV KEY", "SHMID", "OWNER", "MODE", "BYTES", "ATTACHED"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let attached = if r["removed"] == true {
+                format!("{} (removed)", cell(&r["attached"]))
+            } else {
+                cell(&r["attached"])
+            };
+            [
+                cell(&r["key"]),
+                cell(&r["id"]),
+                cell(&r["owner_uid"]),
+                cell(&r["mode"]),
+                cell(&r["bytes"]),
+                attached,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |row: [&str; 6]| {
+        let s: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header);
+    for r in &cells {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
 }
 
 fn print_table(objects: &[Value]) {

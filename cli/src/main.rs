@@ -5,9 +5,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod bench;
+mod docs;
 mod fifo;
 mod lock;
 mod ls;
@@ -18,6 +19,7 @@ mod signal;
 mod sock;
 mod spool;
 mod sysv;
+mod timeout;
 
 /// Exit code for "timed out with nothing received" (`kipc ring recv`).
 pub const EXIT_TIMEOUT: u8 = 3;
@@ -43,7 +45,7 @@ enum Command {
     /// Named shared-memory rings.
     #[command(subcommand)]
     Ring(ring::Command),
-    /// List every kipc object on this machine.
+    /// List every kipc object and SysV shared memory segment on this machine.
     Ls(ls::Args),
     /// Named mailboxes: message queues with priorities and types.
     #[command(subcommand)]
@@ -68,10 +70,33 @@ enum Command {
     /// Unix, TCP and UDP sockets: a small server and client.
     #[command(subcommand)]
     Sock(sock::Command),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(docs::CompletionsArgs),
+    /// Write the manual pages (kipc.1 and one per subcommand).
+    Man(docs::ManArgs),
+}
+
+/// The command-line definition that parses arguments and generates the
+/// completions and manual pages: the derived one, with [`timeout::HELP`]
+/// after the help of `kipc` and of every subcommand that takes `--timeout`.
+fn command() -> clap::Command {
+    fn add_duration_help(cmd: clap::Command) -> clap::Command {
+        let takes_timeout = cmd.get_arguments().any(|a| a.get_id() == "timeout");
+        let cmd = cmd.mut_subcommands(add_duration_help);
+        if takes_timeout {
+            cmd.after_help(timeout::HELP)
+        } else {
+            cmd
+        }
+    }
+    add_duration_help(Cli::command()).after_help(timeout::HELP)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // `kipc ls | head -1` ends quietly, as `ls | head -1` does. Not for the
     // bench: it writes to pipes and sockets whose peer may die, and reports
     // that as a failed row instead of being killed by SIGPIPE.
@@ -90,6 +115,8 @@ fn main() -> ExitCode {
         Command::Spool(cmd) => spool::run(cmd),
         Command::Lock(args) => lock::run(args),
         Command::Sock(cmd) => sock::run(cmd),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(code) => code,

@@ -3,12 +3,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
 use kipc_host::Error;
 use rustix::io::Errno;
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Subcommands of `kipc mbox`.
@@ -25,10 +25,13 @@ pub enum Command {
         #[arg(long = "max-msg", default_value_t = 1024)]
         max_msg: u32,
     },
-    /// Send one message (waits up to 10 s for room; exit 3 if none).
+    /// Send one message (waits up to --timeout for room; exit 3 if none).
     Send {
         /// Mailbox name.
         name: String,
+        /// Longest wait for room (0: try once; forever).
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: Timeout,
         /// Priority, 0 (lowest) to 255; higher is received first.
         #[arg(long, default_value_t = 0)]
         prio: u8,
@@ -41,7 +44,7 @@ pub enum Command {
     /// Receive messages, printing `PRIO TYPE MESSAGE` per line.
     ///
     /// Highest priority first, FIFO within a priority. Stops after --count
-    /// messages or when none arrives within --timeout ms (an idle timeout).
+    /// messages or when none arrives within --timeout (an idle timeout).
     /// Exit status: 0 if at least one message was received, 3 on timeout
     /// with nothing received, 1 on an error.
     Recv {
@@ -51,9 +54,9 @@ pub enum Command {
         /// first (like msgrcv). Default: any type.
         #[arg(long = "type", allow_hyphen_values = true)]
         mtype: Option<i64>,
-        /// Idle timeout in milliseconds (default: wait forever).
-        #[arg(long)]
-        timeout: Option<u64>,
+        /// Idle timeout (0: take what is queued now, never wait).
+        #[arg(long, value_name = "DURATION", default_value = "forever")]
+        timeout: Timeout,
         /// Stop after this many messages (default 1).
         #[arg(long, default_value_t = 1)]
         count: u64,
@@ -79,10 +82,11 @@ pub fn run(cmd: Command) -> CmdResult {
         }
         Command::Send {
             name,
+            timeout,
             prio,
             mtype,
             message,
-        } => send(&name, prio, mtype, message.as_bytes()),
+        } => send(&name, prio, mtype, message.as_bytes(), timeout),
         Command::Recv {
             name,
             mtype,
@@ -129,19 +133,19 @@ pub(crate) fn describe(name: &str, e: &Error) -> String {
     }
 }
 
-fn send(name: &str, prio: u8, mtype: u64, msg: &[u8]) -> CmdResult {
+fn send(name: &str, prio: u8, mtype: u64, msg: &[u8], timeout: Timeout) -> CmdResult {
     let mb = Mailbox::open(name).map_err(|e| describe(name, &e))?;
-    match mb.send_timeout(msg, prio, mtype, Duration::from_secs(10)) {
+    match mb.send_timeout(msg, prio, mtype, timeout.or_max()) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(Error::Timeout) => {
-            eprintln!("kipc: mailbox {name:?}: still full after 10000 ms");
+            eprintln!("kipc: mailbox {name:?}: still full after {timeout}");
             Ok(ExitCode::from(EXIT_TIMEOUT))
         }
         Err(e) => Err(describe(name, &e).into()),
     }
 }
 
-fn recv(name: &str, sel: Selector, timeout_ms: Option<u64>, count: u64) -> CmdResult {
+fn recv(name: &str, sel: Selector, timeout: Timeout, count: u64) -> CmdResult {
     let mb = Mailbox::open(name).map_err(|e| describe(name, &e))?;
     let mut buf = vec![0u8; mb.max_msg()];
     let stdout = std::io::stdout();
@@ -149,7 +153,7 @@ fn recv(name: &str, sel: Selector, timeout_ms: Option<u64>, count: u64) -> CmdRe
     let write_err = |e: std::io::Error| format!("mailbox {name:?}: writing stdout: {e}");
     let mut received = 0u64;
     while received < count {
-        match mb.recv_matching(sel, &mut buf, timeout_ms.map(Duration::from_millis)) {
+        match mb.recv_matching(sel, &mut buf, timeout.bound()) {
             Ok(got) => {
                 let msg = buf.get(..got.len).unwrap_or_default();
                 write!(out, "{} {} ", got.prio, got.mtype).map_err(write_err)?;
@@ -160,10 +164,7 @@ fn recv(name: &str, sel: Selector, timeout_ms: Option<u64>, count: u64) -> CmdRe
             Err(Error::Timeout) => {
                 out.flush().map_err(write_err)?;
                 if received == 0 {
-                    eprintln!(
-                        "kipc: mailbox {name:?}: no message within {} ms",
-                        timeout_ms.unwrap_or(0)
-                    );
+                    eprintln!("kipc: mailbox {name:?}: no message within {timeout}");
                     return Ok(ExitCode::from(EXIT_TIMEOUT));
                 }
                 return Ok(ExitCode::SUCCESS);

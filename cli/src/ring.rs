@@ -1,16 +1,15 @@
 //! `kipc ring`: create, feed, drain and remove named shared-memory rings
 //! (`/dev/shm/kipc.NAME`), a thin shell over [`kipc_host::ring::ShmRing`].
 
+use kipc_host::ring::{RingConfig, RingKind, ShmRing};
+use kipc_host::Error;
+use rustix::io::Errno;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use kipc_host::ring::{RingConfig, RingKind, ShmRing};
-use kipc_host::Error;
-use rustix::io::Errno;
-
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Subcommands of `kipc ring`.
@@ -44,15 +43,14 @@ pub enum Command {
         /// Messages; without any, each line of stdin (without its newline)
         /// is one message.
         messages: Vec<OsString>,
-        /// Longest wait for room for one message, in milliseconds; 0 waits
-        /// forever.
-        #[arg(long, default_value_t = 10_000)]
-        timeout: u64,
+        /// Longest wait for room for one message (0: try once; forever).
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: Timeout,
     },
     /// Receive messages and print each on its own line.
     ///
     /// Stops after --count messages, when no message arrives within
-    /// --timeout milliseconds (an idle timeout, restarted by each message),
+    /// --timeout (an idle timeout, restarted by each message),
     /// or when the producer is gone and the ring is drained: for an SPSC
     /// ring, when the producer's process has exited (one that detached
     /// cleanly may come back, so recv keeps waiting); for --mpmc, when no
@@ -66,9 +64,9 @@ pub enum Command {
         /// Stop after this many messages.
         #[arg(long)]
         count: Option<u64>,
-        /// Idle timeout in milliseconds (default: wait forever).
-        #[arg(long)]
-        timeout: Option<u64>,
+        /// Idle timeout (0: take what is queued now, never wait).
+        #[arg(long, value_name = "DURATION", default_value = "forever")]
+        timeout: Timeout,
     },
     /// Remove a ring's name (processes using it keep it until they exit).
     Rm {
@@ -119,7 +117,7 @@ pub(crate) fn describe(name: &str, e: &Error) -> String {
         | Error::NotOwner { .. }
         | Error::BadMode { .. }
         | Error::SizeMismatch { .. } => e.to_string(),
-        Error::Core(kipc_core::Error::InUse) => {
+        Error::Busy => {
             format!("ring {name:?}: that side is attached by a live process (see `kipc ls`)")
         }
         Error::NotReady => format!("ring {name:?}: its creator has not finished initialising it"),
@@ -142,19 +140,18 @@ fn create(name: &str, slots: u32, slot_size: u32, lanes: Option<u32>) -> CmdResu
     Ok(ExitCode::SUCCESS)
 }
 
-fn send(name: &str, messages: &[OsString], timeout_ms: u64) -> CmdResult {
+fn send(name: &str, messages: &[OsString], timeout: Timeout) -> CmdResult {
     let ring = ShmRing::open(name).map_err(|e| describe(name, &e))?;
     let mut tx = ring.sender().map_err(|e| describe(name, &e))?;
-    let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
     let mut send_one = |msg: &[u8]| -> Result<Option<ExitCode>, String> {
         let r = match timeout {
-            Some(t) => tx.send_timeout(msg, t),
-            None => tx.send(msg),
+            Timeout::After(t) => tx.send_timeout(msg, t),
+            Timeout::Forever => tx.send(msg),
         };
         match r {
             Ok(()) => Ok(None),
             Err(Error::Timeout) => {
-                eprintln!("kipc: ring {name:?}: still full after {timeout_ms} ms");
+                eprintln!("kipc: ring {name:?}: still full after {timeout}");
                 Ok(Some(ExitCode::from(EXIT_TIMEOUT)))
             }
             Err(e) => Err(describe(name, &e)),
@@ -189,7 +186,7 @@ fn send(name: &str, messages: &[OsString], timeout_ms: u64) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn recv(name: &str, count: Option<u64>, timeout_ms: Option<u64>) -> CmdResult {
+fn recv(name: &str, count: Option<u64>, timeout: Timeout) -> CmdResult {
     let ring = ShmRing::open(name).map_err(|e| describe(name, &e))?;
     let mut rx = ring.receiver().map_err(|e| describe(name, &e))?;
     let mut buf = vec![0u8; rx.max_len()];
@@ -200,11 +197,11 @@ fn recv(name: &str, count: Option<u64>, timeout_ms: Option<u64>) -> CmdResult {
     while count.is_none_or(|c| received < c) {
         // Drain what is there without blocking; flush before sleeping.
         let r = match rx.try_recv(&mut buf) {
-            Err(Error::Core(kipc_core::Error::Empty)) => {
+            Err(Error::Empty) => {
                 out.flush().map_err(write_err)?;
-                match timeout_ms {
-                    Some(ms) => rx.recv_timeout(&mut buf, Duration::from_millis(ms)),
-                    None => rx.recv(&mut buf),
+                match timeout {
+                    Timeout::After(t) => rx.recv_timeout(&mut buf, t),
+                    Timeout::Forever => rx.recv(&mut buf),
                 }
             }
             other => other,
@@ -219,10 +216,7 @@ fn recv(name: &str, count: Option<u64>, timeout_ms: Option<u64>) -> CmdResult {
             Err(Error::Timeout) => {
                 out.flush().map_err(write_err)?;
                 if received == 0 {
-                    eprintln!(
-                        "kipc: ring {name:?}: no message within {} ms",
-                        timeout_ms.unwrap_or(0)
-                    );
+                    eprintln!("kipc: ring {name:?}: no message within {timeout}");
                     return Ok(ExitCode::from(EXIT_TIMEOUT));
                 }
                 return Ok(ExitCode::SUCCESS);

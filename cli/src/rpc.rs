@@ -6,12 +6,12 @@
 //! of a mailbox.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kipc_host::rpc::socket::{SocketServer, SocketServerOptions};
 use kipc_host::rpc::{Client, RpcError, Server};
 use kipc_host::socket::Addr;
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// The method `kipc rpc serve --echo` answers and `kipc rpc call` calls.
@@ -42,9 +42,9 @@ pub enum Command {
         name: String,
         /// Request bytes.
         message: String,
-        /// Longest wait for the reply, in milliseconds.
-        #[arg(long, default_value_t = 5000)]
-        timeout: u64,
+        /// Longest wait for the reply (0: only a reply already there; forever).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: Timeout,
     },
 }
 
@@ -94,13 +94,13 @@ pub fn run(cmd: Command) -> CmdResult {
                 None => Client::connect(&name),
             };
             let mut client = client.map_err(|e| describe(&name, &e))?;
-            match client.call(ECHO, message.as_bytes(), Duration::from_millis(timeout)) {
+            match client.call(ECHO, message.as_bytes(), timeout.or_max()) {
                 Ok(reply) => {
                     println!("{}", String::from_utf8_lossy(&reply));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(RpcError::Timeout) => {
-                    eprintln!("kipc: rpc server {name:?}: no reply within {timeout} ms");
+                    eprintln!("kipc: rpc server {name:?}: no reply within {timeout}");
                     Ok(ExitCode::from(EXIT_TIMEOUT))
                 }
                 Err(e) => Err(describe(&name, &e).into()),

@@ -6,11 +6,11 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kipc_core::signal::{DefaultAction, SigSet, Signal};
 use kipc_host::signals::{self, Signals, SI_QUEUE};
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Subcommands of `kipc signal`.
@@ -21,7 +21,7 @@ pub enum Command {
     ///
     /// Prints `kipc: waiting for LIST (pid N)` on stderr once the handlers
     /// are installed, so a sender can wait for it. Stops after --count
-    /// signals, or when none arrives within --timeout milliseconds (an idle
+    /// signals, or when none arrives within --timeout (an idle
     /// timeout, restarted by each signal). Exit status: 0 if at least one
     /// signal was received, 3 on timeout with nothing received, 1 on error.
     /// Standard signals that arrive again before they are printed merge.
@@ -33,9 +33,9 @@ pub enum Command {
         /// Stop after this many signals.
         #[arg(long)]
         count: Option<u64>,
-        /// Idle timeout in milliseconds (default: wait forever).
-        #[arg(long)]
-        timeout: Option<u64>,
+        /// Idle timeout (0: take what is pending now, never wait).
+        #[arg(long, value_name = "DURATION", default_value = "forever")]
+        timeout: Timeout,
     },
     /// Send a signal: `kill(PID, SIG)`, or `sigqueue(PID, SIG, V)` with --value.
     Send {
@@ -75,7 +75,7 @@ fn parse(s: &str) -> Result<Signal, String> {
     signals::parse_signal(s).ok_or_else(|| format!("unknown signal {s:?}"))
 }
 
-fn wait(list: &str, count: Option<u64>, timeout: Option<u64>) -> CmdResult {
+fn wait(list: &str, count: Option<u64>, timeout: Timeout) -> CmdResult {
     let mut set = SigSet::EMPTY;
     for name in list.split(',').filter(|s| !s.trim().is_empty()) {
         set.insert(parse(name)?);
@@ -91,12 +91,12 @@ fn wait(list: &str, count: Option<u64>, timeout: Option<u64>) -> CmdResult {
     let mut got = 0u64;
     while count.is_none_or(|c| got < c) {
         let info = match timeout {
-            Some(ms) => match sigs.wait_timeout(Duration::from_millis(ms))? {
+            Timeout::After(t) => match sigs.wait_timeout(t)? {
                 Some(i) => i,
                 None if got == 0 => return Ok(ExitCode::from(EXIT_TIMEOUT)),
                 None => break,
             },
-            None => sigs.wait()?,
+            Timeout::Forever => sigs.wait()?,
         };
         let mut line = format!("{} from={}", signals::signal_name(info.signo), info.pid);
         if info.code == SI_QUEUE {

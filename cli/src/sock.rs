@@ -19,6 +19,7 @@ use kipc_host::socket::{
 use kipc_host::Error;
 use rustix::event::{PollFd, PollFlags};
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Largest message handled (a datagram, a packet or a line).
@@ -69,9 +70,10 @@ pub enum Command {
         /// Wait for a reply and print it.
         #[arg(long)]
         reply: bool,
-        /// Longest wait to connect and for the reply, in milliseconds.
-        #[arg(long, default_value_t = 5_000)]
-        timeout: u64,
+        /// Longest wait to connect, to send and for the reply (0: never
+        /// wait; forever).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: Timeout,
     },
 }
 
@@ -106,13 +108,7 @@ pub fn run(cmd: Command) -> CmdResult {
         } => {
             let addr: Addr = addr.parse()?;
             let kind = kind.unwrap_or_else(|| addr.default_kind());
-            send(
-                &addr,
-                kind,
-                message.as_bytes(),
-                reply,
-                Duration::from_millis(timeout),
-            )
+            send(&addr, kind, message.as_bytes(), reply, timeout)
         }
     }
 }
@@ -307,13 +303,27 @@ fn timed_out() -> CmdResult {
     Ok(ExitCode::from(EXIT_TIMEOUT))
 }
 
-fn send(addr: &Addr, kind: SocketKind, msg: &[u8], reply: bool, timeout: Duration) -> CmdResult {
+/// Applies `timeout` to a stream socket's reads and writes: `SO_RCVTIMEO`
+/// and `SO_SNDTIMEO` (where 0 would mean "forever" to the kernel), or
+/// non-blocking mode for [`Timeout`]'s 0 ("never wait").
+fn stream_timeouts(sock: &StreamSocket, timeout: Timeout) -> kipc_host::Result<()> {
+    match timeout {
+        Timeout::After(Duration::ZERO) => sock.set_nonblocking(true),
+        t => {
+            sock.set_write_timeout(t.bound())?;
+            sock.set_read_timeout(t.bound())
+        }
+    }
+}
+
+fn send(addr: &Addr, kind: SocketKind, msg: &[u8], reply: bool, t: Timeout) -> CmdResult {
     addr.check_kind(kind)?;
+    let timeout = t.or_max();
     let mut buf = vec![0u8; MAX_MSG];
     match kind {
         SocketKind::Stream => {
             let mut sock = StreamSocket::connect_timeout(addr, timeout)?;
-            sock.set_write_timeout(Some(timeout))?;
+            stream_timeouts(&sock, t)?;
             let mut line = msg.to_vec();
             line.push(b'\n');
             sock.write_all(&line)?;
@@ -321,7 +331,6 @@ fn send(addr: &Addr, kind: SocketKind, msg: &[u8], reply: bool, timeout: Duratio
                 let _ = sock.shutdown(std::net::Shutdown::Write);
                 return Ok(ExitCode::SUCCESS);
             }
-            sock.set_read_timeout(Some(timeout))?;
             let mut got = Vec::new();
             loop {
                 match sock.read(&mut buf) {

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kipc_host::spool::Spool;
 use kipc_host::Error;
 
+use crate::timeout::Timeout;
 use crate::{CmdResult, EXIT_TIMEOUT};
 
 /// Subcommands of `kipc spool`.
@@ -29,7 +29,7 @@ pub enum Command {
     ///
     /// Each message is taken by exactly one reader, however many run at
     /// once. Stops after --count messages, or when none arrives within
-    /// --timeout milliseconds (an idle timeout, restarted by each message;
+    /// --timeout (an idle timeout, restarted by each message;
     /// the default 0 takes what is there now without waiting). Exit status:
     /// 0 if at least one message was taken, 3 if none, 1 on an error.
     Recv {
@@ -38,9 +38,9 @@ pub enum Command {
         /// Stop after this many messages.
         #[arg(long)]
         count: Option<u64>,
-        /// Idle timeout in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        timeout: u64,
+        /// Idle timeout (0: take what is there now, never wait).
+        #[arg(long, value_name = "DURATION", default_value = "0")]
+        timeout: Timeout,
     },
     /// Put messages claimed by readers that died back into the spool and
     /// print how many.
@@ -64,7 +64,7 @@ pub fn run(cmd: Command) -> CmdResult {
             dir,
             count,
             timeout,
-        } => recv(dir, count, Duration::from_millis(timeout)),
+        } => recv(dir, count, timeout),
         Command::Recover { dir } => {
             let n = Spool::open(&dir)?.recover()?;
             println!("{n}");
@@ -73,13 +73,17 @@ pub fn run(cmd: Command) -> CmdResult {
     }
 }
 
-fn recv(dir: PathBuf, count: Option<u64>, timeout: Duration) -> CmdResult {
+fn recv(dir: PathBuf, count: Option<u64>, timeout: Timeout) -> CmdResult {
     let mut spool = Spool::open(&dir)?;
     let obj = format!("spool {}", dir.display());
     let mut out = std::io::stdout().lock();
     let mut taken: u64 = 0;
     while count.is_none_or(|c| taken < c) {
-        let msg = match spool.recv_timeout(timeout) {
+        let r = match timeout {
+            Timeout::Forever => spool.recv(),
+            Timeout::After(t) => spool.recv_timeout(t),
+        };
+        let msg = match r {
             Ok(m) => m,
             Err(Error::Timeout) => break,
             Err(e) => return Err(e.into()),

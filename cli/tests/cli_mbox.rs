@@ -51,7 +51,7 @@ fn recv_prints_highest_priority_first_then_fifo() {
         let o = kipc(&["mbox", "send", &n.0, "--prio", p, "--type", "5", m]);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
-    let o = kipc(&["mbox", "recv", &n.0, "--count", "4", "--timeout", "1000"]);
+    let o = kipc(&["mbox", "recv", &n.0, "--count", "4", "--timeout", "1000ms"]);
     assert!(o.status.success());
     assert_eq!(text(&o.stdout), "7 5 high\n3 5 mid\n1 5 low-a\n1 5 low-b\n");
     assert!(kipc(&["mbox", "rm", &n.0]).status.success());
@@ -67,7 +67,7 @@ fn type_selects_exactly_and_negative_type_takes_lowest_at_most() {
             .status
             .success());
     }
-    let o = kipc(&["mbox", "recv", &n.0, "--type", "4", "--timeout", "100"]);
+    let o = kipc(&["mbox", "recv", &n.0, "--type", "4", "--timeout", "100ms"]);
     assert_eq!(text(&o.stdout), "0 4 four\n");
     let o = kipc(&[
         "mbox",
@@ -78,7 +78,7 @@ fn type_selects_exactly_and_negative_type_takes_lowest_at_most() {
         "--count",
         "2",
         "--timeout",
-        "100",
+        "100ms",
     ]);
     assert_eq!(text(&o.stdout), "0 2 two\n0 9 nine\n");
 }
@@ -88,7 +88,7 @@ fn recv_with_nothing_times_out_with_exit_3() {
     let n = Name::new("timeout");
     assert!(kipc(&["mbox", "create", &n.0]).status.success());
     let start = Instant::now();
-    let o = kipc(&["mbox", "recv", &n.0, "--timeout", "100"]);
+    let o = kipc(&["mbox", "recv", &n.0, "--timeout", "100ms"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(o.stdout.is_empty());
@@ -96,7 +96,7 @@ fn recv_with_nothing_times_out_with_exit_3() {
     assert!(kipc(&["mbox", "send", &n.0, "--type", "1", "x"])
         .status
         .success());
-    let o = kipc(&["mbox", "recv", &n.0, "--type", "2", "--timeout", "50"]);
+    let o = kipc(&["mbox", "recv", &n.0, "--type", "2", "--timeout", "50ms"]);
     assert_eq!(o.status.code(), Some(3));
 }
 
@@ -186,7 +186,7 @@ fn rpc_serve_and_call_echo_round_trip() {
         std::thread::sleep(Duration::from_millis(10));
     }
     for msg in ["hello", "second call"] {
-        let o = kipc(&["rpc", "call", &n.0, msg, "--timeout", "5000"]);
+        let o = kipc(&["rpc", "call", &n.0, msg, "--timeout", "5000ms"]);
         assert!(o.status.success(), "{}", text(&o.stderr));
         assert_eq!(text(&o.stdout), format!("{msg}\n"));
     }
@@ -223,7 +223,7 @@ fn rpc_serve_and_call_echo_over_a_unix_socket() {
         std::thread::sleep(Duration::from_millis(10));
     }
     for msg in ["hello", "second call"] {
-        let o = kipc(&["rpc", "call", &name, msg, "--timeout", "5000"]);
+        let o = kipc(&["rpc", "call", &name, msg, "--timeout", "5000ms"]);
         assert!(o.status.success(), "{}", text(&o.stderr));
         assert_eq!(text(&o.stdout), format!("{msg}\n"));
     }

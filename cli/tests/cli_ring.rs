@@ -88,7 +88,7 @@ fn create_send_recv_round_trip() {
         "32",
     ]));
     ok(&kipc(&["ring", "send", &r.0, "alpha", "beta", "two words"]));
-    let out = kipc(&["ring", "recv", &r.0, "--count", "3", "--timeout", "2000"]);
+    let out = kipc(&["ring", "recv", &r.0, "--count", "3", "--timeout", "2000ms"]);
     assert_eq!(ok(&out), "alpha\nbeta\ntwo words\n");
     ok(&kipc(&["ring", "rm", &r.0]));
     assert!(!shm_file(&r.0).exists());
@@ -99,7 +99,7 @@ fn send_without_messages_sends_each_stdin_line() {
     let r = Ring::new("stdin");
     ok(&kipc(&["ring", "create", &r.0]));
     ok(&kipc_stdin(&["ring", "send", &r.0], b"one\ntwo\n\nlast"));
-    let out = kipc(&["ring", "recv", &r.0, "--count", "4", "--timeout", "2000"]);
+    let out = kipc(&["ring", "recv", &r.0, "--count", "4", "--timeout", "2000ms"]);
     assert_eq!(ok(&out), "one\ntwo\n\nlast\n");
 }
 
@@ -110,7 +110,7 @@ fn mpmc_ring_round_trips_too() {
         "ring", "create", &r.0, "--mpmc", "--lanes", "2", "--slots", "4",
     ]));
     ok(&kipc(&["ring", "send", &r.0, "m1", "m2"]));
-    let out = kipc(&["ring", "recv", &r.0, "--count", "2", "--timeout", "2000"]);
+    let out = kipc(&["ring", "recv", &r.0, "--count", "2", "--timeout", "2000ms"]);
     assert_eq!(ok(&out), "m1\nm2\n");
 }
 
@@ -119,13 +119,13 @@ fn recv_times_out_with_exit_code_3() {
     let r = Ring::new("timeout");
     ok(&kipc(&["ring", "create", &r.0]));
     let start = Instant::now();
-    let out = kipc(&["ring", "recv", &r.0, "--timeout", "100"]);
+    let out = kipc(&["ring", "recv", &r.0, "--timeout", "100ms"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     assert!(start.elapsed() >= Duration::from_millis(100));
     // Something received, then the idle timeout: success.
     ok(&kipc(&["ring", "send", &r.0, "x"]));
-    let out = kipc(&["ring", "recv", &r.0, "--timeout", "100"]);
+    let out = kipc(&["ring", "recv", &r.0, "--timeout", "100ms"]);
     assert_eq!(ok(&out), "x\n");
 }
 

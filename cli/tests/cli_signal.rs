@@ -17,7 +17,7 @@ fn shell_kill_and_kipc_send_reach_kipc_signal_wait() {
             "--count",
             "2",
             "--timeout",
-            "20000",
+            "20000ms",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,7 +73,7 @@ fn shell_kill_and_kipc_send_reach_kipc_signal_wait() {
 #[test]
 fn signal_wait_times_out_with_exit_3_and_refuses_sigkill() {
     let out = Command::new(KIPC)
-        .args(["signal", "wait", "--timeout", "100"])
+        .args(["signal", "wait", "--timeout", "100ms"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));

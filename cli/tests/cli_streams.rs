@@ -86,7 +86,15 @@ fn spawn_holder(program: &str, args: &[&str]) -> Child {
 fn shell_redirection_into_an_mkfifo_fifo_reaches_kipc_fifo_recv() {
     let p = TempPath::new("mkfifo");
     assert!(Command::new("mkfifo").arg(&p.0).status().unwrap().success());
-    let reader = spawn_kipc(&["fifo", "recv", p.s(), "--count", "1", "--timeout", "10000"]);
+    let reader = spawn_kipc(&[
+        "fifo",
+        "recv",
+        p.s(),
+        "--count",
+        "1",
+        "--timeout",
+        "10000ms",
+    ]);
     let sh = Command::new("sh")
         .args(["-c", &format!("echo hi > '{}'", p.s())])
         .status()
@@ -111,7 +119,7 @@ fn cat_reads_what_kipc_fifo_send_writes_to_a_kipc_fifo() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = kipc(&["fifo", "send", p.s(), "hello there", "--timeout", "10000"]);
+    let out = kipc(&["fifo", "send", p.s(), "hello there", "--timeout", "10000ms"]);
     assert!(out.status.success(), "{out:?}");
     let out = cat.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "hello there\n");
@@ -125,12 +133,12 @@ fn fifo_whose_writer_never_comes_times_out_with_exit_3() {
     let p = TempPath::new("nowriter");
     assert!(kipc(&["fifo", "create", p.s()]).status.success());
     let t = Instant::now();
-    let out = kipc(&["fifo", "recv", p.s(), "--timeout", "200"]);
+    let out = kipc(&["fifo", "recv", p.s(), "--timeout", "200ms"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(stdout(&out).is_empty());
     assert!(t.elapsed() < Duration::from_secs(10));
     // And a writer whose reader never comes.
-    let out = kipc(&["fifo", "send", p.s(), "x", "--timeout", "200"]);
+    let out = kipc(&["fifo", "send", p.s(), "x", "--timeout", "200ms"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no reader"));
 }
@@ -139,9 +147,17 @@ fn fifo_whose_writer_never_comes_times_out_with_exit_3() {
 fn fifo_recv_count_keeps_reading_across_writers() {
     let p = TempPath::new("count");
     assert!(kipc(&["fifo", "create", p.s()]).status.success());
-    let reader = spawn_kipc(&["fifo", "recv", p.s(), "--count", "3", "--timeout", "10000"]);
+    let reader = spawn_kipc(&[
+        "fifo",
+        "recv",
+        p.s(),
+        "--count",
+        "3",
+        "--timeout",
+        "10000ms",
+    ]);
     for m in ["one", "two", "three"] {
-        let out = kipc(&["fifo", "send", p.s(), m, "--timeout", "10000"]);
+        let out = kipc(&["fifo", "send", p.s(), m, "--timeout", "10000ms"]);
         assert!(out.status.success(), "{out:?}");
     }
     let out = reader.wait_with_output().unwrap();
@@ -168,7 +184,7 @@ fn kipc_lock_gives_up_while_flock_1_holds_the_lock() {
     let p = TempPath::new("flock1");
     let mut holder = spawn_holder("flock", &[p.s(), "sh", "-c", "echo locked; read x; exit 0"]);
     let t = Instant::now();
-    let out = kipc(&["lock", "--timeout", "200", p.s(), "--", "true"]);
+    let out = kipc(&["lock", "--timeout", "200ms", p.s(), "--", "true"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(t.elapsed() >= Duration::from_millis(200));
     let out = kipc(&["lock", "--shared", "--timeout", "0", p.s(), "--", "true"]);
@@ -178,7 +194,7 @@ fn kipc_lock_gives_up_while_flock_1_holds_the_lock() {
     let out = kipc(&[
         "lock",
         "--timeout",
-        "5000",
+        "5000ms",
         p.s(),
         "--",
         "sh",
@@ -258,7 +274,7 @@ fn spool_send_then_recv_round_trips_in_order() {
     assert_eq!(stdout(&out), "a\nb c\n");
     let out = kipc(&["spool", "recv", d.s()]);
     assert_eq!(stdout(&out), "d\n");
-    let out = kipc(&["spool", "recv", d.s(), "--timeout", "100"]);
+    let out = kipc(&["spool", "recv", d.s(), "--timeout", "100ms"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
@@ -268,7 +284,7 @@ fn two_concurrent_spool_readers_take_every_message_exactly_once() {
     // Create the directory first so both readers watch the same one.
     assert!(kipc(&["spool", "recv", d.s()]).status.code() == Some(3));
     let readers: Vec<Child> = (0..2)
-        .map(|_| spawn_kipc(&["spool", "recv", d.s(), "--timeout", "2000"]))
+        .map(|_| spawn_kipc(&["spool", "recv", d.s(), "--timeout", "2000ms"]))
         .collect();
     const N: usize = 300;
     let msgs: Vec<String> = (0..N).map(|i| format!("m{i:04}")).collect();

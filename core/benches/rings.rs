@@ -41,6 +41,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
+#[path = "rings/mpmc_before.rs"]
+mod mpmc_before;
+
 /// Capacity of every ring.
 const CAP: usize = 4096;
 /// Items moved per criterion iteration.
@@ -470,8 +473,41 @@ fn kipc_mpmc_1x1(n: u64) -> Duration {
     )
 }
 
+fn kipc_mpmc_nowait_1x1(n: u64) -> Duration {
+    let q = Box::new(kipc_core::mpmc::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push_no_wait(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop_no_wait().ok()),
+    )
+}
+
 fn kipc_mpmc_batch_1x1(n: u64) -> Duration {
     let q = Box::new(kipc_core::mpmc::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
+        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
+    )
+}
+
+/// The typed MPMC ring as it was before issue 18 (`pop` returned `None`
+/// while the head slot was claimed but unpublished), one item at a time.
+fn before_mpmc_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop()),
+    )
+}
+
+/// As [`before_mpmc_1x1`], in batches.
+fn before_mpmc_batch_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
     let q = &*q;
     run_pair(
         n,
@@ -571,6 +607,9 @@ const MPMC: &[Case] = &[
     ("kipc_1p1c", kipc_mpmc_1x1),
     ("kipc_batch64_1p1c", kipc_mpmc_batch_1x1),
     ("crossbeam_ArrayQueue_1p1c", crossbeam_1x1),
+    ("before18_1p1c", before_mpmc_1x1),
+    ("before18_batch64_1p1c", before_mpmc_batch_1x1),
+    ("kipc_nowait_1p1c", kipc_mpmc_nowait_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -709,7 +748,7 @@ fn interleaved_pass() {
         "M items/s",
         MPMC,
         &med,
-        &[(0, 2), (1, 2)],
+        &[(0, 2), (1, 2), (0, 3), (1, 4), (3, 2), (4, 2), (5, 3)],
     );
     if with_2x2() {
         let med = interleave(MPMC_2X2, rounds, ITEMS, mitems_per_s);

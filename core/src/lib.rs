@@ -25,7 +25,13 @@
 //! models in `loom-tests/` check this crate's real code.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Library code handles every error; tests may unwrap (clippy.toml allows it
+// in `#[cfg(test)]` code).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+// The unit tests sit in `#[cfg(all(test, not(kipc_loom)))]` modules, which
+// clippy's allow-unwrap-in-tests does not recognise as test code.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(test)]
 extern crate std;
@@ -35,6 +41,7 @@ mod error;
 #[cfg(target_has_atomic = "64")]
 pub mod mailbox;
 pub mod mpmc;
+pub mod queue;
 pub mod region;
 pub mod signal;
 pub mod spsc;

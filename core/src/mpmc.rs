@@ -37,20 +37,54 @@
 //! position `t`, so try to claim it with a CAS `tail: t -> t + 1`; on success
 //! write the value and store `seq = base(t) + 1` (Release: publish slot); on
 //! failure another producer claimed `t`: retry from 2 with the tail the CAS
-//! returned; 3b. `seq` is behind: the slot still holds (or is being read out
-//! of) the item from the previous lap, so the ring is full: return
-//! [`PushError::Full`]; 3c. `seq` is ahead: our `t` is stale, reload `tail`
-//! and retry.
+//! returned; 3b. `seq` is behind: position `t - N` has not released the
+//! slot: its item is still there, or a consumer has claimed it and is still
+//! reading it out (or its producer, a lap behind, has not even published
+//! it); tell "full" from "a peer mid-operation" by the counters (step 4); 3c. `seq` is ahead: our `t`
+//! is stale, reload `tail` and retry. 4. (the *full check*, as in
+//! crossbeam's `ArrayQueue`) a SeqCst fence, then load `head`: if
+//! `head + N == t` the ring is full at that instant, return
+//! [`PushError::Full`]; otherwise a consumer is mid-read of the slot (or `t`
+//! is stale): spin with the shim's hint, reload `tail` and retry from 2.
 //!
 //! **pop** mirrors it: load `head` = `h`; load `seq` (Acquire, pairs with the
 //! producer's publish); equal to `base(h) + 1`: CAS `head: h -> h + 1`, read
-//! the value, store `seq = base(h) + N` (Release: release slot); behind:
-//! empty (or the producer of `h` has not finished), return `None`; ahead:
-//! stale `h`, reload.
+//! the value, store `seq = base(h) + N` (Release: release slot); ahead: stale
+//! `h`, reload; behind: look again up to `PATIENCE` times (see "What the
+//! checks cost"), then the *empty check*: SeqCst fence, load `tail`; if
+//! `tail == h` the ring is empty at that instant, return `None`; otherwise the
+//! producer of position `h` has claimed it and not yet published (or `h` is
+//! stale): spin, reload `head`, retry.
 //!
-//! Every retry means another thread's CAS succeeded, so the loops make
-//! system-wide progress; the CASes themselves are Relaxed because all data
-//! is handed over through `seq`.
+//! **Why the checks make the ring linearizable.** `head` and `tail` only grow
+//! and `head <= tail <= head + N` at every instant. When pop's empty check
+//! reads `tail == h`, `head` is at least `h` (we read `h` earlier and it only
+//! grows) and at most `tail`, so `head == tail == h`: the ring is empty at the
+//! instant of that load, which lies inside the call. The fence, together with
+//! the SeqCst CASes on `head` and `tail`, places that load in the single total
+//! order of those operations, so "the instant" is one all threads agree on
+//! (crossbeam-queue's `ArrayQueue` makes the same argument). A thread that
+//! has just pushed therefore never pops `None` while its item is in the ring,
+//! even if another producer's claim ahead of it is still unpublished: it
+//! waits for that producer instead. Symmetrically, a push that returns
+//! [`PushError::Full`] saw `tail == head + N` at one instant. The CASes are
+//! SeqCst for this reason only; all data is handed over through `seq`.
+//!
+//! **What the checks cost.** A pop that finds the head slot unpublished, and
+//! a push that finds the tail slot not yet released, now load the other
+//! side's counter (`tail` resp. `head`) after a fence; the successful paths
+//! are unchanged. Loading `tail` takes the producers' cache line, which their
+//! next CAS must take back: with a consumer polling an empty ring, one more
+//! cache-line transfer per item, which in the single-item 1p1c benchmark
+//! (`core/benches/rings.rs`; row `before18` is the ring as it was before, in
+//! the same rounds) cost well over half the throughput. So a pop first looks
+//! at the unpublished slot again up to `PATIENCE` (32) times with the spin
+//! hint, and only then reads `tail` (and waits as long again before reading
+//! it again): a pop on an empty ring takes 32 spin hints longer to return
+//! `None` than before. Not reading `tail` at all would need the claim to be
+//! visible in the slot; a claim mark set with a CAS before the CAS on `tail`
+//! was tried and measured slower still (the producer then stalls on a locked
+//! instruction on the line the consumer is polling).
 //!
 //! **Batches** ([`Ring::push_slice`], [`Ring::pop_slice`], `T: Copy`): scan
 //! the `seq` words from `t` forward for the longest run of `k` slots that are
@@ -59,21 +93,35 @@
 //! its position uniquely, so slots seen free before the CAS stay free: only
 //! the producer that claims their position writes them, and that is us once
 //! the CAS succeeds. Consumers do the same with `head`. One contended CAS
-//! then covers `k` items.
+//! then covers `k` items. Only an empty run (`k == 0`) goes through the full
+//! (resp. empty) check, so a batch call returns 0 only if the ring was full
+//! (resp. empty) at an instant during the call, with the same waiting as the
+//! single calls; a run of `k >= 1` is taken as found, without waiting for
+//! the in-flight peer at its end (that would only hold back items that can
+//! move now).
 //!
 //! # Progress: not lock-free in the strict sense
 //!
 //! A producer that is preempted, stopped or killed between its successful
 //! CAS on `tail` and its store to `seq` leaves a claimed, unpublished slot.
-//! Every consumer that reaches that slot sees "empty" and stays there until
-//! the producer resumes, even though later slots may already be published;
-//! likewise a stalled consumer makes its slot look full to producers one lap
-//! later. The ring is therefore *blocking* in the progress-theory sense
+//! Every consumer that reaches that slot waits (spinning with the shim's
+//! hint) until the producer resumes, even though later slots may already be
+//! published; likewise a stalled consumer makes producers one lap later wait
+//! for its slot. Before issue 18 those callers returned `None`/`Full` at once
+//! instead; either way they could not get past the stalled slot, so waiting
+//! costs no progress that existed before, and it is what makes `None` mean
+//! "empty". The ring is therefore *blocking* in the progress-theory sense
 //! (heapless deprecated its MPMC queue for exactly this reason). In practice
 //! the window is a handful of instructions, but a thread can be descheduled
 //! inside it. Within one process this is an acceptable trade; across
 //! processes, where the stalled party may be dead, it is not, which is why
 //! the region form uses per-producer lanes.
+//!
+//! Where waiting for another thread is not allowed, most of all in an
+//! interrupt or signal handler that may have interrupted the very producer
+//! it would wait for, use [`Ring::push_no_wait`] and [`Ring::pop_no_wait`]:
+//! they never wait for a peer, and report a peer mid-operation as
+//! [`NoWait::Busy`] rather than as full or empty.
 //!
 //! # Ordering
 //!
@@ -100,6 +148,26 @@ use crate::sync::{const_fn, AtomicU64, CachePadded, Ordering, UnsafeCell};
 const PUBLISH_ORDER: Ordering = Ordering::Release;
 #[cfg(kipc_loom_weaken = "mpmc")]
 const PUBLISH_ORDER: Ordering = Ordering::Relaxed;
+
+/// Whether the full and empty checks run (see the module documentation).
+/// `--cfg kipc_loom_weaken="mpmc_linear"` turns them off, restoring the old
+/// "behind means full/empty" shortcut, which must make the linearizability
+/// models in `loom-tests/tests/mpmc.rs` fail (never used in a real build).
+const CHECK_IN_FLIGHT: bool = !cfg!(kipc_loom_weaken = "mpmc_linear");
+
+/// How many times a pop looks again at an unpublished head slot (with the
+/// spin hint) before the empty check reads `tail`. 0 under loom: each look is
+/// a yield there, which multiplies the interleavings of every waiting loop
+/// past loom's branch limit; the looks only delay the check, they decide
+/// nothing.
+#[cfg(not(kipc_loom))]
+const PATIENCE: u32 = 32;
+#[cfg(kipc_loom)]
+const PATIENCE: u32 = 0;
+
+/// Ordering of the CASes on `head` and `tail`: SeqCst, so that the full and
+/// empty checks' fence-then-load sees them in one total order.
+const CLAIM_ORDER: Ordering = Ordering::SeqCst;
 
 /// The error of [`Ring::push`]: the ring was full. Holds the rejected value.
 ///
@@ -143,6 +211,72 @@ impl<T> fmt::Display for PushError<T> {
 }
 
 impl<T: fmt::Debug> core::error::Error for PushError<T> {}
+
+/// The error of [`Ring::push_no_wait`] (`T` the rejected value) and
+/// [`Ring::pop_no_wait`] (`T = ()`): why the call returned without waiting.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::mpmc::{NoWait, Ring};
+/// let ring = Ring::<u8, 2>::new();
+/// assert_eq!(ring.pop_no_wait(), Err(NoWait::Empty(())));
+/// ring.push_no_wait(1).unwrap();
+/// ring.push_no_wait(2).unwrap();
+/// assert_eq!(ring.push_no_wait(3), Err(NoWait::Full(3)));
+/// assert_eq!(NoWait::Full(3).into_inner(), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoWait<T> {
+    /// Push only: the ring was full at an instant during the call.
+    Full(T),
+    /// Pop only: the ring was empty at an instant during the call.
+    Empty(T),
+    /// The slot the call needs is held by a peer mid-operation: a producer
+    /// that has claimed the head slot but not yet published it (pop), or a
+    /// consumer still reading out the slot the tail needs (push). The ring
+    /// was neither empty nor full; retrying after that peer runs succeeds.
+    Busy(T),
+}
+
+impl<T> NoWait<T> {
+    /// Returns the value handed back (the rejected item of a push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::mpmc::NoWait;
+    /// assert_eq!(NoWait::Busy('x').into_inner(), 'x');
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            NoWait::Full(v) | NoWait::Empty(v) | NoWait::Busy(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Display for NoWait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoWait::Full(_) => "ring is full",
+            NoWait::Empty(_) => "ring is empty",
+            NoWait::Busy(_) => "a peer is mid-operation on the slot needed",
+        })
+    }
+}
+
+impl<T: fmt::Debug> core::error::Error for NoWait<T> {}
+
+/// What a claim scan ([`Ring::claim_push`], [`Ring::claim_pop`]) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// The caller owns positions `start..start + len` (`len >= 1`).
+    Run { start: u64, len: u64 },
+    /// Full (push) or empty (pop) at an instant during the scan.
+    None,
+    /// A peer is mid-operation on the first slot (only when not waiting).
+    Busy,
+}
 
 /// One slot: its sequence word and the value.
 struct Slot<T> {
@@ -264,12 +398,215 @@ impl<T, const N: usize> Ring<T, N> {
         a.wrapping_sub(b) as i64
     }
 
+    /// Claims up to `want` (`1..=N`) consecutive positions for pushing, with
+    /// one CAS on `tail`: the run of slots found free from the tail on (at
+    /// least one), or [`Claim::None`] if the ring was full at an instant
+    /// during the call. If the tail slot is still being read out by a
+    /// consumer, waits for it (`WAIT`) or returns [`Claim::Busy`].
+    #[inline(always)]
+    fn claim_push<const WAIT: bool>(&self, want: u64) -> Claim {
+        debug_assert!(want >= 1 && want <= N as u64);
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            // Count the slots free for positions tail, tail+1, ...
+            let mut run = 0u64;
+            let mut first = 0i64;
+            while run < want {
+                let (slot, base) = self.slot(tail.wrapping_add(run));
+                // SYNC: release slot. Pairs with the consumer's Release store of `seq`.
+                let seq = slot.seq.load(Ordering::Acquire);
+                let d = Self::diff(seq, base);
+                if run == 0 {
+                    first = d;
+                }
+                if d != 0 {
+                    break;
+                }
+                run += 1;
+            }
+            if run == 0 {
+                if first > 0 {
+                    // `seq` ahead: our `tail` is stale.
+                    crate::sync::spin_loop();
+                    tail = self.tail.load(Ordering::Relaxed);
+                    continue;
+                }
+                // `seq` behind: the slot still holds position `tail - N`'s
+                // item, or a consumer is reading it out. Full check: is
+                // `tail - N` the head, so that nobody has claimed it?
+                if !CHECK_IN_FLIGHT {
+                    // Weakened build only: the shortcut before issue 18.
+                    return Claim::None;
+                }
+                crate::sync::fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(N as u64) == tail {
+                    // `tail == head + N` at the instant of that load.
+                    return Claim::None;
+                }
+                // A consumer is mid-read there, or `tail` is stale.
+                let now = self.tail.load(Ordering::Relaxed);
+                if now == tail {
+                    if !WAIT {
+                        return Claim::Busy;
+                    }
+                    crate::sync::spin_loop();
+                }
+                tail = now;
+                continue;
+            }
+            match self.tail.compare_exchange_weak(
+                tail,
+                tail.wrapping_add(run),
+                CLAIM_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Claim::Run {
+                        start: tail,
+                        len: run,
+                    }
+                }
+                // Another producer moved `tail`; rescan from theirs.
+                Err(t) => tail = t,
+            }
+        }
+    }
+
+    /// Claims up to `want` (`1..=N`) consecutive positions for popping, with
+    /// one CAS on `head`: the run of published items from the head on (at
+    /// least one), or [`Claim::None`] if the ring was empty at an instant
+    /// during the call. If the producer of the head item has claimed its slot
+    /// but not yet published it, waits for it (`WAIT`) or returns
+    /// [`Claim::Busy`].
+    #[inline(always)]
+    fn claim_pop<const WAIT: bool>(&self, want: u64) -> Claim {
+        debug_assert!(want >= 1 && want <= N as u64);
+        let mut head = self.head.load(Ordering::Relaxed);
+        let mut polls = 0u32;
+        loop {
+            let mut run = 0u64;
+            let mut first = 0i64;
+            while run < want {
+                let (slot, base) = self.slot(head.wrapping_add(run));
+                // SYNC: publish slot. Pairs with the producer's Release store of `seq`.
+                let seq = slot.seq.load(Ordering::Acquire);
+                let d = Self::diff(seq, base.wrapping_add(1));
+                if run == 0 {
+                    first = d;
+                }
+                if d != 0 {
+                    break;
+                }
+                run += 1;
+            }
+            if run == 0 {
+                if first > 0 {
+                    // `seq` ahead: our `head` is stale.
+                    crate::sync::spin_loop();
+                    head = self.head.load(Ordering::Relaxed);
+                    continue;
+                }
+                // Position `head` is not published. Empty check: has any
+                // producer claimed it?
+                if !CHECK_IN_FLIGHT {
+                    // Weakened build only: the shortcut before issue 18.
+                    return Claim::None;
+                }
+                if polls < PATIENCE {
+                    // Look at the slot a few more times first: reading `tail`
+                    // takes the producers' cache line, which their next CAS
+                    // must then take back.
+                    polls += 1;
+                    crate::sync::spin_loop();
+                    head = self.head.load(Ordering::Relaxed);
+                    continue;
+                }
+                crate::sync::fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail == head {
+                    // `head == tail` at the instant of that load.
+                    return Claim::None;
+                }
+                // Its producer is mid-push, or `head` is stale.
+                let now = self.head.load(Ordering::Relaxed);
+                if now == head {
+                    if !WAIT {
+                        return Claim::Busy;
+                    }
+                    crate::sync::spin_loop();
+                }
+                // Patience again before the next read of `tail`.
+                polls = 0;
+                head = now;
+                continue;
+            }
+            match self.head.compare_exchange_weak(
+                head,
+                head.wrapping_add(run),
+                CLAIM_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Claim::Run {
+                        start: head,
+                        len: run,
+                    }
+                }
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Writes `value` into the slot of `pos` and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// The caller's claim CAS took position `pos`, and it has not been
+    /// published yet.
+    #[inline(always)]
+    unsafe fn publish(&self, pos: u64, value: T) {
+        let (slot, base) = self.slot(pos);
+        // SAFETY: the caller claimed `pos` and the scan saw its slot free for
+        // it: no other producer writes this slot and no consumer reads it
+        // until we publish `seq` below.
+        slot.value
+            .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
+        // SYNC: publish slot. Pairs with the Acquire loads in `claim_pop`.
+        slot.seq.store(base.wrapping_add(1), PUBLISH_ORDER);
+    }
+
+    /// Reads the value of `pos` out of its slot and releases the slot to
+    /// the producer of `pos + N`.
+    ///
+    /// # Safety
+    ///
+    /// The caller's claim CAS took position `pos` after seeing it published,
+    /// and it has not been taken yet.
+    #[inline(always)]
+    unsafe fn take(&self, pos: u64) -> T {
+        let (slot, base) = self.slot(pos);
+        // SAFETY: the scan saw `seq == base + 1` (Acquire), so the value of
+        // `pos` is initialised and visible; the caller's CAS made it the only
+        // reader.
+        let value = slot.value.with(|p| unsafe { p.read().assume_init() });
+        // SYNC: release slot. Pairs with the Acquire loads in `claim_push`.
+        slot.seq
+            .store(base.wrapping_add(N as u64), Ordering::Release);
+        value
+    }
+
     /// Pushes `value` at the tail.
+    ///
+    /// Linearizable: it fails only if the ring was full at some instant
+    /// during the call. If a consumer has claimed the slot it needs and is
+    /// still reading it out, it waits (spinning) for that consumer; see
+    /// "Progress" in the [module documentation](self), and
+    /// [`Ring::push_no_wait`] for a variant that never waits.
     ///
     /// # Errors
     ///
-    /// [`PushError::Full`] with the value if no slot is free (including a
-    /// slot whose consumer has claimed it but not finished reading it).
+    /// [`PushError::Full`] with the value if the ring was full.
     ///
     /// # Examples
     ///
@@ -281,46 +618,24 @@ impl<T, const N: usize> Ring<T, N> {
     /// assert_eq!(ring.push('c'), Err(PushError::Full('c')));
     /// ```
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
-        let mut tail = self.tail.load(Ordering::Relaxed);
-        loop {
-            let (slot, base) = self.slot(tail);
-            // SYNC: release slot. Pairs with the consumer's Release store of `seq`.
-            let seq = slot.seq.load(Ordering::Acquire);
-            let d = Self::diff(seq, base);
-            if d == 0 {
-                // Free for position `tail`: claim it.
-                match self.tail.compare_exchange_weak(
-                    tail,
-                    tail.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: our CAS claimed position `tail`; no other
-                        // producer writes this slot and no consumer reads it
-                        // until we publish `seq` below.
-                        slot.value
-                            .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
-                        // SYNC: publish slot. Pairs with the Acquire load in `pop`.
-                        slot.seq.store(base.wrapping_add(1), PUBLISH_ORDER);
-                        return Ok(());
-                    }
-                    // Another producer claimed `tail`; retry with theirs.
-                    Err(t) => tail = t,
-                }
-            } else if d < 0 {
-                // The previous lap's item is still there (or being read).
-                return Err(PushError::Full(value));
-            } else {
-                // Our `tail` is stale.
-                crate::sync::spin_loop();
-                tail = self.tail.load(Ordering::Relaxed);
+        match self.claim_push::<true>(1) {
+            Claim::Run { start, .. } => {
+                // SAFETY: `claim_push` just took position `start` for us.
+                unsafe { self.publish(start, value) };
+                Ok(())
             }
+            // (`Busy` cannot come back from a waiting claim.)
+            Claim::None | Claim::Busy => Err(PushError::Full(value)),
         }
     }
 
-    /// Pops the item at the head, or `None` if the ring is empty (or the
-    /// producer of the head item has claimed but not yet published it).
+    /// Pops the item at the head, or `None` if the ring is empty.
+    ///
+    /// Linearizable: it returns `None` only if the ring was empty at some
+    /// instant during the call. If the producer of the head item has claimed
+    /// its slot but not yet published it, it waits (spinning) for that
+    /// producer; see "Progress" in the [module documentation](self), and
+    /// [`Ring::pop_no_wait`] for a variant that never waits.
     ///
     /// # Examples
     ///
@@ -332,37 +647,75 @@ impl<T, const N: usize> Ring<T, N> {
     /// assert_eq!(ring.pop(), Some(7));
     /// ```
     pub fn pop(&self) -> Option<T> {
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            let (slot, base) = self.slot(head);
-            // SYNC: publish slot. Pairs with the producer's Release store of `seq`.
-            let seq = slot.seq.load(Ordering::Acquire);
-            let d = Self::diff(seq, base.wrapping_add(1));
-            if d == 0 {
-                match self.head.compare_exchange_weak(
-                    head,
-                    head.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: `seq == base + 1` (Acquire) means the value
-                        // of position `head` is initialised and visible; our
-                        // CAS made us its only reader.
-                        let value = slot.value.with(|p| unsafe { p.read().assume_init() });
-                        // SYNC: release slot. Pairs with the Acquire load in `push`.
-                        slot.seq
-                            .store(base.wrapping_add(N as u64), Ordering::Release);
-                        return Some(value);
-                    }
-                    Err(h) => head = h,
-                }
-            } else if d < 0 {
-                return None;
-            } else {
-                crate::sync::spin_loop();
-                head = self.head.load(Ordering::Relaxed);
+        match self.claim_pop::<true>(1) {
+            // SAFETY: `claim_pop` just took the published position `start`.
+            Claim::Run { start, .. } => Some(unsafe { self.take(start) }),
+            Claim::None | Claim::Busy => None,
+        }
+    }
+
+    /// Pushes `value` at the tail without ever waiting for another thread:
+    /// for interrupt and signal handlers, which may have interrupted the
+    /// very consumer a waiting [`push`](Ring::push) would wait for.
+    ///
+    /// Lock-free for the caller in the sense that it returns after a bounded
+    /// number of steps unless other producers keep succeeding.
+    ///
+    /// # Errors
+    ///
+    /// - [`NoWait::Full`] with the value if the ring was full at some instant
+    ///   during the call;
+    /// - [`NoWait::Busy`] with the value if a consumer is still reading out
+    ///   the slot this push needs (the ring is not full: it has a free slot
+    ///   a moment later).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::mpmc::{NoWait, Ring};
+    /// let ring = Ring::<u8, 2>::new();
+    /// assert_eq!(ring.push_no_wait(1), Ok(()));
+    /// assert_eq!(ring.push_no_wait(2), Ok(()));
+    /// assert_eq!(ring.push_no_wait(3), Err(NoWait::Full(3)));
+    /// ```
+    pub fn push_no_wait(&self, value: T) -> Result<(), NoWait<T>> {
+        match self.claim_push::<false>(1) {
+            Claim::Run { start, .. } => {
+                // SAFETY: `claim_push` just took position `start` for us.
+                unsafe { self.publish(start, value) };
+                Ok(())
             }
+            Claim::None => Err(NoWait::Full(value)),
+            Claim::Busy => Err(NoWait::Busy(value)),
+        }
+    }
+
+    /// Pops the item at the head without ever waiting for another thread:
+    /// for interrupt and signal handlers, which may have interrupted the
+    /// very producer a waiting [`pop`](Ring::pop) would wait for.
+    ///
+    /// # Errors
+    ///
+    /// - [`NoWait::Empty`] if the ring was empty at some instant during the
+    ///   call;
+    /// - [`NoWait::Busy`] if the producer of the head item has claimed its
+    ///   slot but not yet published it (the ring is not empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::mpmc::{NoWait, Ring};
+    /// let ring = Ring::<u8, 2>::new();
+    /// assert_eq!(ring.pop_no_wait(), Err(NoWait::Empty(())));
+    /// ring.push(5).unwrap();
+    /// assert_eq!(ring.pop_no_wait(), Ok(5));
+    /// ```
+    pub fn pop_no_wait(&self) -> Result<T, NoWait<()>> {
+        match self.claim_pop::<false>(1) {
+            // SAFETY: `claim_pop` just took the published position `start`.
+            Claim::Run { start, .. } => Ok(unsafe { self.take(start) }),
+            Claim::None => Err(NoWait::Empty(())),
+            Claim::Busy => Err(NoWait::Busy(())),
         }
     }
 
@@ -430,10 +783,15 @@ impl<T, const N: usize> Ring<T, N> {
 }
 
 impl<T: Copy, const N: usize> Ring<T, N> {
-    /// Pushes as many leading items of `items` as there are free slots, with
-    /// one CAS on the tail for the whole run. Returns how many were pushed
-    /// (0 if the ring is full or `items` is empty). The run is contiguous, so
-    /// another producer's items never interleave with it.
+    /// Pushes a leading run of `items` with one CAS on the tail for the whole
+    /// run, and returns its length: 0 only if `items` is empty or the ring
+    /// was full at some instant during the call (like [`push`](Ring::push),
+    /// it waits for a consumer still reading out the tail slot). Otherwise
+    /// the run is the free slots found from the tail on, `1..=items.len()`
+    /// of them; it may stop short of the free space at a slot a consumer is
+    /// still reading out, since waiting there would only delay items that
+    /// could go now. The run is contiguous, so another producer's items never
+    /// interleave with it.
     ///
     /// # Examples
     ///
@@ -450,60 +808,26 @@ impl<T: Copy, const N: usize> Ring<T, N> {
         if want == 0 {
             return 0;
         }
-        let mut tail = self.tail.load(Ordering::Relaxed);
-        loop {
-            // Count the slots free for positions tail, tail+1, ...
-            let mut run = 0u64;
-            let mut first_diff = 0i64;
-            while run < want {
-                let pos = tail.wrapping_add(run);
-                let (slot, base) = self.slot(pos);
-                // SYNC: release slot. Pairs with the consumer's Release store of `seq`.
-                let seq = slot.seq.load(Ordering::Acquire);
-                let d = Self::diff(seq, base);
-                if run == 0 {
-                    first_diff = d;
+        match self.claim_push::<true>(want) {
+            Claim::Run { start, len } => {
+                for (i, item) in items.iter().take(len as usize).enumerate() {
+                    // SAFETY: `claim_push` took positions `start..start + len`.
+                    unsafe { self.publish(start.wrapping_add(i as u64), *item) };
                 }
-                if d != 0 {
-                    break;
-                }
-                run += 1;
+                len as usize
             }
-            if run == 0 {
-                if first_diff < 0 {
-                    return 0;
-                }
-                crate::sync::spin_loop();
-                tail = self.tail.load(Ordering::Relaxed);
-                continue;
-            }
-            match self.tail.compare_exchange_weak(
-                tail,
-                tail.wrapping_add(run),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    for (i, item) in items.iter().take(run as usize).enumerate() {
-                        let (slot, base) = self.slot(tail.wrapping_add(i as u64));
-                        // SAFETY: our CAS claimed this position and we saw its
-                        // slot free for it; nobody else touches the value until
-                        // we publish `seq`.
-                        slot.value
-                            .with_mut(|p| unsafe { p.write(MaybeUninit::new(*item)) });
-                        // SYNC: publish slot. Pairs with the Acquire loads in `pop`/`pop_slice`.
-                        slot.seq.store(base.wrapping_add(1), PUBLISH_ORDER);
-                    }
-                    return run as usize;
-                }
-                Err(t) => tail = t,
-            }
+            Claim::None | Claim::Busy => 0,
         }
     }
 
-    /// Pops up to `out.len()` items into the front of `out`, with one CAS on
-    /// the head for the whole run. Returns how many were popped (0 if the ring
-    /// is empty). The items are consecutive in ring order.
+    /// Pops a run of consecutive items (in ring order) into the front of
+    /// `out` with one CAS on the head for the whole run, and returns its
+    /// length: 0 only if `out` is empty or the ring was empty at some instant
+    /// during the call (like [`pop`](Ring::pop), it waits for a producer
+    /// that has claimed the head slot but not yet published it). Otherwise
+    /// the run is the published items found from the head on,
+    /// `1..=out.len()` of them; it stops at the first item whose producer
+    /// has not finished, rather than waiting for it.
     ///
     /// # Examples
     ///
@@ -521,52 +845,16 @@ impl<T: Copy, const N: usize> Ring<T, N> {
         if want == 0 {
             return 0;
         }
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            let mut run = 0u64;
-            let mut first_diff = 0i64;
-            while run < want {
-                let pos = head.wrapping_add(run);
-                let (slot, base) = self.slot(pos);
-                // SYNC: publish slot. Pairs with the producer's Release store of `seq`.
-                let seq = slot.seq.load(Ordering::Acquire);
-                let d = Self::diff(seq, base.wrapping_add(1));
-                if run == 0 {
-                    first_diff = d;
+        match self.claim_pop::<true>(want) {
+            Claim::Run { start, len } => {
+                for (i, dst) in out.iter_mut().take(len as usize).enumerate() {
+                    // SAFETY: `claim_pop` took the published positions
+                    // `start..start + len`.
+                    *dst = unsafe { self.take(start.wrapping_add(i as u64)) };
                 }
-                if d != 0 {
-                    break;
-                }
-                run += 1;
+                len as usize
             }
-            if run == 0 {
-                if first_diff < 0 {
-                    return 0;
-                }
-                crate::sync::spin_loop();
-                head = self.head.load(Ordering::Relaxed);
-                continue;
-            }
-            match self.head.compare_exchange_weak(
-                head,
-                head.wrapping_add(run),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    for (i, dst) in out.iter_mut().take(run as usize).enumerate() {
-                        let (slot, base) = self.slot(head.wrapping_add(i as u64));
-                        // SAFETY: we saw `seq == base + 1` (Acquire), so the
-                        // value is initialised, and our CAS made us its only reader.
-                        *dst = slot.value.with(|p| unsafe { p.read().assume_init() });
-                        // SYNC: release slot. Pairs with the Acquire loads in `push`/`push_slice`.
-                        slot.seq
-                            .store(base.wrapping_add(N as u64), Ordering::Release);
-                    }
-                    return run as usize;
-                }
-                Err(h) => head = h,
-            }
+            Claim::None | Claim::Busy => 0,
         }
     }
 }

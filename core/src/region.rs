@@ -28,6 +28,8 @@
 //! words, with 4-, 2- and 1-byte pieces at the ends), so a peer racing the
 //! copy yields torn bytes for validation to judge, not a data race.
 
+use core::marker::PhantomData;
+
 use crate::sync::{AtomicU32, Ordering};
 use crate::Error;
 
@@ -35,7 +37,10 @@ use crate::Error;
 pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 
 /// Version of every region layout in this crate; bumped on any layout change.
-pub const LAYOUT_VERSION: u32 = 1;
+///
+/// 2: an SPSC endpoint's state word carries a claim generation
+/// ([`crate::spsc::Endpoint`]).
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Alignment every region base must have (the index words sit on their own
 /// 128-byte lines).
@@ -162,6 +167,173 @@ pub unsafe fn probe_kind(base: *const u8, len: usize) -> Result<Kind, Error> {
     // a valid Prologue (four atomics).
     let prologue = unsafe { &*base.cast::<Prologue>() };
     prologue.kind()
+}
+
+/// The creator's first step, shared by every layout: checks the memory can
+/// hold `total` bytes and zeroes them, so no byte handed out later (a slot's
+/// unwritten tail, padding) is uninitialised or left over from before.
+///
+/// # Safety
+///
+/// `base` must be valid for writes of `len` bytes, and nothing else may access
+/// them during the call.
+pub(crate) unsafe fn init_memory(base: *mut u8, len: usize, total: usize) -> Result<(), Error> {
+    check_memory(base, len, total)?;
+    // SAFETY: `check_memory` proved `len >= total`; the caller gives us
+    // exclusive write access to those bytes.
+    unsafe { core::ptr::write_bytes(base, 0, total) };
+    Ok(())
+}
+
+/// The attacher's first step, shared by every layout: checks that the memory
+/// holds a whole `H` (a header whose first field is a [`Prologue`]) and that
+/// the prologue is published, of the current version and of `kind`.
+///
+/// # Safety
+///
+/// `base` must be valid for reads of `len` bytes for `'a`; `H` must be a
+/// `#[repr(C)]` struct of atomics (every bit pattern valid) starting with a
+/// [`Prologue`].
+pub(crate) unsafe fn attach_header<'a, H>(
+    base: *mut u8,
+    len: usize,
+    kind: Kind,
+) -> Result<&'a H, Error> {
+    check_memory(base, len, core::mem::size_of::<H>())?;
+    // SAFETY: aligned (REGION_ALIGN covers every header), non-null and `len`
+    // covers an `H` (checked above); the caller promises the bytes stay
+    // readable for 'a and that every bit pattern is a valid `H`.
+    let header = unsafe { &*base.cast::<H>() };
+    // SAFETY: `H` starts with a Prologue (the caller's promise), which the
+    // checked length covers.
+    let prologue = unsafe { &*base.cast::<Prologue>() };
+    prologue.validate(kind)?;
+    Ok(header)
+}
+
+/// The attacher's last step, shared by every layout: the total length the
+/// creator recorded must be the one the (checked) geometry implies, and the
+/// memory must cover it.
+pub(crate) fn check_recorded_total(
+    recorded: u64,
+    computed: usize,
+    base: *const u8,
+    len: usize,
+) -> Result<(), Error> {
+    if recorded != computed as u64 {
+        return Err(Error::BadLayout {
+            what: "recorded length does not match the geometry",
+        });
+    }
+    check_memory(base, len, computed)
+}
+
+/// Write access to one reserved slot's payload, for the `try_send_with`
+/// (write in place) of every region form. Hands out no reference into shared
+/// memory: bytes go in through [`write_at`](SlotWriter::write_at).
+///
+/// # Examples
+///
+/// ```
+/// # use kipc_core::spsc::Region;
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+/// r.producer(1).unwrap().try_send_with(4, |w| {
+///     assert_eq!(w.len(), 4);
+///     w.write_at(0, &7u32.to_le_bytes()).unwrap();
+/// }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SlotWriter<'a> {
+    /// Start of the payload bytes, valid for `len` bytes of writes.
+    payload: *mut u8,
+    /// Length of the message being written (`<= slot_size`).
+    len: usize,
+    _slot: PhantomData<&'a mut [u8]>,
+}
+
+impl SlotWriter<'_> {
+    /// A writer for `len` bytes at `payload`.
+    ///
+    /// # Safety
+    ///
+    /// `payload` must be valid for writes of `len` bytes for the writer's
+    /// lifetime, reserved for the writer's sender.
+    pub(crate) unsafe fn new(payload: *mut u8, len: usize) -> Self {
+        Self {
+            payload,
+            len,
+            _slot: PhantomData,
+        }
+    }
+}
+
+impl SlotWriter<'_> {
+    /// Copies `bytes` into the message at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] (`len` = end of the write, `max` = message length)
+    /// if the write would go past the message's end; nothing is written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::{Error, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer(1).unwrap().try_send_with(2, |w| {
+    ///     assert_eq!(w.write_at(1, b"ab"), Err(Error::TooLarge { len: 3, max: 2 }));
+    ///     assert_eq!(w.write_at(0, b"ab"), Ok(()));
+    /// }).unwrap();
+    /// ```
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), Error> {
+        match offset.checked_add(bytes.len()) {
+            Some(end) if end <= self.len => {}
+            end => {
+                return Err(Error::TooLarge {
+                    len: end.unwrap_or(usize::MAX),
+                    max: self.len,
+                })
+            }
+        }
+        // SAFETY: `offset + bytes.len() <= len <= slot_size`, so the
+        // destination lies in the reserved slot's payload area.
+        unsafe { copy_to_shared(bytes, self.payload.add(offset)) };
+        Ok(())
+    }
+
+    /// Length of the message being written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer(1).unwrap().try_send_with(3, |w| assert_eq!(w.len(), 3)).unwrap();
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` for a zero-length message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
+    /// r.producer(1).unwrap().try_send_with(0, |w| assert!(w.is_empty())).unwrap();
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// Checks that `len` bytes at `base` can hold `needed` bytes of a layout.

@@ -696,3 +696,99 @@ mod per_word {
         }
     }
 }
+
+/// A short spin lock, for state that several CPUs or threads of one address
+/// space change under `&mut` (never for memory shared across processes: a
+/// holder that dies would wedge the peer).
+///
+/// Normally it is [`spin::mutex::SpinMutex`]: a test-and-test-and-set lock
+/// whose waiters spin with `core::hint::spin_loop`, no OS needed. Under
+/// `cfg(kipc_loom)` it is `loom::sync::Mutex`, so loom schedules the lock
+/// itself (a waiter blocks until the holder releases) rather than exploring
+/// every turn of a spin loop built on atomics it cannot see. The two have the
+/// same contract for the code above them (mutual exclusion; the release of
+/// one holder happens-before the acquire of the next), which is what the
+/// models check that code against; `spin`'s own correctness is its crate's
+/// to test.
+///
+/// It is not reentrant, and waiting for it is not interrupt-safe: code that
+/// can interrupt a holder on the same CPU (a signal handler, an interrupt)
+/// must use [`try_lock`](Self::try_lock) or a lock-free path instead.
+#[derive(Debug, Default)]
+pub struct SpinMutex<T> {
+    #[cfg(not(kipc_loom))]
+    inner: spin::mutex::SpinMutex<T>,
+    #[cfg(kipc_loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+/// Holds a [`SpinMutex`] locked; releases it when dropped.
+#[derive(Debug)]
+pub struct SpinMutexGuard<'a, T> {
+    #[cfg(not(kipc_loom))]
+    inner: spin::mutex::SpinMutexGuard<'a, T>,
+    #[cfg(kipc_loom)]
+    inner: loom::sync::MutexGuard<'a, T>,
+}
+
+impl<T> SpinMutex<T> {
+    const_fn! {
+        /// An unlocked mutex holding `value`.
+        #[inline(always)]
+        pub fn new(value: T) -> Self {
+            #[cfg(not(kipc_loom))]
+            let inner = spin::mutex::SpinMutex::new(value);
+            #[cfg(kipc_loom)]
+            let inner = loom::sync::Mutex::new(value);
+            Self { inner }
+        }
+    }
+
+    /// Takes the lock, spinning until it is free.
+    #[inline]
+    pub fn lock(&self) -> SpinMutexGuard<'_, T> {
+        #[cfg(not(kipc_loom))]
+        let inner = self.inner.lock();
+        // A model that panics while holding the lock has failed already, so
+        // poisoning tells nothing more.
+        #[cfg(kipc_loom)]
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        SpinMutexGuard { inner }
+    }
+
+    /// Takes the lock if it is free, without waiting.
+    #[inline]
+    pub fn try_lock(&self) -> Option<SpinMutexGuard<'_, T>> {
+        #[cfg(not(kipc_loom))]
+        let inner = self.inner.try_lock()?;
+        #[cfg(kipc_loom)]
+        // Poisoned: a model thread panicked holding it, so the model failed.
+        let inner = self.inner.try_lock().ok()?;
+        Some(SpinMutexGuard { inner })
+    }
+
+    /// The value, through exclusive access (no locking needed).
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        #[cfg(not(kipc_loom))]
+        let v = self.inner.get_mut();
+        #[cfg(kipc_loom)]
+        let v = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        v
+    }
+}
+
+impl<T> core::ops::Deref for SpinMutexGuard<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> core::ops::DerefMut for SpinMutexGuard<'_, T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}

@@ -44,6 +44,19 @@
 /* Signal sets are uint64_t with bit n - 1 for signal n. */
 #define KIPC_SIGBIT(signo) ((uint64_t)1 << ((signo) - 1))
 
+// The major version of the kipc.h a program was compiled with; compare
+// `KIPC_VERSION_MAJOR.MINOR.PATCH` with the string kipc_version() returns
+// to check the library loaded at run time.
+#define KIPC_VERSION_MAJOR 0
+
+// The minor version of the kipc.h a program was compiled with. While the
+// major version is 0 a new minor version may change the ABI (Cargo's semver
+// rules), so the shared library's soname carries it: libkipc.so.0.MINOR.
+#define KIPC_VERSION_MINOR 1
+
+// The patch version of the kipc.h a program was compiled with.
+#define KIPC_VERSION_PATCH 0
+
 // Operation would block: the ring is full (push) or empty (pop), or the
 // region is not initialised yet (attach: retry shortly).
 #define KIPC_EAGAIN 11
@@ -77,8 +90,7 @@
 // The endpoint is already attached by another owner.
 #define KIPC_EBUSY 16
 
-// The handle was never attached, was detached, or was moved or copied
-// after attaching.
+// The handle was never attached, or was detached.
 #define KIPC_EBADF 9
 
 // A wait ran out of time.
@@ -294,8 +306,8 @@ typedef struct kipc_signals kipc_signals;
 //
 // Thread safety: once attached, any number of threads (and interrupt
 // contexts) may send, receive, recover and query through one handle at
-// the same time; only attach and detach need the handle to themselves. Do
-// not copy or move the storage while attached (`-KIPC_EBADF`).
+// the same time; only attach and detach need the handle to themselves. The
+// storage holds no pointer into itself and may be moved with `memcpy`.
 typedef struct kipc_mbox_t {
   uint64_t opaque[16];
 } kipc_mbox_t;
@@ -319,7 +331,8 @@ typedef struct kipc_doorbells_t {
 //
 // Thread safety: one thread (or interrupt context) at a time per handle;
 // any number of producer and consumer handles of one ring may run
-// concurrently. Do not copy or move the storage while attached.
+// concurrently. The storage may be moved with `memcpy` (use only the new
+// copy afterwards).
 typedef struct kipc_mpmc_producer_t {
   uint64_t opaque[32];
 } kipc_mpmc_producer_t;
@@ -349,12 +362,16 @@ typedef struct kipc_siginfo_t {
 // aligned (the header declares the alignment, so a plain declaration is
 // enough). Initialise it with `kipc_sigstate_init`; treat it as opaque.
 //
-// Thread safety: not thread-safe. Every function except
-// `kipc_sigstate_raise` needs the state to itself (one thread at a time,
-// or your own lock). `kipc_sigstate_raise` is lock-free and may run
-// concurrently with any call but `kipc_sigstate_init`: from other threads,
-// signal handlers or interrupt handlers. Do not copy or move the storage
-// after init (`-KIPC_EBADF`).
+// Thread safety: after `kipc_sigstate_init` returns, every function may be
+// called from several threads (or CPUs) at once. They hold a spin lock
+// inside the storage for the length of the call (well under a
+// microsecond), except
+// `kipc_sigstate_raise`, which is lock-free and is the only one that may run
+// in a signal handler or an interrupt handler (a locking call there could
+// spin forever on a lock the interrupted code holds). `kipc_sigstate_init`
+// needs the storage to itself. The lock is for one address space: do not
+// share the storage between processes (a holder that dies would wedge the
+// others). Do not copy or move the storage after init (`-KIPC_EBADF`).
 typedef struct KIPC_ALIGNED(128) kipc_sigstate_t {
   uint64_t opaque[2048];
 } kipc_sigstate_t;
@@ -396,8 +413,10 @@ typedef struct kipc_sigdelivery_t {
 //
 // Thread safety: one thread (or interrupt context) at a time may use a
 // producer handle; it may move between threads between calls. The producer
-// and the consumer of one ring may run concurrently. Do not copy or move
-// the storage while attached (a moved handle returns `-KIPC_EBADF`).
+// and the consumer of one ring may run concurrently. The storage holds no
+// pointer into itself: it may be moved with `memcpy` while attached (use
+// only the new copy afterwards; detaching either copy ends the claim, and
+// the other then returns `-KIPC_EBUSY`).
 typedef struct kipc_spsc_producer_t {
   uint64_t opaque[16];
 } kipc_spsc_producer_t;
@@ -1051,6 +1070,9 @@ int kipc_signals_send(int32_t pid, int signo, uint64_t value);
 // `SIG_DFL`, nothing blocked or pending, running. Holds no resources:
 // there is no fini, just stop using the storage.
 //
+// Thread safety: needs the storage to itself (no other call on it, not
+// even `kipc_sigstate_raise`, until it returns).
+//
 // Returns 0 or `-KIPC_EFAULT` (NULL or not 128-byte aligned).
 //
 // # Safety
@@ -1065,13 +1087,17 @@ int kipc_sigstate_init(struct kipc_sigstate_t *st);
 // writes the old one to `*old` unless NULL. Ignoring a signal discards its
 // pending instances.
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0; `-KIPC_EINVAL` (bad signal, SIGKILL or SIGSTOP, unknown kind
 // or flag bits), `-KIPC_EFAULT`, `-KIPC_EBADF` (not initialised).
 //
 // # Safety
 //
-// `st` as for `state` above: NULL or initialised storage used by one
-// thread at a time (raise aside); `old` NULL or writable.
+// `st` is NULL or initialised storage, not being initialised meanwhile;
+// `old` NULL or writable.
 int kipc_sigstate_set_action(struct kipc_sigstate_t *st,
                              int signo,
                              uint32_t kind,
@@ -1081,6 +1107,10 @@ int kipc_sigstate_set_action(struct kipc_sigstate_t *st,
                              struct kipc_sigaction_t *old);
 
 // Writes the disposition of `signo` to `*out`.
+//
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
 //
 // Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
@@ -1093,6 +1123,10 @@ int kipc_sigstate_get_action(struct kipc_sigstate_t *st, int signo, struct kipc_
 // `KIPC_SIG_BLOCK`, `KIPC_SIG_UNBLOCK` or `KIPC_SIG_SETMASK`; the old mask
 // goes to `*old` unless NULL. SIGKILL and SIGSTOP are silently left out.
 // Unblocking delivers nothing by itself: ask `kipc_sigstate_next_delivery`.
+//
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
 //
 // Returns 0, `-KIPC_EINVAL` (`how`), `-KIPC_ESRCH` (thread), `-KIPC_EFAULT`,
 // `-KIPC_EBADF`.
@@ -1110,6 +1144,10 @@ int kipc_sigstate_sigprocmask(struct kipc_sigstate_t *st,
 // process `pid`, user `uid` (`KIPC_SI_USER`). Writes `KIPC_SIGGEN_*` to
 // `*result` unless NULL.
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`. (A
 // real-time `kill` past the queue limit is still made pending, without its
 // info, as Linux does.)
@@ -1125,6 +1163,10 @@ int kipc_sigstate_kill(struct kipc_sigstate_t *st,
 
 // `sigqueue(pid, signo, value)` into this state: a process-directed signal
 // carrying `value` (`KIPC_SI_QUEUE`).
+//
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
 //
 // Returns 0; `-KIPC_EAGAIN` (real-time and `KIPC_SIGSTATE_RTQ` instances
 // already queued: nothing changed), `-KIPC_EINVAL`, `-KIPC_EFAULT`,
@@ -1143,6 +1185,10 @@ int kipc_sigstate_sigqueue(struct kipc_sigstate_t *st,
 // `tgkill(tgid, thread, signo)` into this state: a signal directed at
 // `thread` (`KIPC_SI_TKILL`).
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0; `-KIPC_ESRCH` (thread), `-KIPC_EAGAIN` (real-time queue
 // full), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
@@ -1156,13 +1202,16 @@ int kipc_sigstate_tgkill(struct kipc_sigstate_t *st,
                          uint32_t uid,
                          uint32_t *result);
 
-// Raises `signo` from interrupt or signal-handler context: lock-free,
-// allocation-free, safe concurrently with every other call on `st` except
-// `kipc_sigstate_init`. The next call of any other `kipc_sigstate_*`
-// function makes it pending (process-directed). A standard signal keeps no
-// sender info (it arrives as `KIPC_SI_USER` from pid 0, like an
-// overflowed real-time `kill`); a real-time one keeps `code`, `pid`, `uid`
-// and `value` and queues.
+// Raises `signo` from interrupt or signal-handler context (or any other):
+// lock-free and allocation-free. The next call of any other
+// `kipc_sigstate_*` function makes it pending (process-directed). A
+// standard signal keeps no sender info (it arrives as `KIPC_SI_USER` from
+// pid 0, like an overflowed real-time `kill`) and coalesces with a pending
+// one; a real-time one keeps `code`, `pid`, `uid` and `value` and queues.
+//
+// Thread safety: lock-free; may run in any number of threads, signal
+// handlers and interrupt handlers at once, concurrently with every call but
+// `kipc_sigstate_init`. It never waits for the state's lock.
 //
 // Returns 0; `-KIPC_EAGAIN` (real-time, and `KIPC_SIGSTATE_INBOX` raised
 // instances are waiting), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
@@ -1181,6 +1230,10 @@ int kipc_sigstate_raise(const struct kipc_sigstate_t *st,
 // POSIX/Linux delivery order) and writes it and its action to `*out`. For
 // `KIPC_SIGACT_RUN_HANDLER` the thread's mask is already the handler's.
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0; `-KIPC_EAGAIN` (nothing deliverable), `-KIPC_ESRCH`,
 // `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
@@ -1194,6 +1247,10 @@ int kipc_sigstate_next_delivery(struct kipc_sigstate_t *st,
 // A handler of `thread` returned (`sigreturn`): restores the mask to the
 // `saved_mask` its delivery reported.
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
 // # Safety
@@ -1204,6 +1261,10 @@ int kipc_sigstate_handler_return(struct kipc_sigstate_t *st, uint32_t thread, ui
 // `sigwaitinfo(set)` without sleeping: takes the next pending signal of
 // `set` that `thread` blocks and writes its info to `*out`, running no
 // action. Pending signals the thread does not block are never taken.
+//
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
 //
 // Returns 0; `-KIPC_EAGAIN` (none), `-KIPC_ESRCH`, `-KIPC_EFAULT`,
 // `-KIPC_EBADF`.
@@ -1219,6 +1280,10 @@ int kipc_sigstate_sigwait(struct kipc_sigstate_t *st,
 // `sigpending()` for `thread`: the pending signals it blocks (its own and
 // the process's), written to `*out`.
 //
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
+//
 // Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
 // # Safety
@@ -1228,6 +1293,10 @@ int kipc_sigstate_sigpending(struct kipc_sigstate_t *st, uint32_t thread, uint64
 
 // Writes whether the process is stopped (a stop signal was delivered and
 // no SIGCONT generated since) to `*out`.
+//
+// Thread safety: may run in several threads at once (it holds the state's
+// spin lock briefly); not in a signal or interrupt handler, which must use
+// `kipc_sigstate_raise`.
 //
 // Returns 0, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 //
@@ -1271,8 +1340,11 @@ int kipc_spsc_init(void *mem, size_t len, uint32_t slots, uint32_t slot_size);
 // `-KIPC_ENOBUFS` (`len` smaller than the recorded layout),
 // `-KIPC_EBADMSG` (indices corrupt). On error `tx` is left detached.
 //
-// Only one producer may be attached to a ring at a time; the library does
-// not enforce that across handles (the host level does).
+// Only one producer may be attached to a ring at a time: a second attach
+// (from any program) returns `-KIPC_EBUSY` until the first detaches. The
+// core level knows no processes, so a producer that exits without
+// detaching keeps the side; the host level (`kipc_ring_*`) takes sides
+// over from dead processes.
 //
 // # Safety
 //

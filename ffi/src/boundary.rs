@@ -6,13 +6,14 @@
 //!
 //! A handle type (`kipc_spsc_producer_t`, ...) is an array of `u64`s the C
 //! caller owns. Attaching writes a [`Slot`] over it: a check word, then the
-//! Rust value. The check word is `magic ^ address of the storage`, so:
+//! Rust value. The check word is `magic ^ CHECK_KEY`, so:
 //!
 //! - zeroed storage, or storage after detach, has a check of 0: `-EBADF`;
-//! - a copy of an attached handle at another address does not match its own
-//!   address (some values hold pointers into their own storage, which a copy
-//!   would leave dangling): `-EBADF`;
 //! - storage of another handle type has another magic: `-EBADF`.
+//!
+//! No value kept in handle storage points into the storage itself (the core
+//! handles own a copy of their region), so attached storage may be moved
+//! bytewise by C code: the check word does not depend on the address.
 //!
 //! Storage that was never zeroed may match by chance; the header says using
 //! it is undefined, as in C.
@@ -70,10 +71,14 @@ pub(crate) struct Slot<T> {
     pub(crate) value: T,
 }
 
-/// The check word of storage at `storage` for handles of `magic`.
+/// Mixed into every check word, so that small integers a C program leaves in
+/// storage do not look attached.
+const CHECK_KEY: usize = 0x6b69_7063_a5a5_5a5a_u64 as usize;
+
+/// The check word of storage for handles of `magic`.
 #[inline]
-fn check_word(storage: usize, magic: usize) -> usize {
-    magic ^ storage
+fn check_word(magic: usize) -> usize {
+    magic ^ CHECK_KEY
 }
 
 /// Validates handle storage `h` holding a `Slot<T>` of kind `magic`; returns
@@ -90,7 +95,7 @@ pub(crate) unsafe fn validate<S, T>(h: *const S, magic: usize) -> Result<*mut Sl
     // SAFETY: `h` is non-NULL, aligned and covers a `Slot<T>` (caller); the
     // check word is a plain `usize`, read without forming a reference.
     let check = unsafe { addr_of!((*slot).check).read() };
-    if check != check_word(h as usize, magic) {
+    if check != check_word(magic) {
         return Err(Code::BADF);
     }
     Ok(slot)
@@ -104,7 +109,7 @@ pub(crate) unsafe fn validate<S, T>(h: *const S, magic: usize) -> Result<*mut Sl
 #[inline]
 pub(crate) unsafe fn seal<T>(slot: *mut Slot<T>, magic: usize) {
     // SAFETY: the caller gives us writable storage.
-    unsafe { addr_of_mut!((*slot).check).write(check_word(slot as usize, magic)) }
+    unsafe { addr_of_mut!((*slot).check).write(check_word(magic)) }
 }
 
 /// Drops the value in attached storage and marks the storage detached.

@@ -43,8 +43,7 @@ pub const KIPC_EPIPE: c_int = 32;
 pub const KIPC_EUSERS: c_int = 87;
 /// The endpoint is already attached by another owner.
 pub const KIPC_EBUSY: c_int = 16;
-/// The handle was never attached, was detached, or was moved or copied
-/// after attaching.
+/// The handle was never attached, or was detached.
 pub const KIPC_EBADF: c_int = 9;
 /// A wait ran out of time.
 pub const KIPC_ETIMEDOUT: c_int = 110;
@@ -113,7 +112,7 @@ pub extern "C" fn kipc_strerror(code: c_int) -> *const c_char {
         32 => c"peer is dead",
         87 => c"every producer lane is taken",
         16 => c"endpoint already attached by another owner",
-        9 => c"handle not attached (or detached, moved or copied)",
+        9 => c"handle not attached (or detached)",
         110 => c"timed out",
         95 => c"operation not supported",
         131 => c"internal error in kipc (a bug)",

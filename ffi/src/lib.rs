@@ -30,13 +30,17 @@
 //! - No function keeps a pointer the caller passed after it returns, except
 //!   the ring memory given to an `attach` (used until `detach`) and the handle
 //!   storage itself.
-//! - Handle storage must not be copied or moved while attached (like
-//!   `pthread_mutex_t`): a moved handle is detected and reported as
-//!   `-KIPC_EBADF`. Using storage that was never zeroed or attached is
-//!   undefined, as in C.
+//! - Handle storage holds no pointer into itself: attached storage may be
+//!   moved with `memcpy` (use only the new copy afterwards). Core-level
+//!   SPSC handles claim their side in the ring, so of two copies the one
+//!   left behind is refused (`-KIPC_EBUSY`) once the other detaches. Using
+//!   storage that was never zeroed or attached is undefined, as in C.
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Library code handles every error; tests may unwrap (clippy.toml allows it
+// in `#[cfg(test)]` code).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 // The C names (`kipc_spsc_producer_t`) are the API; they are spelled the C way
 // in Rust too so that the header and the source can be grepped together.
 #![allow(non_camel_case_types)]
@@ -67,6 +71,51 @@ pub use ring::*;
 pub use signals::*;
 pub use sigstate::*;
 pub use spsc::*;
+
+// Version macros. cbindgen copies these literals into kipc.h (it cannot
+// expand `env!`); the assertions below fail the build when they differ from
+// the crate version in Cargo.toml, so the header cannot drift either (the
+// header test then asks for a regeneration).
+
+/// The major version of the kipc.h a program was compiled with; compare
+/// `KIPC_VERSION_MAJOR.MINOR.PATCH` with the string kipc_version() returns
+/// to check the library loaded at run time.
+pub const KIPC_VERSION_MAJOR: u32 = 0;
+/// The minor version of the kipc.h a program was compiled with. While the
+/// major version is 0 a new minor version may change the ABI (Cargo's semver
+/// rules), so the shared library's soname carries it: libkipc.so.0.MINOR.
+pub const KIPC_VERSION_MINOR: u32 = 1;
+/// The patch version of the kipc.h a program was compiled with.
+pub const KIPC_VERSION_PATCH: u32 = 0;
+
+/// A decimal version component at compile time (`"12"` -> 12); anything
+/// else fails the build.
+const fn version_part(s: &str) -> u32 {
+    let bytes = s.as_bytes();
+    assert!(!bytes.is_empty(), "empty version component");
+    let mut n: u32 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let d = bytes[i];
+        assert!(d.is_ascii_digit(), "version component is not a number");
+        n = n * 10 + (d - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+const _: () = assert!(
+    KIPC_VERSION_MAJOR == version_part(env!("CARGO_PKG_VERSION_MAJOR")),
+    "KIPC_VERSION_MAJOR differs from Cargo.toml's version: update it"
+);
+const _: () = assert!(
+    KIPC_VERSION_MINOR == version_part(env!("CARGO_PKG_VERSION_MINOR")),
+    "KIPC_VERSION_MINOR differs from Cargo.toml's version: update it"
+);
+const _: () = assert!(
+    KIPC_VERSION_PATCH == version_part(env!("CARGO_PKG_VERSION_PATCH")),
+    "KIPC_VERSION_PATCH differs from Cargo.toml's version: update it"
+);
 
 /// Without std there is no unwinding runtime to catch a panic: a panic here
 /// is a kipc bug (the bodies are written not to panic), and spinning is the

@@ -44,8 +44,8 @@ pub const KIPC_MBOX_LOWEST_AT_MOST: u32 = 2;
 ///
 /// Thread safety: once attached, any number of threads (and interrupt
 /// contexts) may send, receive, recover and query through one handle at
-/// the same time; only attach and detach need the handle to themselves. Do
-/// not copy or move the storage while attached (`-KIPC_EBADF`).
+/// the same time; only attach and detach need the handle to themselves. The
+/// storage holds no pointer into itself and may be moved with `memcpy`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct kipc_mbox_t {

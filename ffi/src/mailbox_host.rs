@@ -199,7 +199,7 @@ pub unsafe extern "C" fn kipc_mbox_recv(
         };
         let got = match result {
             Ok(got) => got,
-            Err(kipc_host::Error::Core(kipc_core::Error::TooLarge { len: n, .. })) => {
+            Err(kipc_host::Error::TooLarge { len: n, .. }) => {
                 // SAFETY: checked above.
                 unsafe { put(len, n) };
                 return Err(Code::MSGSIZE);

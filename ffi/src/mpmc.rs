@@ -28,7 +28,8 @@ pub const KIPC_MPMC_MAX_CONSUMERS: u32 = 16;
 ///
 /// Thread safety: one thread (or interrupt context) at a time per handle;
 /// any number of producer and consumer handles of one ring may run
-/// concurrently. Do not copy or move the storage while attached.
+/// concurrently. The storage may be moved with `memcpy` (use only the new
+/// copy afterwards).
 #[repr(C)]
 #[derive(Debug)]
 pub struct kipc_mpmc_producer_t {

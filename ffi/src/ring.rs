@@ -18,8 +18,8 @@ use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing};
 
 use crate::boundary::{bytes, bytes_mut, check_ptr, guard, put};
 use crate::error::{
-    Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EBADF, KIPC_EINVAL, KIPC_EIO, KIPC_ENOTSUP, KIPC_EPIPE,
-    KIPC_EPROTO, KIPC_ETIMEDOUT,
+    Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EBADF, KIPC_EBADMSG, KIPC_EBUSY, KIPC_EINVAL, KIPC_EIO,
+    KIPC_EMSGSIZE, KIPC_ENOTSUP, KIPC_EPIPE, KIPC_EPROTO, KIPC_ETIMEDOUT,
 };
 
 /// `kipc_ring_create` flag: an MPMC ring (per-producer lanes, so a producer
@@ -40,11 +40,11 @@ pub const KIPC_RING_DEFAULT_LANES: u32 = 4;
 /// the ring each open their own handle. Using a handle after
 /// `kipc_ring_close` is undefined, as with `free`.
 pub struct kipc_ring {
-    // Declared first: fields drop in order, and both borrow `*ring`.
-    tx: Option<Sender<'static>>,
-    rx: Option<Receiver<'static>>,
-    /// From `Box::into_raw`; freed in `Drop` after `tx` and `rx`.
-    ring: *mut ShmRing,
+    /// Claimed on the first send; owns its share of the mapping.
+    tx: Option<Sender>,
+    /// Claimed on the first receive.
+    rx: Option<Receiver>,
+    ring: ShmRing,
 }
 
 impl core::fmt::Debug for kipc_ring {
@@ -58,38 +58,26 @@ impl kipc_ring {
         Box::new(Self {
             tx: None,
             rx: None,
-            ring: Box::into_raw(Box::new(ring)),
+            ring,
         })
     }
 
-    fn shm(&self) -> &'static ShmRing {
-        // SAFETY: `ring` came from `Box::into_raw` and is freed only in
-        // `Drop`, after the senders and receivers borrowing it; 'static stands
-        // for "as long as this handle".
-        unsafe { &*self.ring }
+    fn shm(&self) -> &ShmRing {
+        &self.ring
     }
 
-    fn sender(&mut self) -> Result<&mut Sender<'static>, Code> {
+    fn sender(&mut self) -> Result<&mut Sender, Code> {
         if self.tx.is_none() {
-            self.tx = Some(self.shm().sender().map_err(host_code)?);
+            self.tx = Some(self.ring.sender().map_err(host_code)?);
         }
         self.tx.as_mut().ok_or(Code(-KIPC_EIO))
     }
 
-    fn receiver(&mut self) -> Result<&mut Receiver<'static>, Code> {
+    fn receiver(&mut self) -> Result<&mut Receiver, Code> {
         if self.rx.is_none() {
-            self.rx = Some(self.shm().receiver().map_err(host_code)?);
+            self.rx = Some(self.ring.receiver().map_err(host_code)?);
         }
         self.rx.as_mut().ok_or(Code(-KIPC_EIO))
-    }
-}
-
-impl Drop for kipc_ring {
-    fn drop(&mut self) {
-        self.tx = None;
-        self.rx = None;
-        // SAFETY: from `Box::into_raw`, freed only here, nothing borrows it now.
-        drop(unsafe { Box::from_raw(self.ring) });
     }
 }
 
@@ -98,6 +86,10 @@ impl Drop for kipc_ring {
 pub(crate) fn host_code(e: kipc_host::Error) -> Code {
     use kipc_host::Error as E;
     match e {
+        E::Full | E::Empty => Code(-KIPC_EAGAIN),
+        E::Busy => Code(-KIPC_EBUSY),
+        E::TooLarge { .. } => Code(-KIPC_EMSGSIZE),
+        E::Corrupt { .. } => Code(-KIPC_EBADMSG),
         E::Core(e) => Code::from(e),
         E::Sys { errno, .. } => Code(-errno.raw_os_error()),
         E::InvalidName { .. } | E::InvalidArgument { .. } | E::OutOfRange { .. } => {
@@ -298,9 +290,7 @@ pub unsafe extern "C" fn kipc_ring_recv(
         };
         let (n, result) = match result {
             Ok(n) => (n, Ok(())),
-            Err(kipc_host::Error::Core(kipc_core::Error::TooLarge { len: n, .. })) => {
-                (n, Err(Code::MSGSIZE))
-            }
+            Err(kipc_host::Error::TooLarge { len: n, .. }) => (n, Err(Code::MSGSIZE)),
             Err(e) => return Err(host_code(e)),
         };
         // SAFETY: checked above.

@@ -10,18 +10,22 @@
 //! Signal sets are `uint64_t` with bit `n - 1` for signal `n`
 //! (`KIPC_SIGBIT(n)`), as in the kernel's `sigset_t`.
 //!
-//! Interrupt and signal-handler context use [`kipc_sigstate_raise`], which
-//! is lock-free and puts the signal into an inbox inside the storage; every
-//! other function first moves the inbox's contents into the state.
+//! The storage holds a `kipc_core::signal::Shared`: the state under a spin
+//! lock, beside an inbox. Every function but init and raise takes the lock
+//! (so several threads or CPUs may call them at once) and first moves the
+//! inbox's contents into the state. Interrupt and signal-handler context use
+//! [`kipc_sigstate_raise`], which is lock-free and only touches the inbox, so
+//! it never waits for a holder it interrupted.
 
 use core::ffi::c_int;
 use core::mem::{align_of, size_of};
 use core::ptr::addr_of_mut;
 
 use kipc_core::signal::{
-    Action, Delivery, Disposition, Generated, How, Process, SaFlags, Sender, SigError, SigInfo,
-    SigSet, Signal, SignalInbox,
+    Action, Delivery, Disposition, Generated, How, Process, SaFlags, Sender, Shared, SigError,
+    SigInfo, SigSet, Signal,
 };
+use kipc_core::sync::SpinMutexGuard;
 
 use crate::boundary::{check_ptr, guard, put, seal, validate, Slot};
 use crate::error::{Code, KIPC_EAGAIN, KIPC_EINVAL, KIPC_ESRCH};
@@ -188,25 +192,29 @@ impl From<Disposition> for kipc_sigaction_t {
 /// aligned (the header declares the alignment, so a plain declaration is
 /// enough). Initialise it with `kipc_sigstate_init`; treat it as opaque.
 ///
-/// Thread safety: not thread-safe. Every function except
-/// `kipc_sigstate_raise` needs the state to itself (one thread at a time,
-/// or your own lock). `kipc_sigstate_raise` is lock-free and may run
-/// concurrently with any call but `kipc_sigstate_init`: from other threads,
-/// signal handlers or interrupt handlers. Do not copy or move the storage
-/// after init (`-KIPC_EBADF`).
+/// Thread safety: after `kipc_sigstate_init` returns, every function may be
+/// called from several threads (or CPUs) at once. They hold a spin lock
+/// inside the storage for the length of the call (well under a
+/// microsecond), except
+/// `kipc_sigstate_raise`, which is lock-free and is the only one that may run
+/// in a signal handler or an interrupt handler (a locking call there could
+/// spin forever on a lock the interrupted code holds). `kipc_sigstate_init`
+/// needs the storage to itself. The lock is for one address space: do not
+/// share the storage between processes (a holder that dies would wedge the
+/// others). Do not copy or move the storage after init (`-KIPC_EBADF`).
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct kipc_sigstate_t {
     opaque: [u64; 2048],
 }
 
-/// What the storage holds: the state, and the inbox `raise` writes into.
-/// The two are only ever borrowed separately (`&mut process` by the owner,
-/// `&inbox` by anyone), never as a whole.
-struct State {
-    process: Process<{ KIPC_SIGSTATE_THREADS as usize }, { KIPC_SIGSTATE_RTQ as usize }>,
-    inbox: SignalInbox<{ KIPC_SIGSTATE_INBOX as usize }>,
-}
+/// What the storage holds: the state under its lock, and the inbox
+/// `kipc_sigstate_raise` writes into.
+type State = Shared<
+    { KIPC_SIGSTATE_THREADS as usize },
+    { KIPC_SIGSTATE_RTQ as usize },
+    { KIPC_SIGSTATE_INBOX as usize },
+>;
 
 /// Check-word magic ("sigs").
 const MAGIC: usize = 0x5349_4753_u32 as usize;
@@ -312,30 +320,36 @@ fn check_opt<T>(p: *mut T) -> Result<(), Code> {
 
 type Proc = Process<{ KIPC_SIGSTATE_THREADS as usize }, { KIPC_SIGSTATE_RTQ as usize }>;
 
-/// The state behind `st`, with the inbox already absorbed.
+/// The shared state behind `st`.
 ///
 /// # Safety
 ///
-/// `st` is NULL or initialised `kipc_sigstate_t` storage that no other
-/// thread uses meanwhile, except through `kipc_sigstate_raise`.
-unsafe fn state<'a>(st: *mut kipc_sigstate_t) -> Result<&'a mut Proc, Code> {
+/// `st` is NULL or initialised `kipc_sigstate_t` storage, not being
+/// initialised meanwhile.
+unsafe fn shared<'a>(st: *const kipc_sigstate_t) -> Result<&'a State, Code> {
     // SAFETY: storage size and alignment are asserted above.
     let slot = unsafe { validate::<_, State>(st, MAGIC) }?;
-    // SAFETY: initialised; `process` is ours alone (caller), and `inbox` is
-    // only ever borrowed shared, as a separate field.
-    let (process, inbox) = unsafe {
-        (
-            &mut *addr_of_mut!((*slot).value.process),
-            &*addr_of_mut!((*slot).value.inbox),
-        )
-    };
-    process.absorb(inbox);
-    Ok(process)
+    // SAFETY: initialised, and only ever borrowed shared after init: the
+    // state sits behind its lock, the inbox is all-atomic.
+    Ok(unsafe { &(*slot).value })
+}
+
+/// The state behind `st`, locked, with the inbox already absorbed.
+///
+/// # Safety
+///
+/// As [`shared`].
+unsafe fn state<'a>(st: *const kipc_sigstate_t) -> Result<SpinMutexGuard<'a, Proc>, Code> {
+    // SAFETY: the caller's promise.
+    Ok(unsafe { shared(st) }?.lock())
 }
 
 /// Initialises (or resets) the signal state in `st`: every disposition
 /// `SIG_DFL`, nothing blocked or pending, running. Holds no resources:
 /// there is no fini, just stop using the storage.
+///
+/// Thread safety: needs the storage to itself (no other call on it, not
+/// even `kipc_sigstate_raise`, until it returns).
 ///
 /// Returns 0 or `-KIPC_EFAULT` (NULL or not 128-byte aligned).
 ///
@@ -351,8 +365,7 @@ pub unsafe extern "C" fn kipc_sigstate_init(st: *mut kipc_sigstate_t) -> c_int {
         // SAFETY: checked, writable, large and aligned enough (static
         // assertions); old bytes are neither read nor dropped.
         unsafe {
-            addr_of_mut!((*slot).value.process).write(Process::new());
-            addr_of_mut!((*slot).value.inbox).write(SignalInbox::new());
+            addr_of_mut!((*slot).value).write(State::new());
             seal(slot, MAGIC);
         }
         Ok(())
@@ -365,13 +378,17 @@ pub unsafe extern "C" fn kipc_sigstate_init(st: *mut kipc_sigstate_t) -> c_int {
 /// writes the old one to `*old` unless NULL. Ignoring a signal discards its
 /// pending instances.
 ///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
+///
 /// Returns 0; `-KIPC_EINVAL` (bad signal, SIGKILL or SIGSTOP, unknown kind
 /// or flag bits), `-KIPC_EFAULT`, `-KIPC_EBADF` (not initialised).
 ///
 /// # Safety
 ///
-/// `st` as for `state` above: NULL or initialised storage used by one
-/// thread at a time (raise aside); `old` NULL or writable.
+/// `st` is NULL or initialised storage, not being initialised meanwhile;
+/// `old` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kipc_sigstate_set_action(
     st: *mut kipc_sigstate_t,
@@ -384,7 +401,7 @@ pub unsafe extern "C" fn kipc_sigstate_set_action(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         check_opt(old)?;
         let sig = signal(signo)?;
         let d = match kind {
@@ -404,6 +421,10 @@ pub unsafe extern "C" fn kipc_sigstate_set_action(
 }
 
 /// Writes the disposition of `signo` to `*out`.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`.
 ///
@@ -432,6 +453,10 @@ pub unsafe extern "C" fn kipc_sigstate_get_action(
 /// goes to `*old` unless NULL. SIGKILL and SIGSTOP are silently left out.
 /// Unblocking delivers nothing by itself: ask `kipc_sigstate_next_delivery`.
 ///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
+///
 /// Returns 0, `-KIPC_EINVAL` (`how`), `-KIPC_ESRCH` (thread), `-KIPC_EFAULT`,
 /// `-KIPC_EBADF`.
 ///
@@ -448,7 +473,7 @@ pub unsafe extern "C" fn kipc_sigstate_sigprocmask(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         check_opt(old)?;
         let how = match how {
             KIPC_SIG_BLOCK => How::Block,
@@ -481,6 +506,10 @@ unsafe fn generate(
 /// process `pid`, user `uid` (`KIPC_SI_USER`). Writes `KIPC_SIGGEN_*` to
 /// `*result` unless NULL.
 ///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
+///
 /// Returns 0, `-KIPC_EINVAL` (bad signal), `-KIPC_EFAULT`, `-KIPC_EBADF`. (A
 /// real-time `kill` past the queue limit is still made pending, without its
 /// info, as Linux does.)
@@ -498,7 +527,7 @@ pub unsafe extern "C" fn kipc_sigstate_kill(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         let sig = signal(signo)?;
         // SAFETY: the C caller's promise about `result`.
         unsafe { generate(result, || p.kill(sig, Sender::new(pid, uid))) }
@@ -507,6 +536,10 @@ pub unsafe extern "C" fn kipc_sigstate_kill(
 
 /// `sigqueue(pid, signo, value)` into this state: a process-directed signal
 /// carrying `value` (`KIPC_SI_QUEUE`).
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0; `-KIPC_EAGAIN` (real-time and `KIPC_SIGSTATE_RTQ` instances
 /// already queued: nothing changed), `-KIPC_EINVAL`, `-KIPC_EFAULT`,
@@ -526,7 +559,7 @@ pub unsafe extern "C" fn kipc_sigstate_sigqueue(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         let sig = signal(signo)?;
         // SAFETY: the C caller's promise about `result`.
         unsafe { generate(result, || p.sigqueue(sig, Sender::new(pid, uid), value)) }
@@ -535,6 +568,10 @@ pub unsafe extern "C" fn kipc_sigstate_sigqueue(
 
 /// `tgkill(tgid, thread, signo)` into this state: a signal directed at
 /// `thread` (`KIPC_SI_TKILL`).
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0; `-KIPC_ESRCH` (thread), `-KIPC_EAGAIN` (real-time queue
 /// full), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
@@ -553,7 +590,7 @@ pub unsafe extern "C" fn kipc_sigstate_tgkill(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         let t = self::thread(thread)?;
         let sig = signal(signo)?;
         // SAFETY: the C caller's promise about `result`.
@@ -561,13 +598,16 @@ pub unsafe extern "C" fn kipc_sigstate_tgkill(
     })
 }
 
-/// Raises `signo` from interrupt or signal-handler context: lock-free,
-/// allocation-free, safe concurrently with every other call on `st` except
-/// `kipc_sigstate_init`. The next call of any other `kipc_sigstate_*`
-/// function makes it pending (process-directed). A standard signal keeps no
-/// sender info (it arrives as `KIPC_SI_USER` from pid 0, like an
-/// overflowed real-time `kill`); a real-time one keeps `code`, `pid`, `uid`
-/// and `value` and queues.
+/// Raises `signo` from interrupt or signal-handler context (or any other):
+/// lock-free and allocation-free. The next call of any other
+/// `kipc_sigstate_*` function makes it pending (process-directed). A
+/// standard signal keeps no sender info (it arrives as `KIPC_SI_USER` from
+/// pid 0, like an overflowed real-time `kill`) and coalesces with a pending
+/// one; a real-time one keeps `code`, `pid`, `uid` and `value` and queues.
+///
+/// Thread safety: lock-free; may run in any number of threads, signal
+/// handlers and interrupt handlers at once, concurrently with every call but
+/// `kipc_sigstate_init`. It never waits for the state's lock.
 ///
 /// Returns 0; `-KIPC_EAGAIN` (real-time, and `KIPC_SIGSTATE_INBOX` raised
 /// instances are waiting), `-KIPC_EINVAL`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
@@ -585,13 +625,10 @@ pub unsafe extern "C" fn kipc_sigstate_raise(
     value: u64,
 ) -> c_int {
     guard(|| {
-        // SAFETY: storage size and alignment are asserted above.
-        let slot = unsafe { validate::<_, State>(st, MAGIC) }?;
-        // SAFETY: initialised; the inbox is only ever borrowed shared, and
-        // is all-atomic, so concurrent raises and absorbs are fine.
-        let inbox = unsafe { &*addr_of_mut!((*slot).value.inbox) };
+        // SAFETY: the C caller's promise.
+        let shared = unsafe { shared(st) }?;
         let sig = signal(signo)?;
-        inbox.raise(SigInfo::with_code(sig, code, Sender::new(pid, uid), value))?;
+        shared.raise(SigInfo::with_code(sig, code, Sender::new(pid, uid), value))?;
         Ok(())
     })
 }
@@ -599,6 +636,10 @@ pub unsafe extern "C" fn kipc_sigstate_raise(
 /// Takes the next signal `thread` must act on (pending, not blocked, in
 /// POSIX/Linux delivery order) and writes it and its action to `*out`. For
 /// `KIPC_SIGACT_RUN_HANDLER` the thread's mask is already the handler's.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0; `-KIPC_EAGAIN` (nothing deliverable), `-KIPC_ESRCH`,
 /// `-KIPC_EFAULT`, `-KIPC_EBADF`.
@@ -614,7 +655,7 @@ pub unsafe extern "C" fn kipc_sigstate_next_delivery(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         check_ptr(out)?;
         let d = p
             .next_delivery(self::thread(thread)?)?
@@ -627,6 +668,10 @@ pub unsafe extern "C" fn kipc_sigstate_next_delivery(
 
 /// A handler of `thread` returned (`sigreturn`): restores the mask to the
 /// `saved_mask` its delivery reported.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 ///
@@ -641,7 +686,7 @@ pub unsafe extern "C" fn kipc_sigstate_handler_return(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         p.handler_return(self::thread(thread)?, SigSet::from_bits(saved_mask))?;
         Ok(())
     })
@@ -650,6 +695,10 @@ pub unsafe extern "C" fn kipc_sigstate_handler_return(
 /// `sigwaitinfo(set)` without sleeping: takes the next pending signal of
 /// `set` that `thread` blocks and writes its info to `*out`, running no
 /// action. Pending signals the thread does not block are never taken.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0; `-KIPC_EAGAIN` (none), `-KIPC_ESRCH`, `-KIPC_EFAULT`,
 /// `-KIPC_EBADF`.
@@ -666,7 +715,7 @@ pub unsafe extern "C" fn kipc_sigstate_sigwait(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let p = unsafe { state(st) }?;
+        let mut p = unsafe { state(st) }?;
         check_ptr(out)?;
         let info = p
             .sigwait(self::thread(thread)?, SigSet::from_bits(set))?
@@ -679,6 +728,10 @@ pub unsafe extern "C" fn kipc_sigstate_sigwait(
 
 /// `sigpending()` for `thread`: the pending signals it blocks (its own and
 /// the process's), written to `*out`.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0, `-KIPC_ESRCH`, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 ///
@@ -704,6 +757,10 @@ pub unsafe extern "C" fn kipc_sigstate_sigpending(
 
 /// Writes whether the process is stopped (a stop signal was delivered and
 /// no SIGCONT generated since) to `*out`.
+///
+/// Thread safety: may run in several threads at once (it holds the state's
+/// spin lock briefly); not in a signal or interrupt handler, which must use
+/// `kipc_sigstate_raise`.
 ///
 /// Returns 0, `-KIPC_EFAULT`, `-KIPC_EBADF`.
 ///

@@ -23,8 +23,10 @@ use crate::error::Code;
 ///
 /// Thread safety: one thread (or interrupt context) at a time may use a
 /// producer handle; it may move between threads between calls. The producer
-/// and the consumer of one ring may run concurrently. Do not copy or move
-/// the storage while attached (a moved handle returns `-KIPC_EBADF`).
+/// and the consumer of one ring may run concurrently. The storage holds no
+/// pointer into itself: it may be moved with `memcpy` while attached (use
+/// only the new copy afterwards; detaching either copy ends the claim, and
+/// the other then returns `-KIPC_EBUSY`).
 #[repr(C)]
 #[derive(Debug)]
 pub struct kipc_spsc_producer_t {
@@ -41,19 +43,23 @@ pub struct kipc_spsc_consumer_t {
     opaque: [u64; 16],
 }
 
-/// What a producer handle holds. `tx` borrows `region`, a sibling field in
-/// the same storage, which is why the storage must not move while attached.
+/// What a producer handle holds: the owned core handle and a copy of the
+/// region (for its doorbells). Nothing points into the storage itself.
 struct Tx {
-    // Declared first: fields drop in order, and `tx` borrows `region`.
-    tx: RegionProducer<'static>,
+    tx: RegionProducer,
     region: Region,
 }
 
-/// What a consumer handle holds; `rx` borrows `region`.
+/// What a consumer handle holds.
 struct Rx {
-    rx: RegionConsumer<'static>,
+    rx: RegionConsumer,
     region: Region,
 }
+
+/// The owner id core-level handles claim with: the core level knows no
+/// processes, so every attach uses the same id and the claim only enforces
+/// one producer and one consumer at a time.
+const CORE_OWNER: u32 = 1;
 
 /// Check-word magics ("spsc tx", "spsc rx"); see `boundary`.
 const TX_MAGIC: usize = 0x5350_5458_u32 as usize;
@@ -131,8 +137,11 @@ pub unsafe extern "C" fn kipc_spsc_init(
 /// `-KIPC_ENOBUFS` (`len` smaller than the recorded layout),
 /// `-KIPC_EBADMSG` (indices corrupt). On error `tx` is left detached.
 ///
-/// Only one producer may be attached to a ring at a time; the library does
-/// not enforce that across handles (the host level does).
+/// Only one producer may be attached to a ring at a time: a second attach
+/// (from any program) returns `-KIPC_EBUSY` until the first detaches. The
+/// core level knows no processes, so a producer that exits without
+/// detaching keeps the side; the host level (`kipc_ring_*`) takes sides
+/// over from dead processes.
 ///
 /// # Safety
 ///
@@ -156,18 +165,15 @@ pub unsafe extern "C" fn kipc_spsc_producer_attach(
         let slot = tx.cast::<Slot<Tx>>();
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
-        // SAFETY: `slot` is writable storage (caller); the field is written
-        // without reading the old bytes.
-        let region_ptr = unsafe { addr_of_mut!((*slot).value.region) };
-        // SAFETY: as above.
-        unsafe { region_ptr.write(region) };
-        // SAFETY: just initialised. 'static stands for "until detach": the
-        // storage does not move (documented, and checked on every call) and
-        // `unseal` drops `tx` before `region`.
-        let region: &'static Region = unsafe { &*region_ptr };
-        let producer = region.producer()?;
-        // SAFETY: writable storage; a sibling field of `region`.
-        unsafe { addr_of_mut!((*slot).value.tx).write(producer) };
+        let producer = region.producer(CORE_OWNER)?;
+        // SAFETY: `slot` is writable storage (caller), large and aligned
+        // enough (static assertions); written without reading the old bytes.
+        unsafe {
+            addr_of_mut!((*slot).value).write(Tx {
+                tx: producer,
+                region,
+            })
+        };
         // SAFETY: both fields are initialised.
         unsafe { seal(slot, TX_MAGIC) };
         Ok(())
@@ -194,16 +200,15 @@ pub unsafe extern "C" fn kipc_spsc_consumer_attach(
         let slot = rx.cast::<Slot<Rx>>();
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
-        // SAFETY: `slot` is writable, large and aligned enough (checked and
-        // static assertions); no old bytes are read.
-        let region_ptr = unsafe { addr_of_mut!((*slot).value.region) };
-        // SAFETY: as above.
-        unsafe { region_ptr.write(region) };
-        // SAFETY: see `kipc_spsc_producer_attach`.
-        let region: &'static Region = unsafe { &*region_ptr };
-        let consumer = region.consumer()?;
-        // SAFETY: writable storage; a sibling field of `region`.
-        unsafe { addr_of_mut!((*slot).value.rx).write(consumer) };
+        let consumer = region.consumer(CORE_OWNER)?;
+        // SAFETY: `slot` is writable storage (caller), large and aligned
+        // enough (static assertions); written without reading the old bytes.
+        unsafe {
+            addr_of_mut!((*slot).value).write(Rx {
+                rx: consumer,
+                region,
+            })
+        };
         // SAFETY: both fields are initialised.
         unsafe { seal(slot, RX_MAGIC) };
         Ok(())
@@ -219,11 +224,11 @@ pub unsafe extern "C" fn kipc_spsc_consumer_attach(
 /// reference into it is alive for `'a` (one thread at a time).
 unsafe fn producer<'a>(
     tx: *mut kipc_spsc_producer_t,
-) -> Result<(&'a Region, &'a mut RegionProducer<'static>), Code> {
+) -> Result<(&'a Region, &'a mut RegionProducer), Code> {
     // SAFETY: storage size and alignment are asserted above.
     let slot = unsafe { validate::<_, Tx>(tx, TX_MAGIC) }?;
     // SAFETY: validated as attached, so both fields are initialised; the two
-    // references cover disjoint fields, and `tx` borrows only `region`.
+    // references cover disjoint fields.
     Ok(unsafe {
         (
             &*addr_of_mut!((*slot).value.region),
@@ -239,7 +244,7 @@ unsafe fn producer<'a>(
 /// As [`producer`].
 unsafe fn consumer<'a>(
     rx: *mut kipc_spsc_consumer_t,
-) -> Result<(&'a Region, &'a mut RegionConsumer<'static>), Code> {
+) -> Result<(&'a Region, &'a mut RegionConsumer), Code> {
     // SAFETY: storage size and alignment are asserted above.
     let slot = unsafe { validate::<_, Rx>(rx, RX_MAGIC) }?;
     // SAFETY: as in `producer`.

@@ -1,6 +1,8 @@
 //! `ffi/install.sh` into a temporary prefix, then a C program built with
 //! `cc $(pkg-config --cflags --libs kipc)` (shared library) and with
-//! `kipc-static` (static library), run and checked. The program is
+//! `kipc-static` (static library), run and checked; the shared library is
+//! installed under its soname (checked with readelf where installed), and
+//! the program runs against it. The program is
 //! `examples/hello_kipc.c`, which `ffi/README.md` shows verbatim (checked
 //! here too). Skipped with a note when pkg-config is not installed.
 #![cfg(feature = "host")]
@@ -30,6 +32,20 @@ fn output(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `readelf -d FILE` (the dynamic section), or `None` when readelf is not
+/// installed.
+fn readelf_dynamic(file: &Path) -> Option<String> {
+    let out = Command::new("readelf").arg("-d").arg(file).output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "note: readelf -d {} failed; not checking sonames",
+            file.display()
+        );
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -65,8 +81,27 @@ fn installed_library_works_through_pkg_config() {
             .arg(profile_dir()),
     );
     let pc_path = prefix.join("lib/pkgconfig");
-    for f in ["lib/libkipc_ffi.a", "lib/libkipc_ffi.so", "include/kipc.h"] {
-        assert!(prefix.join(f).exists(), "{f} not installed");
+    let soname = env!("KIPC_SONAME");
+    let real = format!("libkipc.so.{}", env!("CARGO_PKG_VERSION"));
+    for f in ["lib/libkipc.a", &format!("lib/{real}"), "include/kipc.h"] {
+        assert!(prefix.join(f).is_file(), "{f} not installed");
+    }
+    // libkipc.so -> SONAME -> libkipc.so.X.Y.Z, as ldconfig would make them.
+    let lib = prefix.join("lib");
+    assert_eq!(
+        std::fs::read_link(lib.join(soname)).unwrap(),
+        Path::new(&real)
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libkipc.so")).unwrap(),
+        Path::new(soname)
+    );
+    let readelf = readelf_dynamic(&lib.join(&real));
+    if let Some(dynamic) = &readelf {
+        assert!(
+            dynamic.contains(&format!("Library soname: [{soname}]")),
+            "{dynamic}"
+        );
     }
     let version = output(
         Command::new("pkg-config")
@@ -94,6 +129,13 @@ fn installed_library_works_through_pkg_config() {
         );
         let out = output(Command::new(&exe).env("LD_LIBRARY_PATH", prefix.join("lib")));
         assert_eq!(out, "prio 9: first\nprio 1: later\n", "{pc}");
+        // The shared build asks the loader for the soname (and ran above, so
+        // the loader found it); the static one needs no kipc library at all.
+        if readelf.is_some() {
+            let needed = readelf_dynamic(&exe).unwrap_or_default();
+            let wants = needed.contains(&format!("Shared library: [{soname}]"));
+            assert_eq!(wants, pc == "kipc", "{pc}: {needed}");
+        }
     }
     let _ = std::fs::remove_dir_all(&prefix);
 }

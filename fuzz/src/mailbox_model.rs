@@ -3,7 +3,7 @@
 //! that dead senders left half written.
 
 use kipc_core::mailbox::Selector;
-use kipc_core::sync::{AtomicU64, CachePadded, Ordering};
+use kipc_core::sync::{AtomicU32, AtomicU64, CachePadded, Ordering};
 
 /// 128-aligned heap memory to lay a region over.
 #[derive(Debug)]
@@ -44,6 +44,24 @@ impl Mem {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base().add(start), n) };
     }
 
+    /// Loads the `u64` at the 8-aligned offset `offset % len` atomically.
+    pub fn peek64(&mut self, offset: usize) -> u64 {
+        let at = (offset % self.len()) & !7;
+        // SAFETY: in bounds and 8-aligned; an atomic load is what a region
+        // over this memory tolerates.
+        let word = unsafe { &*self.base().add(at).cast::<AtomicU64>() };
+        word.load(Ordering::Relaxed)
+    }
+
+    /// Stores `v` atomically at the 4-aligned offset `offset % len`, as a
+    /// concurrent peer would.
+    pub fn poke32(&mut self, offset: usize, v: u32) {
+        let at = (offset % self.len()) & !3;
+        // SAFETY: in bounds and 4-aligned; as for `poke64`.
+        let word = unsafe { &*self.base().add(at).cast::<AtomicU32>() };
+        word.store(v, Ordering::Relaxed);
+    }
+
     /// Stores `v` atomically at the 8-aligned offset `offset % len`, as a
     /// concurrent peer would.
     pub fn poke64(&mut self, offset: usize, v: u64) {
@@ -77,6 +95,8 @@ pub enum RecvOutcome {
     Empty,
     /// The chosen message is `len` bytes, longer than the buffer (it stays).
     TooLarge(usize),
+    /// A READY slot failed validation; it is freed (the model drops it).
+    Corrupt,
 }
 
 /// The mailbox, modelled.
@@ -89,6 +109,9 @@ pub struct Model {
     msgs: Vec<Msg>,
     /// `(owner, len)` of slots dead senders left WRITING.
     abandoned: Vec<(u32, usize)>,
+    /// `(slot index, len field)` of READY slots a peer made invalid; a
+    /// receive frees the lowest-indexed one (the first its scan meets).
+    corrupt: Vec<(usize, u64)>,
 }
 
 /// What the model says a send returns.
@@ -112,32 +135,38 @@ impl Model {
             next_seq: 0,
             msgs: Vec::new(),
             abandoned: Vec::new(),
+            corrupt: Vec::new(),
         }
     }
 
-    /// Messages ready to receive.
+    /// Slots READY to receive (invalid ones included, as the real `len`).
     pub fn len(&self) -> usize {
-        self.msgs.len()
+        self.msgs.len() + self.corrupt.len()
     }
 
-    /// `true` if no message is ready.
+    /// `true` if no slot is ready.
     pub fn is_empty(&self) -> bool {
-        self.msgs.is_empty()
+        self.len() == 0
     }
 
-    /// Payload bytes held by ready messages and abandoned slots.
+    /// Payload bytes held by ready messages, abandoned slots and invalid
+    /// READY slots (their length field, whatever it says).
     pub fn bytes_in_use(&self) -> u64 {
         let ready: usize = self.msgs.iter().map(|m| m.bytes.len()).sum();
         let dead: usize = self.abandoned.iter().map(|a| a.1).sum();
-        (ready + dead) as u64
+        let bad: u64 = self.corrupt.iter().map(|c| c.1).sum();
+        (ready + dead) as u64 + bad
     }
 
-    /// Whether a `len`-byte message can take a slot now.
+    /// Whether a `len`-byte message can take a slot now. The budget is
+    /// checked only when it binds (below `slots * max_msg`), as the region
+    /// does; it matters once an invalid length counts against it.
     fn admit(&self, len: usize) -> SendOutcome {
+        let binds = self.budget < (self.slots * self.max_msg) as u64;
         if len > self.max_msg || len as u64 > self.budget {
             SendOutcome::TooLarge
-        } else if self.msgs.len() + self.abandoned.len() >= self.slots
-            || self.bytes_in_use() + len as u64 > self.budget
+        } else if self.msgs.len() + self.abandoned.len() + self.corrupt.len() >= self.slots
+            || (binds && self.bytes_in_use() + len as u64 > self.budget)
         {
             SendOutcome::Full
         } else {
@@ -176,8 +205,25 @@ impl Model {
         before - self.abandoned.len()
     }
 
-    /// A receive into a buffer of `buf_len` bytes.
+    /// A peer made the READY slot `slot`, which holds the message sent as
+    /// number `seq`, invalid; its state word's length field now says `len`.
+    /// Returns `false` (and changes nothing) if no such message is queued.
+    pub fn corrupt(&mut self, seq: u64, slot: usize, len: u64) -> bool {
+        let Some(i) = self.msgs.iter().position(|m| m.seq == seq) else {
+            return false;
+        };
+        self.msgs.remove(i);
+        self.corrupt.push((slot, len));
+        true
+    }
+
+    /// A receive into a buffer of `buf_len` bytes: an invalid READY slot, if
+    /// any, is freed and reported whatever the selector.
     pub fn recv(&mut self, sel: Selector, buf_len: usize) -> RecvOutcome {
+        if let Some(i) = (0..self.corrupt.len()).min_by_key(|&i| self.corrupt[i].0) {
+            self.corrupt.remove(i);
+            return RecvOutcome::Corrupt;
+        }
         let key = |m: &Msg| {
             let t = match sel {
                 Selector::LowestAtMost(_) => m.mtype,

@@ -2,7 +2,8 @@
 //!
 //! - `mailbox_ops`: decodes a geometry and a sequence of sends, receives (with
 //!   every selector and buffer size), abandoned sends (a sender dying
-//!   mid-send) and recoveries, runs each on a real region and on
+//!   mid-send), recoveries and a peer making a READY slot invalid (length
+//!   above `max_msg` or priority above 255), runs each on a real region and on
 //!   [`crate::mailbox_model`], and panics at the first difference in a result,
 //!   a payload, `len()` or `bytes_in_use()`;
 //! - `mailbox_garbage`: lays arbitrary bytes (raw, or over a valid header)
@@ -44,6 +45,64 @@ fn selector(input: &mut Input<'_>) -> Selector {
     }
 }
 
+/// Op bytes from here up make a READY slot invalid (below, they are the
+/// other ops modulo 6, so the seed corpus's small op bytes keep their
+/// meaning).
+const CORRUPT_OP: u8 = 0xf0;
+
+/// Where the layout puts slot `i`'s state word and metadata (the module
+/// docs' table; `tests/mailbox.rs` pins it): state words from 640, metadata
+/// of 24 bytes (`prio: u32` first, `seq: u64` at 16) from
+/// `round_up(640 + 8n, 128)`.
+fn state_at(i: usize) -> usize {
+    640 + 8 * i
+}
+
+fn meta_at(slots: usize, i: usize) -> usize {
+    (640 + 8 * slots).div_ceil(128) * 128 + 24 * i
+}
+
+/// A peer rewrites the `k`-th READY slot (in index order): a length above
+/// `max_msg` in its state word (the tag kept) or a priority above 255 in its
+/// metadata; the model drops that message and counts the slot as invalid.
+fn corrupt_a_ready_slot(input: &mut Input<'_>, mem: &mut Mem, region: &Region, model: &mut Model) {
+    let (k, how) = (usize::from(input.u8()), input.u8());
+    let slots = region.capacity();
+    let max_msg = region.max_msg() as u64;
+    // READY slots still valid (not yet made invalid by an earlier op).
+    let ready: Vec<usize> = (0..slots)
+        .filter(|&i| {
+            let word = mem.peek64(state_at(i));
+            let prio = mem.peek64(meta_at(slots, i)) as u32;
+            word & 3 == 2 && word >> 2 & ((1 << 30) - 1) <= max_msg && prio <= 255
+        })
+        .collect();
+    if ready.is_empty() {
+        return;
+    }
+    let i = ready[k % ready.len()];
+    let seq = mem.peek64(meta_at(slots, i) + 16);
+    let word = mem.peek64(state_at(i));
+    let old_len = word >> 2 & ((1 << 30) - 1);
+    let len = if how & 1 == 0 {
+        // An impossible length; 0x7f picks the largest the field holds.
+        let len = if how >> 1 == 0x7f {
+            (1 << 30) - 1
+        } else {
+            max_msg + 1 + u64::from(how >> 1) % 4
+        };
+        mem.poke64(state_at(i), word & !(((1 << 30) - 1) << 2) | len << 2);
+        len
+    } else {
+        mem.poke32(meta_at(slots, i), 256 + u32::from(how >> 1));
+        old_len
+    };
+    assert!(
+        model.corrupt(seq, i, len),
+        "slot {i} holds seq {seq}, which the model does not"
+    );
+}
+
 /// Body of the `mailbox_ops` target.
 pub fn mailbox_ops(data: &[u8]) {
     let mut input = Input::new(data);
@@ -56,7 +115,14 @@ pub fn mailbox_ops(data: &[u8]) {
     let mut next_owner = 1000u32;
     let mut counter = 0u8;
     while !input.is_empty() {
-        match input.u8() % 6 {
+        let op = input.u8();
+        if op >= CORRUPT_OP {
+            corrupt_a_ready_slot(&mut input, &mut mem, &region, &mut model);
+            assert_eq!(region.len(), model.len());
+            assert_eq!(region.bytes_in_use(), model.bytes_in_use());
+            continue;
+        }
+        match op % 6 {
             0 | 1 => {
                 let len = usize::from(input.u8()) % (max + 2);
                 let prio = input.u8();
@@ -89,6 +155,7 @@ pub fn mailbox_ops(data: &[u8]) {
                     (Err(Error::TooLarge { len, max }), RecvOutcome::TooLarge(want)) => {
                         assert_eq!((len, max), (want, buf_len));
                     }
+                    (Err(Error::Corrupt { .. }), RecvOutcome::Corrupt) => {}
                     (real, expect) => panic!("recv {sel:?}: got {real:?}, model {expect:?}"),
                 }
             }

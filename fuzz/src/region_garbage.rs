@@ -133,8 +133,8 @@ fn drive_spsc(buf: &AlignedBuf, input: &mut Input<'_>) {
     };
     let slot_size = region.slot_size();
     assert!(region.byte_len() <= buf.len());
-    let mut tx = region.producer().ok();
-    let mut rx = region.consumer().ok();
+    let mut tx = region.producer(1).ok();
+    let mut rx = region.consumer(2).ok();
     let mut out = vec![0u8; slot_size + 8];
     while !input.is_empty() {
         match input.u8() % 8 {
@@ -187,8 +187,8 @@ fn drive_spsc(buf: &AlignedBuf, input: &mut Input<'_>) {
             5 => {
                 // Handles re-read the shared indices when taken again.
                 drop((tx.take(), rx.take()));
-                tx = region.producer().ok();
-                rx = region.consumer().ok();
+                tx = region.producer(1).ok();
+                rx = region.consumer(2).ok();
             }
             _ => scribble(buf, input),
         }

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 
+use kipc_core::queue::{Consumer, Producer, Queue};
 use kipc_core::spsc::{region_size, Endpoint, EndpointState, Region, MAX_SLOT_SIZE};
 use kipc_core::sync::Ordering;
 use kipc_core::Error;
@@ -58,6 +59,9 @@ impl Model {
                 len,
                 max: self.slot_size,
             })
+        } else if self.sides[PRODUCER].state == EndpointState::Dead {
+            // Our own claim was marked dead: the handle is refused.
+            Some(Error::InUse)
         } else if self.sides[CONSUMER].state == EndpointState::Dead {
             Some(Error::PeerDead)
         } else if self.queue.len() == self.slots {
@@ -72,6 +76,11 @@ impl Model {
         self.payload[slot][..msg.len()].copy_from_slice(&msg);
         self.queue.push_back(msg);
         self.tail += 1;
+    }
+
+    /// What a receive returns before looking at the queue, if anything.
+    fn recv_refused(&self) -> Option<Error> {
+        (self.sides[CONSUMER].state == EndpointState::Dead).then_some(Error::InUse)
     }
 
     fn empty_error(&self) -> Error {
@@ -167,8 +176,18 @@ pub fn spsc_region(data: &[u8]) {
         assert_eq!(region.capacity(), m.slots);
         assert_eq!(region.slot_size(), m.slot_size);
         assert_eq!(region.byte_len(), need);
-        let mut tx = region.producer().expect("producer");
-        let mut rx = region.consumer().expect("consumer");
+        let mut tx = region.producer(1).expect("producer");
+        let mut rx = region.consumer(2).expect("consumer");
+        m.sides = [
+            Side {
+                owner: 1,
+                state: EndpointState::Attached,
+            },
+            Side {
+                owner: 2,
+                state: EndpointState::Attached,
+            },
+        ];
         while !input.is_empty() {
             match input.u8() % 14 {
                 0 | 1 => {
@@ -185,6 +204,9 @@ pub fn spsc_region(data: &[u8]) {
                     let mut out = vec![0xee; usize::from(input.u8()) % (m.slot_size + 4)];
                     let got = rx.try_recv(&mut out);
                     match m.queue.front() {
+                        _ if m.recv_refused().is_some() => {
+                            assert_eq!(got.map_err(Some), Err(m.recv_refused()))
+                        }
                         None => assert_eq!(got, Err(m.empty_error())),
                         Some(msg) if msg.len() > out.len() => assert_eq!(
                             got,
@@ -201,7 +223,10 @@ pub fn spsc_region(data: &[u8]) {
                     }
                 }
                 4 => {
-                    let want = m.queue.front().map(Vec::len).ok_or(m.empty_error());
+                    let want = match m.recv_refused() {
+                        Some(e) => Err(e),
+                        None => m.queue.front().map(Vec::len).ok_or(m.empty_error()),
+                    };
                     assert_eq!(rx.peek_len(), want);
                 }
                 5 => {
@@ -258,14 +283,19 @@ pub fn spsc_region(data: &[u8]) {
                     }
                 }
                 7 => {
-                    // A second handle from the same value is refused.
-                    assert_eq!(region.producer().unwrap_err(), Error::InUse);
-                    assert_eq!(region.consumer().unwrap_err(), Error::InUse);
+                    // A second claim, from any id, is refused while the
+                    // owners are taken for alive.
+                    let id = 1 + u32::from(input.u8() % 4);
+                    assert_eq!(region.producer(id).unwrap_err(), Error::InUse);
+                    assert_eq!(region.consumer(id).unwrap_err(), Error::InUse);
                 }
                 8 => {
                     // Re-attach through a fresh `Region` value: the ring's
                     // state lives in the memory, not in the handles.
                     drop((tx, rx));
+                    // Dropping a handle releases its side and rings both
+                    // doorbells for every waiter.
+                    m.sleepers = [false; 2];
                     // SAFETY: as for `init`: same live buffer.
                     region = unsafe { Region::attach(buf.base(), len) }.expect("re-attach");
                     continue 'attach;
@@ -286,47 +316,51 @@ pub fn spsc_region(data: &[u8]) {
                     }
                 }
                 10 => {
+                    // Take a side over with a liveness verdict on its owner:
+                    // refused while the owner is alive; with a death verdict
+                    // the new handle replaces the old, which is then stale.
                     let side = usize::from(input.u8() % 2);
-                    let ep = [region.producer_endpoint(), region.consumer_endpoint()][side];
-                    let id = NonZeroU32::new(1 + u32::from(input.u8() % 3)).unwrap();
-                    let s = &mut m.sides[side];
-                    match input.u8() % 3 {
-                        0 => {
-                            let ok = s.owner == 0;
-                            assert_eq!(ep.claim(id), if ok { Ok(()) } else { Err(Error::InUse) });
-                            if ok {
-                                *s = Side {
-                                    owner: id.get(),
-                                    state: EndpointState::Attached,
-                                };
+                    let owner_dead = input.u8() % 2 == 0;
+                    let new = 3 + u32::from(input.u8() % 2);
+                    let old = m.sides[side].owner;
+                    // An owner with our own id is us: never taken over.
+                    let owner_dead = owner_dead && new != old;
+                    let mut verdict = |id: NonZeroU32| !(owner_dead && id.get() == old);
+                    if side == PRODUCER {
+                        match region.claim_producer(new, &mut verdict) {
+                            Ok(p) => {
+                                assert!(owner_dead, "a live owner was taken over");
+                                assert_eq!(p.id(), new);
+                                tx = p;
+                            }
+                            Err(e) => {
+                                assert!(!owner_dead);
+                                assert_eq!(e, Error::InUse);
+                                continue;
                             }
                         }
-                        1 => {
-                            let ok = s.owner == id.get();
-                            assert_eq!(ep.release(id), if ok { Ok(()) } else { Err(Error::InUse) });
-                            if ok {
-                                *s = Side {
-                                    owner: 0,
-                                    state: EndpointState::Closed,
-                                };
+                    } else {
+                        match region.claim_consumer(new, &mut verdict) {
+                            Ok(c) => {
+                                assert!(owner_dead, "a live owner was taken over");
+                                assert_eq!(Consumer::id(&c), new);
+                                rx = c;
                             }
-                        }
-                        _ => {
-                            let new = NonZeroU32::new(1 + u32::from(input.u8() % 3)).unwrap();
-                            let ok = s.owner == id.get();
-                            assert_eq!(
-                                ep.reclaim(id, new),
-                                if ok { Ok(()) } else { Err(Error::InUse) }
-                            );
-                            if ok {
-                                *s = Side {
-                                    owner: new.get(),
-                                    state: EndpointState::Attached,
-                                };
+                            Err(e) => {
+                                assert!(!owner_dead);
+                                assert_eq!(e, Error::InUse);
+                                continue;
                             }
                         }
                     }
-                    s.check(ep);
+                    m.sides[side] = Side {
+                        owner: new,
+                        state: EndpointState::Attached,
+                    };
+                    // A take-over wakes everyone.
+                    m.sleepers = [false; 2];
+                    m.sides[side]
+                        .check([region.producer_endpoint(), region.consumer_endpoint()][side]);
                 }
                 11 => {
                     // A waiter announces itself on a bell (its try failed).

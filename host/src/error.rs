@@ -15,7 +15,31 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// An error from the no_std core (a full queue, a corrupt region, ...).
+    /// The queue has no room for the message now.
+    Full,
+    /// The queue holds no message now.
+    Empty,
+    /// The side, lane or record asked for is held by a live owner (or this
+    /// handle's claim was taken over since it was made).
+    Busy,
+    /// A message is longer than the object accepts, or than the buffer given
+    /// for it (the message then stays queued).
+    TooLarge {
+        /// Length of the message in bytes.
+        len: usize,
+        /// Largest length accepted.
+        max: usize,
+    },
+    /// A peer wrote something the protocol cannot produce (an index out of
+    /// range, a length larger than its slot, ...). A bad message is consumed,
+    /// so the next call goes on.
+    Corrupt {
+        /// Which check failed.
+        what: &'static str,
+    },
+    /// Any other error from the no_std core: a region whose layout or
+    /// geometry is unusable (`BadLayout`, `InvalidGeometry`,
+    /// `RegionTooSmall`, `Misaligned`).
     Core(kipc_core::Error),
     /// A system call failed.
     Sys {
@@ -189,6 +213,13 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Full => f.write_str("queue is full"),
+            Error::Empty => f.write_str("queue is empty"),
+            Error::Busy => f.write_str("held by another live owner"),
+            Error::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the maximum of {max}")
+            }
+            Error::Corrupt { what } => write!(f, "peer corrupted the region: {what}"),
             Error::Core(e) => fmt::Display::fmt(e, f),
             Error::Sys {
                 call,
@@ -289,10 +320,19 @@ impl std::error::Error for Error {
     }
 }
 
+/// The one place where core errors become host errors: the outcomes a user
+/// acts on get their own variants, layout problems stay [`Error::Core`].
 impl From<kipc_core::Error> for Error {
     fn from(e: kipc_core::Error) -> Self {
+        use kipc_core::Error as E;
         match e {
-            kipc_core::Error::Uninitialized => Error::NotReady,
+            E::Full => Error::Full,
+            E::Empty => Error::Empty,
+            E::InUse | E::NoFreeLane => Error::Busy,
+            E::PeerDead => Error::PeerDead,
+            E::TooLarge { len, max } => Error::TooLarge { len, max },
+            E::Corrupt { what } => Error::Corrupt { what },
+            E::Uninitialized => Error::NotReady,
             other => Error::Core(other),
         }
     }
@@ -333,7 +373,8 @@ impl From<Error> for std::io::Error {
         let kind = match &e {
             Error::Sys { errno, .. } => errno.kind(),
             Error::Timeout => ErrorKind::TimedOut,
-            Error::Locked { .. } => ErrorKind::WouldBlock,
+            Error::Locked { .. } | Error::Full | Error::Empty => ErrorKind::WouldBlock,
+            Error::Busy => ErrorKind::AddrInUse,
             Error::PeerDead => ErrorKind::BrokenPipe,
             Error::NotOwner { .. } | Error::BadMode { .. } => ErrorKind::PermissionDenied,
             Error::FrameTruncated { .. } => ErrorKind::UnexpectedEof,
@@ -368,15 +409,21 @@ mod tests {
     }
 
     #[test]
-    fn core_uninitialized_becomes_not_ready() {
+    fn core_errors_map_to_flat_variants_in_one_place() {
         assert_eq!(
             Error::from(kipc_core::Error::Uninitialized),
             Error::NotReady
         );
+        assert_eq!(Error::from(kipc_core::Error::Full), Error::Full);
+        assert_eq!(Error::from(kipc_core::Error::NoFreeLane), Error::Busy);
+        assert_eq!(Error::from(kipc_core::Error::InUse), Error::Busy);
+        assert_eq!(Error::from(kipc_core::Error::PeerDead), Error::PeerDead);
         assert_eq!(
-            Error::from(kipc_core::Error::Full),
-            Error::Core(kipc_core::Error::Full)
+            Error::from(kipc_core::Error::Corrupt { what: "x" }),
+            Error::Corrupt { what: "x" }
         );
+        let layout = kipc_core::Error::BadLayout { what: "y" };
+        assert_eq!(Error::from(layout), Error::Core(layout));
     }
 
     #[test]

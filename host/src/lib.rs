@@ -13,6 +13,7 @@
 //!   shared memory, and the inbox/outbox address scheme;
 //! - [`rpc`]: procedure calls over mailboxes (or any [`rpc::Transport`]);
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
+//! - [`mq`]: POSIX message queues (`mq_open`), created `0600`, with timeouts;
 //! - [`signals`]: real signals received through a lock-free inbox, masks, `kill`/`sigqueue`;
 //! - [`liveness`]: telling whether a peer process is still alive;
 //! - [`pipe`], [`fifo`], [`pipeline`]: anonymous pipes (splice/tee), named
@@ -24,15 +25,20 @@
 //! - [`error`]: the crate's [`Error`].
 //!
 //! System calls go through `rustix`; the few it lacks (System V shared memory,
-//! `ftok`) are made with `libc` in one private module, `sys`.
+//! `ftok`, POSIX message queues, `sigaction`, `sigqueue`, ...) are made with
+//! `libc` in one private module, `sys`.
 #![deny(
     unsafe_code,
     unsafe_op_in_unsafe_fn,
     missing_docs,
     missing_debug_implementations
 )]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Library code handles every error; tests may unwrap (clippy.toml allows it
+// in `#[cfg(test)]` code).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod endpoint;
 pub mod error;
 pub mod eventfd;
 pub mod fifo;
@@ -42,6 +48,7 @@ pub mod lock;
 pub mod mailbox;
 pub mod mapping;
 pub mod memfd;
+pub mod mq;
 pub mod name;
 pub mod pipe;
 pub mod pipeline;

@@ -1,5 +1,18 @@
 //! Is the peer process still alive?
 //!
+//! Two answers, for two questions:
+//!
+//! - [`OwnerLocks`]: whether an *owner recorded in a queue's header* is
+//!   alive. Exact, and the same from every pid namespace that shares the
+//!   segment: it asks the kernel whether the owner's open-file-description
+//!   lock on the segment is still held (the kernel drops it when the owner
+//!   dies). This is what claims, waits, `kipc ls` and `--prune` use. A pid
+//!   number alone is not enough: containers in one pod share `/dev/shm`
+//!   but not pids, and pids are reused.
+//! - [`PeerWatch`]: whether *a process we know by pid* (a child, an RPC
+//!   server in our namespace) is alive, with a pidfd that becomes readable
+//!   when it exits, so the death is pollable.
+//!
 //! [`PeerWatch`] holds a pidfd (`pidfd_open`) for a pid. A pidfd refers to one
 //! process, not to a number, so once opened it cannot be fooled by the pid
 //! being reused; it becomes readable (`POLLIN`) when that process exits, and
@@ -20,10 +33,13 @@
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
+use std::os::fd::AsRawFd;
+
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags};
 
+use crate::sys::ofd::OfdLock;
 use crate::{Error, Result};
 
 /// How a [`PeerWatch`] knows about its process.
@@ -155,6 +171,108 @@ impl PeerWatch {
                 }
             },
         }
+    }
+}
+
+/// Where the owner locks live in a segment's lock space: far beyond any
+/// segment's end (locks do not need the bytes to exist), one byte per owner
+/// id.
+const OWNER_LOCK_BASE: i64 = 1 << 40;
+
+/// Exact liveness of the owners a queue's header records, whatever pid
+/// namespace they run in. See the [module documentation](self).
+///
+/// Every process that uses a queue holds, for as long as it has the queue
+/// mapped, a shared open-file-description lock on byte
+/// `OWNER_LOCK_BASE + pid` of the segment (its own pid number, the owner id
+/// it records in the header). The kernel drops the lock when the last
+/// descriptor of that open file description closes — at the latest when the
+/// process dies, however it dies, in whatever namespace it runs. Asking
+/// whether owner `n` is alive is then `F_OFD_GETLK` on byte
+/// `OWNER_LOCK_BASE + n`: a lock held by anyone else means alive.
+///
+/// - Exact across pid namespaces: two containers that share `/dev/shm` but
+///   not pids see each other's locks on the one inode; a pid number means
+///   the same byte to both.
+/// - Never calls a live owner dead: the lock is taken before the owner id is
+///   written into a header and released only after the process stops using
+///   the mapping. Two live processes in different namespaces with the same
+///   pid number share a byte; the owner then counts as alive until both have
+///   exited (liveness is delayed, never safety).
+/// - A recorded id that nobody locked (a crashed or hostile writer, a
+///   process that used the region through the core level only) is dead.
+/// - Each handle opens its own open file description (through
+///   `/proc/self/fd`), so a memfd passed with `SCM_RIGHTS` — one open file
+///   description shared by both processes — still gives each process its own
+///   locks. Without `/proc` the segment's own descriptor is used.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_host::ring::{RingConfig, ShmRing};
+/// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+/// let locks = ring.owner_locks();
+/// assert!(locks.is_alive(std::process::id()));
+/// assert!(!locks.is_alive(std::process::id() + 1_000_000)); // nobody holds it
+/// # Ok::<(), kipc_host::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct OwnerLocks {
+    /// Our own open file description of the segment, holding our lock.
+    fd: OwnedFd,
+    /// Our owner id.
+    me: u32,
+}
+
+impl OwnerLocks {
+    /// Opens our own open file description of `segment` and locks our
+    /// owner byte on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] from `open` or `fcntl`.
+    pub(crate) fn acquire(segment: BorrowedFd<'_>, me: u32) -> Result<Self> {
+        let path = format!("/proc/self/fd/{}", segment.as_raw_fd());
+        let fd = match rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // No /proc: our descriptor of the segment (shared with whoever
+            // passed it to us, for a memfd).
+            Err(_) => segment.try_clone_to_owned().map_err(|e| {
+                Error::sys(
+                    "dup",
+                    "owner lock",
+                    Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                )
+            })?,
+        };
+        crate::sys::ofd::ofd_setlk_range(
+            fd.as_fd(),
+            OfdLock::Read,
+            OWNER_LOCK_BASE + i64::from(me),
+            1,
+        )
+        .map_err(|e| Error::sys("fcntl(F_OFD_SETLK)", "owner lock", e))?;
+        Ok(Self { fd, me })
+    }
+
+    /// Whether owner `id` is alive: someone holds its lock (we always are).
+    /// An unexpected `fcntl` failure answers alive, so a waiter keeps
+    /// waiting (bounded by its timeout) rather than taking over a side.
+    pub fn is_alive(&self, id: u32) -> bool {
+        if id == self.me {
+            return true;
+        }
+        crate::sys::ofd::ofd_range_is_locked(self.fd.as_fd(), OWNER_LOCK_BASE + i64::from(id), 1)
+            .unwrap_or(true)
+    }
+
+    /// [`is_alive`](Self::is_alive) as the core's oracle type.
+    pub fn oracle(&self) -> impl FnMut(core::num::NonZeroU32) -> bool + '_ {
+        |id| self.is_alive(id.get())
     }
 }
 

@@ -24,20 +24,25 @@
 //! "owner id"), so a slot a process was writing or reading when it died
 //! says who left it. Blocking calls spin briefly, then sleep on the core's
 //! doorbell with a shared futex in slices of [`futex::LIVENESS_SLICE`]; at
-//! the start of every sleep they run [`Mailbox::recover`], which asks
-//! `kill(pid, 0)` about each owner of a half-done slot and undoes the steps
-//! of the dead: a half-written message is dropped (it never existed), a
-//! half-read one is made ready again (redelivered). A mailbox whose sender
-//! or receiver was SIGKILLed mid-operation is therefore usable at full
-//! capacity again within one slice, by whoever waits on it.
+//! the start of every sleep they reap dead owners (the core's
+//! [`Queue::reap`](kipc_core::queue::Queue::reap)): a half-written message
+//! of a dead sender is dropped (it never existed), a half-read one of a dead
+//! receiver is made ready again (redelivered). A mailbox whose sender or
+//! receiver was SIGKILLed mid-operation is therefore usable at full capacity
+//! again within one slice, by whoever waits on it; [`Mailbox::recover`] does
+//! the same on demand.
 //!
-//! Liveness here is `kill(pid, 0)`, not a pidfd: the owners are many and
-//! change with every message, and a pidfd would have to be opened per owner
-//! per check. The caveat is **pid reuse**: if a dead owner's pid is reused
-//! by a new process before anyone recovers, its slot stays claimed until
-//! that process exits too (one slot is lost for a while, never a message
-//! corrupted). A pid recorded by a process in another pid namespace means
-//! nothing to us, so share mailboxes within one pid namespace.
+//! Owner ids are pid numbers, but the verdict is not taken from the pid:
+//! every process holds a lock on the segment that the kernel drops when it
+//! dies ([`crate::liveness::OwnerLocks`]), so a live sender in another pid
+//! namespace (a container sharing /dev/shm) is never taken for dead, and a
+//! reused pid does not keep a dead owner's slot claimed.
+//!
+//! A [`Mailbox`] is a [`ShmQueue`] over the core mailbox, the same endpoint
+//! type as [`ShmRing`](crate::ring::ShmRing): construction, waiting and
+//! liveness are [`crate::endpoint`]'s. Its `&self` methods below send and
+//! receive with this process's pid; [`ShmQueue::sender`] and
+//! [`ShmQueue::receiver`] give owned handles as for rings.
 //!
 //! # No `PeerDead`
 //!
@@ -72,24 +77,25 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kipc_core::mailbox::{region_size, Geometry, Region};
-use kipc_core::region::Kind;
+use kipc_core::queue::Role;
 use kipc_core::Error as CoreError;
-use rustix::fd::{BorrowedFd, OwnedFd};
 
+pub use crate::endpoint::OPEN_WAIT;
 pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
 
+use crate::endpoint::{checked_size, deadline_after, QueueLayout, ShmQueue};
 use crate::futex;
-use crate::liveness::pid_alive;
-use crate::segment::{self, Segment};
-use crate::shm::ShmSegment;
 use crate::{Error, Result};
-
-/// How long [`Mailbox::open`] waits for a creator to finish initialising.
-pub const OPEN_WAIT: Duration = Duration::from_secs(1);
 
 /// The largest mailbox (header, metadata and slots) [`Mailbox`] creates:
 /// 4 GiB, as for rings.
-pub const MAX_MAILBOX_BYTES: u64 = 4 << 30;
+pub const MAX_MAILBOX_BYTES: u64 = crate::endpoint::MAX_QUEUE_BYTES;
+
+/// A mailbox in shared memory. See the [module documentation](self).
+///
+/// All its `&self` operations may run from many threads at once; clone it
+/// (cheap: it shares the mapping) to move it into another thread.
+pub type Mailbox = ShmQueue<Region>;
 
 /// The geometry of a new mailbox.
 ///
@@ -167,14 +173,9 @@ impl MailboxConfig {
     /// assert!(MailboxConfig::new(65536, 1 << 24).region_size().is_err()); // > 4 GiB
     /// ```
     pub fn region_size(&self) -> Result<usize> {
-        let len = region_size(self.slots, self.max_msg).map_err(Error::from)?;
-        if len as u64 > MAX_MAILBOX_BYTES {
-            // As for rings: without a cap, `fallocate` of a huge geometry
-            // would exhaust memory instead of failing.
-            return Err(Error::Core(CoreError::InvalidGeometry {
-                what: "mailbox would be larger than MAX_MAILBOX_BYTES (4 GiB)",
-            }));
-        }
+        // As for rings: without a cap, `fallocate` of a huge geometry would
+        // exhaust memory instead of failing.
+        let len = checked_size(region_size(self.slots, self.max_msg)?)?;
         if self
             .byte_budget
             .is_some_and(|b| b > u64::from(self.slots) * u64::from(self.max_msg))
@@ -232,245 +233,44 @@ pub struct MailboxInfo {
     pub size: usize,
 }
 
-/// A mailbox in shared memory. See the [module documentation](self).
-///
-/// All operations take `&self`: share one `Mailbox` between threads freely.
-#[derive(Debug)]
-pub struct Mailbox {
-    // Declared before `segment`: the region points into the mapping.
-    region: Region,
-    segment: Segment,
-    /// Our pid: the owner id of our slots.
-    me: u32,
-}
+impl QueueLayout for Region {
+    type Config = MailboxConfig;
+    const OBJECT: &'static str = "mailbox";
 
-/// Whether the owner id `pid` (read from shared memory) names a dead
-/// process. Our own pid is never dead; 0 and values above `i32::MAX` are no
-/// process at all (a slot holding one was left by a hostile or broken peer).
-fn owner_dead(pid: u32, me: u32) -> bool {
-    if pid == me {
-        return false;
+    fn region_size(config: &MailboxConfig) -> Result<usize> {
+        config.region_size()
     }
-    match i32::try_from(pid) {
-        Ok(p) if p > 0 => !pid_alive(p),
-        _ => true,
+
+    unsafe fn init(base: *mut u8, len: usize, config: &MailboxConfig) -> Result<Self, CoreError> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Region::init(base, len, config.geometry()) }
+    }
+
+    unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, CoreError> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Region::attach(base, len) }
     }
 }
 
-/// Maps a core error, keeping `Uninitialized` as `NotReady` (the `From`).
-fn core(e: CoreError) -> Error {
-    Error::from(e)
-}
-
-impl Mailbox {
-    /// Creates the named mailbox `/dev/shm/kipc.NAME` (`0600`, `O_EXCL`) and
-    /// initialises it.
-    ///
-    /// On any failure nothing is left behind: the geometry is checked before
-    /// the segment is created, and the name is unlinked if initialising fails.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidName`]; [`Error::Core`] with `InvalidGeometry`;
-    /// [`Error::Sys`] from `shm_open` (`EEXIST` if the name is taken),
-    /// `fallocate` or `mmap`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let name = format!("doc-mbox-create-{}", std::process::id());
-    /// let mb = Mailbox::create(&name, MailboxConfig::new(4, 32))?;
-    /// assert_eq!(mb.name(), Some(name.as_str()));
-    /// assert!(Mailbox::create(&name, MailboxConfig::new(4, 32)).is_err());
-    /// Mailbox::unlink(&name)?;
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
-    pub fn create(name: &str, config: MailboxConfig) -> Result<Self> {
-        crate::name::validate(name)?;
-        let len = config.region_size()?;
-        segment::create_named(name, len, |seg| Self::init(seg, config))
-    }
-
-    /// Creates an anonymous mailbox in a sealed memfd; share it by passing
-    /// [`fd`](Self::fd) to another process, which calls
-    /// [`from_fd`](Self::from_fd). Nothing outlives the last descriptor.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Core`] with `InvalidGeometry`; [`Error::Sys`] from
-    /// `memfd_create`, `fallocate`, `fcntl` or `mmap`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
-    /// assert_eq!((mb.name(), mb.capacity(), mb.max_msg()), (None, 4, 16));
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
-    pub fn create_anonymous(config: MailboxConfig) -> Result<Self> {
-        let len = config.region_size()?;
-        Self::init(Segment::anonymous("mailbox", len)?, config)
-    }
-
-    fn init(segment: Segment, config: MailboxConfig) -> Result<Self> {
-        // SAFETY: the mapping is `len` bytes, readable and writable, owned by
-        // `segment`, which the returned mailbox keeps (and drops after the
-        // region); it was just created, so no other process has it yet.
-        let region = unsafe { Region::init(segment.as_ptr(), segment.len(), config.geometry()) }
-            .map_err(core)?;
-        Ok(Self {
-            region,
-            segment,
-            me: std::process::id(),
-        })
-    }
-
-    /// Opens the named mailbox, waiting up to [`OPEN_WAIT`] (1 s) for a
-    /// creator that has not finished initialising it.
-    ///
-    /// # Errors
-    ///
-    /// As [`open_timeout`](Self::open_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let name = format!("doc-mbox-open-{}", std::process::id());
-    /// let created = Mailbox::create(&name, MailboxConfig::new(4, 16))?;
-    /// let opened = Mailbox::open(&name)?;
-    /// created.send(b"hi", 0, 1)?;
-    /// assert_eq!(opened.try_recv(&mut [0; 16])?.len, 2);
-    /// Mailbox::unlink(&name)?;
-    /// assert!(Mailbox::open(&name).is_err());
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
-    pub fn open(name: &str) -> Result<Self> {
-        Self::open_timeout(name, OPEN_WAIT)
-    }
-
-    /// Opens the named mailbox, retrying for up to `wait` while the segment
-    /// is still empty or its header unpublished.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidName`]; [`Error::Sys`] from `shm_open` (`ENOENT`: no
-    /// such mailbox), `fstat` or `mmap`; [`Error::NotOwner`]/[`Error::BadMode`]
-    /// (see [`crate::shm`]); [`Error::NotReady`] if it is still not
-    /// initialised after `wait`; [`Error::Core`] with `BadLayout` (not a
-    /// mailbox, or a damaged header) or `RegionTooSmall`.
-    pub fn open_timeout(name: &str, wait: Duration) -> Result<Self> {
-        segment::open_named(name, wait, Self::attach)
-    }
-
-    /// Attaches to an initialised mailbox in a memfd received from its
-    /// creator (after checking its seals and size; see
-    /// [`MemfdSegment::from_fd`](crate::memfd::MemfdSegment::from_fd)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotSealed`], [`Error::SizeMismatch`], [`Error::Sys`];
-    /// [`Error::NotReady`] if the header is not published; [`Error::Core`]
-    /// with `BadLayout` or `RegionTooSmall`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let a = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
-    /// let b = Mailbox::from_fd(a.fd().try_clone_to_owned().unwrap())?;
-    /// a.send(b"hi", 3, 0)?;
-    /// assert_eq!(b.try_recv(&mut [0; 16])?.prio, 3);
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
-    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::attach(Segment::from_fd(fd)?)
-    }
-
-    fn attach(segment: Segment) -> Result<Self> {
-        let (base, len) = (segment.as_ptr(), segment.len());
-        // SAFETY: the mapping is readable for `len` bytes while `segment` lives.
-        let kind = unsafe { kipc_core::region::probe_kind(base, len) }.map_err(core)?;
-        if kind != Kind::Mailbox {
-            return Err(Error::Core(CoreError::BadLayout {
-                what: "segment holds a kipc object that is not a mailbox",
-            }));
-        }
-        // SAFETY: the mapping is `len` bytes, readable and writable, kept
-        // alive by `segment`, which the returned mailbox owns and drops after
-        // the region; this process touches it only through kipc.
-        let region = unsafe { Region::attach(base, len) }.map_err(core)?;
-        Ok(Self {
-            region,
-            segment,
-            me: std::process::id(),
-        })
-    }
-
-    /// `shm_unlink("/kipc.NAME")`: removes the mailbox's name. Processes that
-    /// have it open keep using it; the memory goes with the last mapping.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidName`]; [`Error::Sys`] (`ENOENT` if there is none).
-    pub fn unlink(name: &str) -> Result<()> {
-        ShmSegment::unlink(name)
-    }
-
-    /// The kipc name, or `None` for a memfd mailbox.
-    pub fn name(&self) -> Option<&str> {
-        self.segment.name()
-    }
-
-    /// The descriptor of the segment (for a memfd mailbox, the one to pass
-    /// to a peer; [`from_fd`](Self::from_fd) accepts only sealed memfds).
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.segment.fd()
-    }
-
+impl ShmQueue<Region> {
     /// Number of message slots.
     pub fn capacity(&self) -> usize {
-        self.region.capacity()
+        self.queue().capacity()
     }
 
     /// Largest message in bytes (a receive buffer of this size always fits).
     pub fn max_msg(&self) -> usize {
-        self.region.max_msg()
+        self.queue().max_msg()
     }
 
     /// Messages ready to receive now (a racy snapshot).
     pub fn len(&self) -> usize {
-        self.region.len()
+        self.queue().len()
     }
 
     /// Whether no message is ready now (a racy snapshot).
     pub fn is_empty(&self) -> bool {
-        self.region.is_empty()
-    }
-
-    /// Whether a named mailbox's name has been removed (`fstat` says the
-    /// segment has no links left): whoever owned the address is gone, and
-    /// what is sent here will never be read by a newcomer. Always `false`
-    /// for a memfd mailbox.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let name = format!("doc-mbox-unlinked-{}", std::process::id());
-    /// let mb = Mailbox::create(&name, MailboxConfig::new(2, 8))?;
-    /// assert!(!mb.is_unlinked());
-    /// Mailbox::unlink(&name)?;
-    /// assert!(mb.is_unlinked());
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
-    pub fn is_unlinked(&self) -> bool {
-        match &self.segment {
-            Segment::Named(s) => rustix::fs::fstat(s).is_ok_and(|st| st.st_nlink == 0),
-            Segment::Anon(_) => false,
-        }
+        self.queue().is_empty()
     }
 
     /// Everything `kipc ls` shows.
@@ -486,15 +286,15 @@ impl Mailbox {
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn info(&self) -> MailboxInfo {
-        let g = self.region.geometry();
+        let g = self.queue().geometry();
         MailboxInfo {
             name: self.name().map(str::to_string),
             slots: g.slots,
             max_msg: g.max_msg,
             byte_budget: g.byte_budget,
-            queued: self.region.len(),
-            bytes_in_use: self.region.bytes_in_use(),
-            size: self.segment.len(),
+            queued: self.queue().len(),
+            bytes_in_use: self.queue().bytes_in_use(),
+            size: self.size(),
         }
     }
 
@@ -504,26 +304,23 @@ impl Mailbox {
     ///
     /// # Errors
     ///
-    /// [`Error::Core`] with `Full` (no free slot, or the byte budget would be
-    /// exceeded), `TooLarge` (longer than [`max_msg`](Self::max_msg) or the
-    /// byte budget), `Corrupt` (a hostile peer damaged the slot).
+    /// [`Error::Full`] (no free slot, or the byte budget would be exceeded),
+    /// [`Error::TooLarge`] (longer than [`max_msg`](Self::max_msg) or the
+    /// byte budget), [`Error::Corrupt`] (a hostile peer damaged the slot).
     ///
     /// # Examples
     ///
     /// ```
     /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
-    /// use kipc_core::Error as CoreError;
     /// let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 4))?;
     /// mb.try_send(b"1", 0, 0)?;
-    /// assert_eq!(mb.try_send(b"2", 0, 0), Err(Error::Core(CoreError::Full)));
-    /// assert!(matches!(mb.try_send(b"12345", 0, 0), Err(Error::Core(CoreError::TooLarge { .. }))));
+    /// assert_eq!(mb.try_send(b"2", 0, 0), Err(Error::Full));
+    /// assert!(matches!(mb.try_send(b"12345", 0, 0), Err(Error::TooLarge { .. })));
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn try_send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
-        self.region
-            .try_send(msg, prio, mtype, self.me)
-            .map_err(core)?;
-        futex::ring(self.region.not_empty());
+        self.queue().try_send(msg, prio, mtype, self.me())?;
+        futex::ring(self.queue().not_empty());
         Ok(())
     }
 
@@ -537,31 +334,28 @@ impl Mailbox {
         self.send_deadline(msg, prio, mtype, None)
     }
 
-    /// Sends, waiting up to `timeout` for room: a bounded spin, then sleeps
-    /// on the `not_full` doorbell, recovering slots of dead processes at the
-    /// start of each sleep (see the [module documentation](self)).
+    /// `mq_timedsend`: sends, waiting up to `timeout` for a free slot (spin,
+    /// then futex sleep; dead owners' slots are recovered while waiting).
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`]; otherwise as [`try_send`](Self::try_send), except
-    /// `Full`.
+    /// [`Error::Timeout`]; as [`try_send`](Self::try_send) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
     /// use std::time::Duration;
-    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 4))?;
-    /// mb.send_timeout(b"a", 0, 0, Duration::from_millis(5))?;
-    /// assert_eq!(mb.send_timeout(b"b", 0, 0, Duration::from_millis(5)), Err(Error::Timeout));
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(1, 8))?;
+    /// mb.send_timeout(b"a", 0, 0, Duration::from_millis(10))?;
+    /// assert_eq!(mb.send_timeout(b"b", 0, 0, Duration::from_millis(10)), Err(Error::Timeout));
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn send_timeout(&self, msg: &[u8], prio: u8, mtype: u64, timeout: Duration) -> Result<()> {
-        self.send_deadline(msg, prio, mtype, Instant::now().checked_add(timeout))
+        self.send_deadline(msg, prio, mtype, deadline_after(timeout))
     }
 
-    /// [`send_timeout`](Self::send_timeout) with an absolute deadline
-    /// (`None`: wait forever).
+    /// Sends, waiting until `deadline` (`None`: forever) for room.
     ///
     /// # Errors
     ///
@@ -573,61 +367,50 @@ impl Mailbox {
         mtype: u64,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        let r = futex::wait_until(
-            self.region.not_full(),
-            futex::DEFAULT_SPIN_ITERS,
-            deadline,
-            &|| self.recover_and_continue(),
-            || match self.region.try_send(msg, prio, mtype, self.me) {
+        let q = self.queue();
+        self.wait(Role::Producer, deadline, || {
+            match q.try_send(msg, prio, mtype, self.me()) {
                 Err(CoreError::Full) => None,
                 r => Some(r),
-            },
-        )?;
-        r.map_err(core)?;
-        futex::ring(self.region.not_empty());
+            }
+        })?;
+        futex::ring(q.not_empty());
         Ok(())
     }
 
-    /// Receives the highest-priority message (FIFO within a priority)
-    /// without blocking, into `buf`.
+    /// `mq_receive` without blocking: the highest-priority message, oldest
+    /// first within a priority.
     ///
     /// # Errors
     ///
-    /// [`Error::Core`] with `Empty`, `TooLarge` (the message is longer than
-    /// `buf`; it stays queued, so retry with a buffer of
-    /// [`max_msg`](Self::max_msg) bytes), `Corrupt`.
-    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received> {
-        self.try_recv_matching(Selector::Any, buf)
-    }
-
-    /// [`try_recv`](Self::try_recv) taking only messages `selector` accepts
-    /// (SysV `msgrcv`'s `msgtyp`; see [`Selector`] for the order).
-    ///
-    /// # Errors
-    ///
-    /// As [`try_recv`](Self::try_recv).
+    /// [`Error::Empty`]; [`Error::TooLarge`] if `buf` is shorter than the
+    /// message (it stays queued); [`Error::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
-    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 8))?;
-    /// mb.send(b"t5", 9, 5)?;
-    /// mb.send(b"t2", 0, 2)?;
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8))?;
     /// let mut buf = [0; 8];
-    /// // Lowest type <= 7 first, whatever the priority.
-    /// assert_eq!(mb.try_recv_matching(Selector::LowestAtMost(7), &mut buf)?.mtype, 2);
-    /// assert!(mb.try_recv_matching(Selector::Exact(2), &mut buf).is_err());
+    /// assert_eq!(mb.try_recv(&mut buf), Err(Error::Empty));
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received> {
+        self.try_recv_matching(Selector::Any, buf)
+    }
+
+    /// `msgrcv(IPC_NOWAIT)`: the first message `selector` accepts.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
     pub fn try_recv_matching(&self, selector: Selector, buf: &mut [u8]) -> Result<Received> {
-        let got = self.region.try_recv(selector, self.me, buf).map_err(core)?;
-        futex::ring(self.region.not_full());
+        let got = self.queue().try_recv(selector, self.me(), buf)?;
+        futex::ring(self.queue().not_full());
         Ok(got.into())
     }
 
-    /// Receives, waiting as long as it takes (see
-    /// [`recv_matching`](Self::recv_matching)).
+    /// Receives, waiting as long as it takes.
     ///
     /// # Errors
     ///
@@ -636,58 +419,42 @@ impl Mailbox {
         self.recv_matching(Selector::Any, buf, None)
     }
 
-    /// Receives, waiting up to `timeout`.
+    /// `mq_timedreceive`: receives, waiting up to `timeout`.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] (also when every sender is gone: a mailbox has no
-    /// single peer to declare dead); otherwise as [`try_recv`](Self::try_recv).
+    /// [`Error::Timeout`]; as [`try_recv`](Self::try_recv) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
     /// use std::time::Duration;
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
     /// let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8))?;
-    /// let r = mb.recv_timeout(&mut [0; 8], Duration::from_millis(5));
-    /// assert_eq!(r, Err(Error::Timeout));
+    /// let mut buf = [0; 8];
+    /// assert_eq!(mb.recv_timeout(&mut buf, Duration::from_millis(5)), Err(Error::Timeout));
     /// # Ok::<(), kipc_host::Error>(())
     /// ```
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Received> {
         self.recv_matching(Selector::Any, buf, Some(timeout))
     }
 
-    /// Receives a message `selector` accepts, waiting up to `timeout`
-    /// (`None`: forever): a bounded spin, then sleeps on the `not_empty`
-    /// doorbell, recovering slots of dead processes at the start of each
-    /// sleep (a message a dead receiver was taking is redelivered).
+    /// `msgrcv`: the first message `selector` accepts, waiting up to
+    /// `timeout` (`None`: forever).
     ///
     /// # Errors
     ///
     /// As [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
-    /// use std::time::Duration;
-    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 8))?;
-    /// mb.send(b"x", 0, 7)?;
-    /// let got = mb.recv_matching(Selector::Exact(7), &mut [0; 8], Some(Duration::from_secs(1)))?;
-    /// assert_eq!(got.mtype, 7);
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
     pub fn recv_matching(
         &self,
         selector: Selector,
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<Received> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        self.recv_deadline(selector, buf, deadline)
+        self.recv_deadline(selector, buf, timeout.and_then(deadline_after))
     }
 
-    /// [`recv_matching`](Self::recv_matching) with an absolute deadline.
+    /// As [`recv_matching`](Self::recv_matching), until `deadline`.
     ///
     /// # Errors
     ///
@@ -698,52 +465,32 @@ impl Mailbox {
         buf: &mut [u8],
         deadline: Option<Instant>,
     ) -> Result<Received> {
-        let r = futex::wait_until(
-            self.region.not_empty(),
-            futex::DEFAULT_SPIN_ITERS,
-            deadline,
-            &|| self.recover_and_continue(),
-            || match self.region.try_recv(selector, self.me, buf) {
+        let q = self.queue();
+        let got = self.wait(Role::Consumer, deadline, || {
+            match q.try_recv(selector, self.me(), buf) {
                 Err(CoreError::Empty) => None,
                 r => Some(r),
-            },
-        )?;
-        let got = r.map_err(core)?;
-        futex::ring(self.region.not_full());
+            }
+        })?;
+        futex::ring(q.not_full());
         Ok(got.into())
     }
 
-    /// Undoes the half-done steps of dead processes: frees slots whose
-    /// sender died while writing, makes ready again messages whose receiver
-    /// died while reading, and wakes every sleeper if anything changed.
-    /// Returns how many slots were recovered. Blocking calls do this by
-    /// themselves; call it after killing a process, or periodically.
-    ///
-    /// A slot owned by a live process (including this one) is never
-    /// touched. See the pid-reuse caveat in the [module documentation](self).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kipc_host::mailbox::{Mailbox, MailboxConfig};
-    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8))?;
-    /// assert_eq!(mb.recover(), 0);
-    /// # Ok::<(), kipc_host::Error>(())
-    /// ```
+    /// Frees the slots of senders that died mid-send and re-readies the
+    /// messages of receivers that died mid-receive (see the
+    /// [module documentation](self)); returns how many slots it recovered.
+    /// Blocking calls do this by themselves while they wait.
     pub fn recover(&self) -> usize {
-        let n = self.region.recover(|pid| owner_dead(pid, self.me));
+        let locks = self.owner_locks();
+        // Owner 0 is no owner: whatever it left is recovered.
+        let n = self
+            .queue()
+            .recover(|owner| owner == 0 || !locks.is_alive(owner));
         if n > 0 {
-            futex::ring_all(self.region.not_empty());
-            futex::ring_all(self.region.not_full());
+            futex::ring_all(self.queue().not_empty());
+            futex::ring_all(self.queue().not_full());
         }
         n
-    }
-
-    /// The "peer alive" hook of a wait: recover, and never report a dead
-    /// peer (see "No `PeerDead`").
-    fn recover_and_continue(&self) -> bool {
-        self.recover();
-        true
     }
 }
 
@@ -1030,7 +777,7 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let slot = mb.region.begin_send(3, dead).unwrap();
+        let slot = mb.queue().begin_send(3, dead).unwrap();
         core::mem::forget(slot);
         assert!(mb.try_send(b"x", 0, 0).is_err());
         mb.send_timeout(b"x", 0, 0, Duration::from_secs(5)).unwrap();
@@ -1042,7 +789,7 @@ mod tests {
         let mb = Mailbox::create_anonymous(MailboxConfig::new(2, 8)).unwrap();
         mb.send(b"12345", 0, 0).unwrap();
         let r = mb.try_recv(&mut [0; 2]);
-        assert!(matches!(r, Err(Error::Core(CoreError::TooLarge { .. }))));
+        assert!(matches!(r, Err(Error::TooLarge { .. })));
         assert_eq!(mb.try_recv(&mut [0; 8]).unwrap().len, 5);
     }
 }

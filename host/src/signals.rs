@@ -135,10 +135,11 @@ impl StdSlot {
 /// Info of standard signal `n` at index `n - 1`.
 static STD_INFO: [StdSlot; 31] = [const { StdSlot::new() }; 31];
 
-/// Called by the handler with what it read. Returns whether to throttle
+/// The [`sys::Recorder`] that [`Signals`] hands to [`sys::install`]: the
+/// handler calls it with what it read. Returns whether to throttle
 /// `info.signo` in the interrupted thread. Async-signal-safe: atomics only,
 /// no allocation, no lock; the one system call is the eventfd write.
-pub(crate) fn record(info: CoreSigInfo) -> bool {
+fn record(info: CoreSigInfo) -> bool {
     let sig = info.signo;
     let throttle = if sig.is_realtime() {
         match INBOX.realtime.push(info) {
@@ -301,7 +302,7 @@ impl Signals {
             state_rt: 0,
         };
         for sig in set {
-            match sys::install(sig) {
+            match sys::install(sig, record) {
                 Ok(saved) => me.saved.push((sig, saved)),
                 // Dropping `me` restores what was installed so far.
                 Err(e) => return Err(Error::sys("sigaction", invalid_obj(sig), e)),
@@ -334,7 +335,7 @@ impl Signals {
             return Err(invalid(sig, "is not owned by this Signals"));
         }
         let r = match handling {
-            Handling::Inbox => sys::install(sig).map(drop),
+            Handling::Inbox => sys::install(sig, record).map(drop),
             Handling::Default => sys::set_simple(sig, false),
             Handling::Ignore => sys::set_simple(sig, true),
         };

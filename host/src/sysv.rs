@@ -261,6 +261,107 @@ impl SysvSegment {
     }
 }
 
+/// Where Linux lists every System V segment of this IPC namespace.
+pub const PROC_SHM: &str = "/proc/sysvipc/shm";
+
+/// `SHM_DEST` in a listed mode: removed, but still attached somewhere.
+const SHM_DEST: u32 = 0o1000;
+
+/// One System V segment as [`list`] reports it (the columns `ipcs -m` shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysvListing {
+    /// Its key; [`SysvKey::PRIVATE`] for `IPC_PRIVATE` segments and for
+    /// removed ones that are still attached.
+    pub key: SysvKey,
+    /// Its id (`shmid`), what [`SysvSegment::remove_id`] takes.
+    pub id: i32,
+    /// Owner's uid.
+    pub uid: u32,
+    /// Permission bits (`0o777` at most).
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of current attachments (`nattch`).
+    pub attached: u64,
+    /// Pid of the creator.
+    pub creator_pid: i32,
+    /// Pid of the last `shmat`/`shmdt` (0 if none yet).
+    pub last_pid: i32,
+    /// Removed (`IPC_RMID`) but still attached: it goes when the last
+    /// process detaches.
+    pub removed: bool,
+}
+
+/// Reads [`PROC_SHM`] — every System V segment in this IPC namespace,
+/// whoever owns it, as `ipcs -m` lists them.
+///
+/// # Errors
+///
+/// [`Error::Sys`] if the file cannot be read (no `/proc`, or a kernel
+/// without System V IPC); [`Error::InvalidArgument`] if its text is not in
+/// the format the kernel writes.
+pub fn list() -> Result<Vec<SysvListing>> {
+    let text = std::fs::read_to_string(PROC_SHM).map_err(|e| match e.raw_os_error() {
+        Some(raw) => Error::sys("read", PROC_SHM, rustix::io::Errno::from_raw_os_error(raw)),
+        None => Error::from(e),
+    })?;
+    parse_proc_shm(&text)
+}
+
+/// Parses the text of [`PROC_SHM`]: a header naming the columns, then one
+/// row per segment. Columns are found by name, so a kernel that adds or
+/// moves columns still parses; `key`, `shmid` and `perms` are decimal,
+/// decimal and octal, the rest decimal.
+fn parse_proc_shm(text: &str) -> Result<Vec<SysvListing>> {
+    let bad = |reason: &'static str| Error::InvalidArgument {
+        object: PROC_SHM.to_string(),
+        reason,
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| bad("empty"))?
+        .split_whitespace()
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| bad("a column is missing from the header"))
+    };
+    let cols = [
+        col("key")?,
+        col("shmid")?,
+        col("perms")?,
+        col("size")?,
+        col("cpid")?,
+        col("lpid")?,
+        col("nattch")?,
+        col("uid")?,
+    ];
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [key, id, perms, size, cpid, lpid, nattch, uid] = cols.map(|i| fields.get(i).copied());
+        let row = (|| {
+            let perms = u32::from_str_radix(perms?, 8).ok()?;
+            Some(SysvListing {
+                key: SysvKey(key?.parse().ok()?),
+                id: id?.parse().ok()?,
+                uid: uid?.parse().ok()?,
+                mode: perms & 0o777,
+                size: size?.parse().ok()?,
+                attached: nattch?.parse().ok()?,
+                creator_pid: cpid?.parse().ok()?,
+                last_pid: lpid?.parse().ok()?,
+                removed: perms & SHM_DEST != 0,
+            })
+        })();
+        out.push(row.ok_or_else(|| bad("a row does not parse"))?);
+    }
+    Ok(out)
+}
+
 fn obj_key(key: SysvKey) -> String {
     format!("sysv segment with key {:#x}", key.0)
 }
@@ -349,5 +450,78 @@ mod tests {
         SysvSegment::remove_id(id).unwrap();
         drop(a); // The last detach destroys it.
         assert!(SysvSegment::remove_id(id).is_err());
+    }
+
+    /// What Linux 6.x writes (two segments: one by key, one removed but
+    /// still attached, whose key the kernel shows as 0).
+    const PROC_SAMPLE: &str = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap
+ 305441741          3   640                  4096 26378     0      0  1000  1000  1000  1000          0          0 1796562662                     0                     0
+        -5         17  1600                 65536   812   901      2     0     0     0     0 1796562665          0 1796562662                  4096                     0
+";
+
+    #[test]
+    fn proc_shm_rows_parse_by_column_name() {
+        let rows = parse_proc_shm(PROC_SAMPLE).unwrap();
+        assert_eq!(
+            rows,
+            [
+                SysvListing {
+                    key: SysvKey::from_raw(0x1234_abcd),
+                    id: 3,
+                    uid: 1000,
+                    mode: 0o640,
+                    size: 4096,
+                    attached: 0,
+                    creator_pid: 26378,
+                    last_pid: 0,
+                    removed: false,
+                },
+                SysvListing {
+                    key: SysvKey::from_raw(-5),
+                    id: 17,
+                    uid: 0,
+                    mode: 0o600,
+                    size: 65536,
+                    attached: 2,
+                    creator_pid: 812,
+                    last_pid: 901,
+                    removed: true,
+                },
+            ]
+        );
+        // No segments: just the header.
+        let header = PROC_SAMPLE.lines().next().unwrap();
+        assert_eq!(parse_proc_shm(header).unwrap(), []);
+    }
+
+    #[test]
+    fn malformed_proc_shm_text_is_an_error_not_a_guess() {
+        assert!(parse_proc_shm("").is_err());
+        assert!(parse_proc_shm("key shmid perms size\n1 2 600 4\n").is_err());
+        let header = PROC_SAMPLE.lines().next().unwrap();
+        for row in [
+            "1 2 999 4 5 6 7 8",
+            "1 2",
+            "x 2 600 4 5 6 7 8",
+            "1 2 600 -4 5 6 7 8",
+        ] {
+            let text = format!("{header}\n{row}\n");
+            assert!(parse_proc_shm(&text).is_err(), "{row}");
+        }
+    }
+
+    #[test]
+    fn list_shows_a_segment_this_process_created() {
+        let a = SysvSegment::create(SysvKey::PRIVATE, 3000, 0o640).unwrap();
+        let id = a.id();
+        let rows = list().unwrap();
+        let _ = SysvSegment::remove_id(id);
+        let row = rows.iter().find(|r| r.id == id).expect("listed");
+        assert_eq!((row.size, row.mode, row.attached), (3000, 0o640, 1));
+        assert_eq!(row.uid, rustix::process::getuid().as_raw());
+        assert_eq!(
+            row.creator_pid,
+            rustix::process::getpid().as_raw_nonzero().get()
+        );
     }
 }

@@ -2,10 +2,15 @@
 //! sends and receives deliver every message exactly once and intact, a
 //! receiver that knows both sends finished sees them in priority order, and
 //! recovering a dead sender's half-written slot while a receiver scans never
-//! delivers the torn message, loses a live one, or leaks budget bytes.
+//! delivers the torn message, loses a live one, or leaks budget bytes, and
+//! one sender's two messages of one priority, published into slots that
+//! straddle a receiver's scan, are never received out of order.
 //!
 //! Run with `RUSTFLAGS="--cfg kipc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test
-//! -p kipc-loom-tests --release --test mailbox`.
+//! -p kipc-loom-tests --release --test mailbox`. Adding
+//! `--cfg kipc_loom_weaken="mailbox"` (no rescan when the pick is newer than
+//! the receive's snapshot of the send counter) must make
+//! `one_senders_messages_straddling_a_scan_keep_their_order` fail.
 #![cfg(kipc_loom)]
 
 use kipc_core::mailbox::{region_size, Geometry, Region, Selector};
@@ -147,5 +152,33 @@ fn recovering_a_dead_sender_races_a_live_receiver_safely() {
         assert_eq!(got, [b"ok".to_vec()]);
         assert_eq!(s.region.bytes_in_use(), 0);
         s.region.try_send(b"full", 0, 4, 1).unwrap();
+    });
+}
+
+#[test]
+fn one_senders_messages_straddling_a_scan_keep_their_order() {
+    loom::model(|| {
+        // Two slots, scanned 0 then 1; the sender's hint puts its first
+        // message in slot 0 and its second in slot 1. A receive that has read
+        // slot 0 (empty) before the first publish and reaches slot 1 after
+        // the second sees only the second message: it must not take it.
+        let s = shared(Geometry::new(2, 4));
+        let sender = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.region.try_send(b"1st", 3, 33, 1).unwrap();
+                s.region.try_send(b"2nd", 3, 33, 1).unwrap();
+            })
+        };
+        let first = recv(&s.region, 9);
+        if let Some((msg, _)) = &first {
+            assert_eq!(msg, b"1st", "the second message overtook the first");
+        }
+        sender.join().unwrap();
+        let mut got: Vec<Vec<u8>> = first.into_iter().map(|m| m.0).collect();
+        while let Some((m, _)) = recv(&s.region, 9) {
+            got.push(m);
+        }
+        assert_eq!(got, [b"1st".to_vec(), b"2nd".to_vec()]);
     });
 }

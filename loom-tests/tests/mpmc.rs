@@ -5,15 +5,25 @@
 //!   producer and two consumers (capacity 2, so positions wrap): every item
 //!   comes out exactly once, in order per producer;
 //! - the typed batch operations with two producers;
+//! - linearizability of the typed ring (issue 18): two threads on a
+//!   capacity-2 ring each push one item and then pop one, and the pop is never
+//!   `None` (the thread's own item is in the ring), even when the other
+//!   thread's claim ahead of it is unpublished; the mirror image, each pop
+//!   then push on a full ring, where the push is never `Full`; and the same
+//!   for the batch calls; the non-waiting pop in that race reports `Busy`,
+//!   never `Empty`;
 //! - the region form's lanes with two producers and one consumer, and two
 //!   consumers racing for one lane's messages (claim by CAS after the copy):
 //!   exactly once, FIFO per lane.
 //!
 //! `--cfg kipc_loom_weaken="mpmc"` weakens the typed ring's `SYNC: publish
-//! slot` Release store to Relaxed, which the typed models must catch.
+//! slot` Release store to Relaxed, which the typed models must catch;
+//! `--cfg kipc_loom_weaken="mpmc_linear"` turns off the typed ring's full and
+//! empty checks (a slot that is behind reads as full or empty at once, the
+//! behaviour before issue 18), which the linearizability models must catch.
 #![cfg(kipc_loom)]
 
-use kipc_core::mpmc::{region_size, Region, Ring};
+use kipc_core::mpmc::{region_size, NoWait, Region, Ring};
 use kipc_core::Error;
 use loom::sync::Arc;
 use loom::thread;
@@ -132,6 +142,111 @@ fn typed_batches_from_two_producers_stay_contiguous() {
         }
         let all: Vec<u32> = (0..2).flat_map(|p| [item(p, 0), item(p, 1)]).collect();
         assert_exactly_once_fifo(&got, &all);
+    });
+}
+
+#[test]
+fn typed_pop_right_after_own_push_is_never_none() {
+    // Issue 18's minimized failure: thread 1 claims position 0, thread 0
+    // pushes into position 1 and pops; position 0 is still unpublished, but
+    // the ring holds thread 0's item, so `None` would not be linearizable.
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                ring.push(item(1, 0)).unwrap();
+                ring.pop()
+            })
+        };
+        ring.push(item(0, 0)).unwrap();
+        let mine = ring.pop();
+        let theirs = other.join().unwrap();
+        assert!(mine.is_some(), "pop after own push was None");
+        assert!(theirs.is_some(), "pop after own push was None");
+        assert_exactly_once_fifo(&[mine.unwrap(), theirs.unwrap()], &[item(0, 0), item(1, 0)]);
+        assert_eq!(ring.pop(), None);
+    });
+}
+
+#[test]
+fn typed_push_right_after_own_pop_is_never_full() {
+    // The mirror image: a full capacity-2 ring, each thread pops one item
+    // and then pushes one. After its own pop the ring has a free slot, even
+    // if the other thread is still reading out the slot the push lands in.
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        ring.push(item(0, 0)).unwrap();
+        ring.push(item(0, 1)).unwrap();
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                let got = ring.pop();
+                (got, ring.push(item(1, 0)).is_ok())
+            })
+        };
+        let mine = ring.pop();
+        let pushed = ring.push(item(1, 1)).is_ok();
+        let (theirs, their_push) = other.join().unwrap();
+        assert!(pushed && their_push, "push after own pop was Full");
+        let mut got = vec![mine.unwrap(), theirs.unwrap()];
+        got.extend(std::iter::from_fn(|| ring.pop()));
+        got.sort();
+        assert_eq!(got, [item(0, 0), item(0, 1), item(1, 0), item(1, 1)]);
+    });
+}
+
+#[test]
+fn typed_batch_calls_right_after_own_batch_never_see_empty_or_full() {
+    // Both checks for the batch calls: each thread pushes a one-item slice
+    // then pops into a one-item slice (never 0), on a capacity-2 ring that
+    // starts full after each thread's first pop (never Full for the push).
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        let run = |ring: &Ring<u32, 2>, p: u32| {
+            let mut out = [u32::MAX; 1];
+            assert_eq!(ring.push_slice(&[item(p, 0)]), 1, "push_slice");
+            assert_eq!(ring.pop_slice(&mut out), 1, "pop_slice after own push");
+            assert_eq!(
+                ring.push_slice(&[item(p, 1)]),
+                1,
+                "push_slice after own pop"
+            );
+            out[0]
+        };
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || run(&ring, 1))
+        };
+        let mut got = vec![run(&ring, 0), other.join().unwrap()];
+        got.extend(std::iter::from_fn(|| ring.pop()));
+        got.sort();
+        assert_eq!(got, [item(0, 0), item(0, 1), item(1, 0), item(1, 1)]);
+    });
+}
+
+#[test]
+fn typed_no_wait_pop_after_own_push_is_busy_never_empty() {
+    // The non-waiting pop in the same race: it may report the other
+    // thread's unpublished claim as `Busy`, never as `Empty`, and once that
+    // thread has finished its push a waiting pop finds every item.
+    loom::model(|| {
+        let ring = Arc::new(Ring::<u32, 2>::new());
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(item(1, 0)).unwrap())
+        };
+        ring.push(item(0, 0)).unwrap();
+        let first = ring.pop_no_wait();
+        assert!(
+            !matches!(first, Err(NoWait::Empty(()))),
+            "pop_no_wait after own push was Empty"
+        );
+        other.join().unwrap();
+        let mut got: Vec<u32> = first.ok().into_iter().collect();
+        got.extend(std::iter::from_fn(|| ring.pop()));
+        got.sort();
+        assert_eq!(got, [item(0, 0), item(1, 0)]);
     });
 }
 

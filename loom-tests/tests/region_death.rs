@@ -66,11 +66,13 @@ fn spsc_consumer_gets_the_last_message_then_peer_dead() {
         let producer = {
             let s = s.clone();
             thread::spawn(move || {
-                let mut tx = s.region.producer().unwrap();
+                let mut tx = s.region.producer(1).unwrap();
                 tx.try_send(b"last").unwrap();
                 if s.region.not_empty().ring() {
                     s.futex.wake(s.region.not_empty().word());
                 }
+                // The process dies: no destructor runs, the claim stays.
+                core::mem::forget(tx);
             })
         };
         let watchdog = {
@@ -80,7 +82,7 @@ fn spsc_consumer_gets_the_last_message_then_peer_dead() {
                 s.producer_died();
             })
         };
-        let mut rx = s.region.consumer().unwrap();
+        let mut rx = s.region.consumer(2).unwrap();
         let bell = s.region.not_empty();
         let mut buf = [0u8; 4];
         let mut got = Vec::new();
@@ -111,7 +113,7 @@ fn spsc_producer_blocked_on_full_ring_gets_peer_dead() {
             let s = s.clone();
             thread::spawn(move || s.consumer_died())
         };
-        let mut tx = s.region.producer().unwrap();
+        let mut tx = s.region.producer(1).unwrap();
         let bell = s.region.not_full();
         let mut sent = 0;
         let result = loop {
@@ -202,5 +204,36 @@ fn mpmc_consumer_gets_the_dead_lanes_message_then_peer_dead() {
         }
         assert_eq!(got, [b"last".to_vec()]);
         watchdog.join().unwrap();
+    });
+}
+
+#[test]
+fn spsc_death_verdict_on_an_old_owner_never_marks_a_new_claim() {
+    // A reaper judges consumer 100 dead (a stale verdict: 100 in fact left
+    // cleanly) while 100 releases the side and 300 claims it. Whatever the
+    // interleaving, 300's claim must stay attached and usable: the mark is a
+    // CAS from the state word read before the owner, and every claim bumps
+    // the word's generation.
+    use kipc_core::queue::{Queue, Role};
+    loom::model(|| {
+        let s = Spsc::new(2, 4);
+        let old = s.region.consumer(100).unwrap();
+        let reaper = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.region.reap(Role::Producer, 1, &mut |id| id.get() != 100);
+            })
+        };
+        drop(old);
+        let claimed = s.region.consumer(300);
+        reaper.join().unwrap();
+        let mut rx = claimed.unwrap();
+        assert_eq!(
+            s.region.consumer_endpoint().state(),
+            Ok(spsc::EndpointState::Attached)
+        );
+        assert_eq!(rx.try_recv(&mut [0; 4]), Err(Error::Empty));
+        let mut tx = s.region.producer(1).unwrap();
+        assert_eq!(tx.try_send(b"ok"), Ok(()));
     });
 }

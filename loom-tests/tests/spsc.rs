@@ -50,7 +50,7 @@ impl Shared {
     }
 
     /// The host's blocking send: try, announce on `not_full`, re-try, sleep.
-    fn send_blocking(&self, tx: &mut RegionProducer<'_>, msg: &[u8]) -> Result<(), Error> {
+    fn send_blocking(&self, tx: &mut RegionProducer, msg: &[u8]) -> Result<(), Error> {
         let bell = self.region.not_full();
         loop {
             match bell.poll(|| match tx.try_send(msg) {
@@ -69,7 +69,7 @@ impl Shared {
     }
 
     /// The host's blocking receive: try, announce on `not_empty`, re-try, sleep.
-    fn recv_blocking(&self, rx: &mut RegionConsumer<'_>, buf: &mut [u8]) -> Result<usize, Error> {
+    fn recv_blocking(&self, rx: &mut RegionConsumer, buf: &mut [u8]) -> Result<usize, Error> {
         let bell = self.region.not_empty();
         loop {
             match bell.poll(|| match rx.try_recv(buf) {
@@ -170,7 +170,7 @@ fn region_messages_wrap_around_with_their_lengths() {
         let producer = {
             let s = s.clone();
             thread::spawn(move || {
-                let mut tx = s.region.producer().unwrap();
+                let mut tx = s.region.producer(1).unwrap();
                 for i in 0..3 {
                     loop {
                         match tx.try_send(&message(i)) {
@@ -182,7 +182,7 @@ fn region_messages_wrap_around_with_their_lengths() {
                 }
             })
         };
-        let mut rx = s.region.consumer().unwrap();
+        let mut rx = s.region.consumer(2).unwrap();
         let mut buf = [0u8; 4];
         let mut next = 0;
         while next < 3 {
@@ -209,13 +209,13 @@ fn region_sides_sleep_on_doorbells_without_losing_a_wake_up() {
         let producer = {
             let s = s.clone();
             thread::spawn(move || {
-                let mut tx = s.region.producer().unwrap();
+                let mut tx = s.region.producer(1).unwrap();
                 for i in 0..3 {
                     s.send_blocking(&mut tx, &message(i)).unwrap();
                 }
             })
         };
-        let mut rx = s.region.consumer().unwrap();
+        let mut rx = s.region.consumer(2).unwrap();
         let mut buf = [0u8; 4];
         for i in 0..3 {
             let n = s.recv_blocking(&mut rx, &mut buf).unwrap();

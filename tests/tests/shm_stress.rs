@@ -104,7 +104,7 @@ fn spsc_volume_between_two_processes() {
     let elapsed = start.elapsed();
     assert_eq!(parse_tallies(&out), vec![(11, Tally::expected(count))]);
     assert!(out.contains(&format!("done {count}")), "{out}");
-    assert_eq!(ring.queued(), Some(0), "messages left over");
+    assert_eq!(ring.queued(), 0, "messages left over");
     eprintln!(
         "SPSC: {count} messages between 2 processes in {elapsed:?} ({:.2} M msg/s)",
         count as f64 / elapsed.as_secs_f64() / 1e6
@@ -166,7 +166,7 @@ fn mpmc_volume_two_producers_two_consumers() {
         BTreeMap::from([(1, expected), (2, expected)]),
         "lost, duplicated or foreign messages"
     );
-    assert_eq!(ring.queued(), Some(0), "messages left over");
+    assert_eq!(ring.queued(), 0, "messages left over");
     eprintln!(
         "MPMC: {total} messages, 2 producer -> 2 consumer processes, in {elapsed:?} \
          ({:.2} M msg/s); per consumer {per_consumer:?}",
@@ -241,7 +241,7 @@ fn producer_killed_at_random_moments() {
             Err(Error::PeerDead),
             "round {round}"
         );
-        assert_eq!(ring.queued(), Some(0));
+        assert_eq!(ring.queued(), 0);
         let status = wait_timeout(&mut child, Duration::from_secs(10)).expect("reaped");
         assert!(!status.success(), "round {round}: producer was not killed");
         since_kill.push(dead_at.saturating_duration_since(killed));

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::mechanisms::Mech;
+use super::mech::Mech;
 
 /// Largest message size the bench accepts (1 MiB).
 pub const MAX_SIZE: usize = 1 << 20;

@@ -18,7 +18,7 @@ use kipc_host::liveness::PeerWatch;
 use rustix::io::FdFlags;
 use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
 
-use super::mechanisms::Mech;
+use super::mech::Mech;
 
 /// Where the two processes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,8 +296,6 @@ impl Drop for ParentCtx {
 /// Peer side of one mechanism run.
 #[derive(Debug)]
 pub struct ChildCtx {
-    /// Message size in bytes.
-    pub size: usize,
     /// Inherited descriptors, in the order the parent passed them.
     pub fds: Vec<Option<OwnedFd>>,
     /// Mechanism-specific values.
@@ -314,7 +312,6 @@ impl ChildCtx {
     ///
     /// A descriptor number that is not open, or no pidfd for the parent.
     pub fn init(
-        size: usize,
         cpu: Option<usize>,
         shared_core: bool,
         fds: &[i32],
@@ -348,7 +345,6 @@ impl ChildCtx {
         }
         let own_core = cpu.is_some() && !shared_core;
         Ok(ChildCtx {
-            size,
             fds: owned,
             extra,
             peer: Peer::new(parent, own_core)?,

@@ -2,6 +2,8 @@
 //! two real processes, with the hardware floor as the yardstick.
 //!
 //! - [`args`]: the command line and its validation;
+//! - [`mech`]: the mechanisms of the table as names and properties (which
+//!   the harness and the mechanisms both use);
 //! - [`harness`]: re-executing ourselves as the peer, descriptor passing,
 //!   CPU pinning, peer liveness;
 //! - [`protocol`]: what the two processes say (ping-pong, then a stream);
@@ -10,8 +12,13 @@
 //! - [`plot`]: the SVG chart;
 //! - [`mechanisms`]: one module per mechanism family.
 //!
-//! `unsafe` is denied here and allowed only in the modules that map shared
-//! memory or call `libc` (each says so at its top).
+//! Imports point one way: [`mechanisms`] use [`harness`] and [`protocol`],
+//! which never import a mechanism; system calls that rustix lacks go
+//! through kipc-host (the bench has no `libc`).
+//!
+//! `unsafe` is denied here and allowed only where a module says so at its
+//! top (the floor's shared word, taking ownership of inherited descriptors,
+//! iceoryx2's API).
 #![deny(unsafe_code)]
 
 use std::io::IsTerminal;
@@ -24,6 +31,7 @@ use crate::CmdResult;
 
 mod args;
 mod harness;
+mod mech;
 mod mechanisms;
 mod plot;
 mod protocol;
@@ -33,7 +41,7 @@ mod stats;
 pub use args::Args;
 use args::Config;
 use harness::{ChildCtx, ParentCtx, Placement};
-use mechanisms::Mech;
+use mech::Mech;
 use protocol::{Plan, StreamBudget};
 use report::{Machine, Row};
 
@@ -179,7 +187,6 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
         .parse()
         .map_err(|_| format!("bad peer size {:?}", args.size))?;
     let ctx = ChildCtx::init(
-        size,
         args.peer_cpu,
         args.peer_shared,
         &args.peer_fds,

@@ -127,7 +127,7 @@ fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::mechanisms::Mech;
+    use crate::bench::mech::Mech;
     use crate::bench::protocol::Measurement;
 
     #[test]

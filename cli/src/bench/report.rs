@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::harness::Placement;
-use super::mechanisms::Mech;
+use super::mech::Mech;
 use super::protocol::Measurement;
 use super::stats::ratio;
 

@@ -37,7 +37,7 @@
 //! | 44              | `payload_offset` | creator                       | `round_up(meta_offset + 24n, 128)`                  |
 //! | 48              | `total_len`      | creator                       | whole layout in bytes (`u64`)                       |
 //! | 128             | `hint`           | senders, Relaxed              | where the next free-slot scan starts (any value)    |
-//! | 256             | `seq`            | senders, `fetch_add`          | global send counter: FIFO order within a priority   |
+//! | 256             | `seq`            | senders `fetch_add`, receivers snapshot | global send counter: FIFO order within a priority |
 //! | 384             | `not_empty`      | senders ring, receivers wait  | [`Doorbell`](crate::doorbell::Doorbell)             |
 //! | 512             | `not_full`       | receivers ring, senders wait  | [`Doorbell`](crate::doorbell::Doorbell)             |
 //! | 640             | `state[n]`       | CAS by whoever owns the step  | one `u64` per slot, packed as below                 |
@@ -51,10 +51,15 @@
 //! |--------|---------|------------------------------------------------------------|
 //! | 0..2   | `state` | 0 FREE, 1 WRITING, 2 READY, 3 READING                      |
 //! | 2..32  | `len`   | payload length (must be `<= max_msg`; checked on every read) |
-//! | 32..64 | `owner` | opaque id of the WRITING sender or READING receiver (the host stores a pid); 0 when FREE or READY |
+//! | 32..64 | `owner` | opaque id of the WRITING sender or READING receiver (the host stores a pid); when READY the *tag*, the low 32 bits of the message's `seq`; 0 when FREE |
 //!
-//! Every bit pattern of a state word decodes to some state; a `len` above
-//! `max_msg` or a `prio` above 255 in a READY slot is [`Error::Corrupt`].
+//! Every bit pattern of a state word decodes to some state. A READY slot
+//! with a `len` above `max_msg` or a `prio` above 255 (only a faulty or
+//! hostile peer writes one) is *consumed*: the first receive whose scan meets
+//! it, whatever its selector, CASes it to FREE and returns [`Error::Corrupt`];
+//! a receiver whose CAS loses leaves the report to the winner, so each such
+//! slot is reported once by a receive (a peek reports it too but frees
+//! nothing), and the next receive proceeds. It never wedges the mailbox.
 //! Geometry is copied into private memory at [`Region::attach`] and never
 //! re-read, so a peer rewriting it later widens no bound.
 //!
@@ -69,17 +74,22 @@
 //! 3. if a byte budget below `n * max_msg` was set: a SeqCst fence, then sum
 //!    `len` over all non-FREE slots; above the budget: CAS the slot back to
 //!    FREE and return [`Error::Full`];
-//! 4. copy the payload in, store `prio`, `sender`, `mtype`, and
-//!    `seq = fetch_add(seq, 1)`;
-//! 5. CAS `WRITING(len, o)` to `READY(len)` (Release, `SYNC: publish
-//!    message`); if the word is no longer ours, recovery took the slot
-//!    ([`Error::Corrupt`]);
+//! 4. copy the payload in; `seq = fetch_add(seq, 1)` (Release, `SYNC: send
+//!    order`); store `prio`, `sender`, `mtype` and `seq`;
+//! 5. CAS `WRITING(len, o)` to `READY(len, seq as u32)` (Release, `SYNC:
+//!    publish message`); if the word is no longer ours, recovery took the
+//!    slot ([`Error::Corrupt`]). The tag makes every publish's word new, so a
+//!    receiver's CAS on a word it scanned fails if the slot was emptied and
+//!    refilled meanwhile (ABA);
 //! 6. the host rings [`Region::not_empty`] and wakes sleepers if it says so.
 //!
 //! Receiving ([`Region::try_recv`]) with a [`Selector`] and owner id `o`:
-//! 1. load every state word (Acquire, `SYNC: publish message`); among READY
-//!    slots whose `mtype` the selector accepts pick the first in the
-//!    selector's order (below); none: [`Error::Empty`];
+//! 1. snapshot `snap = seq` (Acquire, `SYNC: send order`); load every state
+//!    word (Acquire, `SYNC: publish message`), consuming READY slots that fail
+//!    validation (above); among READY slots whose `mtype` the selector
+//!    accepts pick the first in the selector's order (below); none:
+//!    [`Error::Empty`]. If the pick's `seq >= snap` and `seq` has moved since
+//!    `snap`, scan again with the new value as `snap` (see "Order");
 //! 2. if its `len` exceeds the caller's buffer, return [`Error::TooLarge`]
 //!    and leave the message queued;
 //! 3. CAS `READY(len)` to `READING(len, o)`; if it fails another receiver
@@ -90,10 +100,57 @@
 //!    copied may be torn ([`Error::Corrupt`]);
 //! 6. the host rings [`Region::not_full`].
 //!
-//! Order: [`Selector::Any`] and [`Selector::Exact`] take the highest priority
-//! first and, within a priority, the lowest `seq` (FIFO); [`Selector::LowestAtMost`]
+//! # Order
+//!
+//! [`Selector::Any`] and [`Selector::Exact`] take the highest priority first
+//! and, within a priority, the lowest `seq` (FIFO); [`Selector::LowestAtMost`]
 //! takes the lowest type `<= t` first, then priority, then FIFO (SysV
 //! `msgrcv` with a negative `msgtyp`, where "first" is our priority order).
+//! Say `m1` *ranks before* `m2` under a selector if it comes first in that
+//! order. What a receive guarantees, for messages sent by honest parties:
+//!
+//! - **Per sender, always.** If one sender commits `m1` and then `m2`, more
+//!   generally if `m1`'s commit happens-before `m2`'s (same thread; or
+//!   threads or processes ordered by a lock, a join, a message through kipc,
+//!   ...), and `m1` ranks before `m2`, then no receive takes `m2` while `m1`
+//!   is READY: when a receive takes `m2`, `m1` has been taken by an earlier
+//!   receive of the same receiver or is being taken by another receiver.
+//!   So each receiver sees every sender's messages of one priority (and, for
+//!   `LowestAtMost`, one type) in the order they were sent. The one
+//!   exception is redelivery: a message whose receiver died mid-copy is made
+//!   READY again by [`Region::recover`] and may come after later ones.
+//! - **Before the receive, in order.** A receive returns a message that ranks
+//!   before or equal to every message whose commit happened-before the
+//!   receive began and that no other receiver took meanwhile.
+//! - **Not linearizable across concurrent senders.** `seq` is taken at step
+//!   4 and the message appears at step 5, so when two sends overlap (neither
+//!   commit happens-before the other) the one with the higher `seq` may be
+//!   visible, and received, first; a message may also be published into a
+//!   slot a running scan has passed and be taken by the next receive only.
+//!   Overlapping sends are delivered exactly once, in some order; no single
+//!   total order consistent with real time is promised. Likewise, which of
+//!   two concurrent receives returns first is not ordered.
+//!
+//! Why the per-sender rule holds. A scan reads the slots one by one, so a
+//! message `m1` published into a slot the scan has passed could be overtaken
+//! by a later `m2` of the same sender in a slot ahead. Hence the snapshot:
+//! the sender's `fetch_add` for `m2` is a Release RMW sequenced after `m1`'s
+//! publish, and all `fetch_add`s on `seq` form one release sequence. If the
+//! pick `m2` has `seq < snap`, the snapshot (Acquire) read a value written at
+//! or after `m2`'s `fetch_add`, so `m1`'s publish happens-before the scan,
+//! which therefore saw `m1` (or a later state of its slot: `m1` taken): it
+//! would have picked `m1`. If `seq >= snap`, `m2` took its number during the
+//! scan; the scan acquired `m2`'s READY word, published after its
+//! `fetch_add`, so re-reading `seq` gives more than `snap` and the receive
+//! scans again with that value as its snapshot, which is now the first case.
+//! (`seq >= snap` with `seq` unchanged means a peer forged the number; the
+//! pick is taken rather than looping on fixed bytes.) The CAS in step 3 then
+//! takes exactly the scanned message: the READY tag changes with every
+//! publish (a tag reused after 2^32 sends is caught by the full `seq`
+//! check after the CAS, which puts the newer message back and rescans).
+//! `loom-tests/tests/mailbox.rs` models the straddle, and
+//! `--cfg kipc_loom_weaken="mailbox"` (no rescan) makes that model fail.
+//!
 //!
 //! **Cost**: a receive reads every state word, O(n) like SysV's linear
 //! `msgrcv` scan, plus the metadata of READY slots. Mailboxes are small (tens
@@ -103,15 +160,13 @@
 //! it also sums all state words (O(n)). `seq` is only an order key: `u64`
 //! never wraps in practice, and any value a peer writes is still a total order.
 //!
-//! Progress: every loop is a scan of `n` words or a retry after a failed CAS,
-//! and a CAS fails only because another party changed the word, so the
-//! mailbox is lock-free (not wait-free). A hostile peer that keeps rewriting
-//! words can make a retry loop spin as long as it keeps writing, but on any
-//! fixed bytes every call returns. A READY slot reused in between a
-//! receiver's scan and its CAS (same word value: ABA) is harmless: the
-//! receiver takes a different, complete message, and reads its metadata
-//! after the CAS; only the choice may be a little out of priority order, as
-//! it may be anyway with concurrent senders.
+//! Progress: every loop is a scan of `n` words, a rescan because `seq` moved
+//! during the scan (a sender committed), or a retry after a failed CAS (a
+//! CAS fails only because another party changed the word), so the mailbox
+//! is lock-free (not wait-free: a receiver can be made to rescan for as long
+//! as senders keep committing during its scans). A hostile peer that keeps
+//! rewriting words can make a loop spin as long as it keeps writing, but on
+//! any fixed bytes every call returns.
 //!
 //! # Crashes
 //!
@@ -151,10 +206,12 @@
 //! assert_eq!((&out[..got.len], got.prio, got.mtype), (&b"urgent"[..], 30, 7));
 //! ```
 
+mod handles;
 mod region;
 #[cfg(all(test, not(kipc_loom)))]
 mod tests;
 
+pub use handles::{Receiver, Sender};
 pub use region::{region_size, Region, SendSlot, MAX_MSG, MAX_SLOTS};
 
 /// The shape of a mailbox, chosen by its creator.

@@ -6,7 +6,10 @@ use core::ptr::{self, NonNull};
 
 use super::{Geometry, Received, Selector};
 use crate::doorbell::Doorbell;
-use crate::region::{check_memory, copy_from_shared, copy_to_shared, round_up, Kind, Prologue};
+use crate::region::{
+    attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
+    Kind, Prologue, SlotWriter,
+};
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
 
@@ -37,7 +40,16 @@ const PAYLOAD_ALIGN: usize = 8;
 /// Where the state words start.
 pub(super) const HEADER_SIZE: usize = size_of::<Header>();
 
-/// Packs a state word. `len <= MAX_MSG < 2^30`.
+/// `true` unless `--cfg kipc_loom_weaken="mailbox"`: a receive whose best
+/// candidate took its `seq` after the receive's snapshot of the counter
+/// rescans (see "Order" in the [module documentation](super)). The weakened
+/// build skips that rescan, which must make the straddle model in
+/// `loom-tests/tests/mailbox.rs` fail.
+const KEEP_SEND_ORDER: bool = !cfg!(kipc_loom_weaken = "mailbox");
+
+/// Packs a state word. `len <= MAX_MSG < 2^30`; `owner` is the owner id of
+/// a WRITING or READING word, the tag (low 32 bits of `seq`) of a READY one,
+/// 0 in a FREE one.
 #[inline(always)]
 pub(super) const fn pack(state: u64, len: u32, owner: u32) -> u64 {
     debug_assert!(state <= STATE_MASK && len as u64 <= LEN_MASK);
@@ -56,7 +68,7 @@ const fn len_of(word: u64) -> u32 {
     ((word >> LEN_SHIFT) & LEN_MASK) as u32
 }
 
-/// The `owner` field of a word.
+/// The `owner` field of a word (the tag of a READY word).
 #[inline(always)]
 const fn owner_of(word: u64) -> u32 {
     (word >> OWNER_SHIFT) as u32
@@ -85,7 +97,8 @@ struct Header {
     /// Senders: where to start looking for a FREE slot (any value; taken
     /// modulo the slot count).
     hint: CachePadded<AtomicU32>,
-    /// Senders: the next send sequence number.
+    /// Senders: the next send sequence number (`fetch_add` at commit,
+    /// Release); receivers snapshot it (Acquire) to keep per-sender order.
     seq: CachePadded<AtomicU64>,
     not_empty: CachePadded<Doorbell>,
     not_full: CachePadded<Doorbell>,
@@ -218,7 +231,7 @@ pub fn region_size(slots: u32, max_msg: u32) -> Result<usize, Error> {
 /// assert_eq!(r.try_recv(Selector::Exact(2), 9, &mut out).unwrap().mtype, 2);
 /// assert_eq!(r.try_recv(Selector::Exact(2), 9, &mut out), Err(Error::Empty));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Region {
     header: NonNull<Header>,
     layout: Layout,
@@ -293,7 +306,8 @@ impl Region {
     /// ```
     pub unsafe fn init(base: *mut u8, len: usize, geometry: Geometry) -> Result<Self, Error> {
         let layout = Layout::new(geometry).map_err(|what| Error::InvalidGeometry { what })?;
-        check_memory(base, len, layout.total)?;
+        // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
+        unsafe { init_memory(base, len, layout.total)? };
         // The offsets are below `total`'s parts computed from `n <= 2^16`
         // small elements, so they fit `u32` (checked by `Layout::new`'s
         // construction: `meta` and `payload` are at most a few MiB).
@@ -371,12 +385,9 @@ impl Region {
     /// assert_eq!(r.capacity(), 2);
     /// ```
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, Error> {
-        check_memory(base, len, HEADER_SIZE)?;
-        // SAFETY: aligned, non-null and `len` covers a Header (checked above);
-        // the caller promises the bytes stay valid; every bit pattern is a
-        // valid Header (atomics and padding only).
-        let header = unsafe { &*base.cast::<Header>() };
-        header.prologue.validate(Kind::Mailbox)?;
+        // SAFETY: the caller promises `len` readable bytes for as long as the
+        // region lives; Header is atomics only and starts with the prologue.
+        let header: &Header = unsafe { attach_header(base, len, Kind::Mailbox)? };
         let bad = |what| Error::BadLayout { what };
         let geometry = Geometry {
             slots: header.slot_count.load(Ordering::Relaxed),
@@ -393,10 +404,12 @@ impl Region {
         {
             return Err(bad("array offsets do not match the layout version"));
         }
-        if header.total_len.load(Ordering::Relaxed) != layout.total as u64 {
-            return Err(bad("recorded length does not match the geometry"));
-        }
-        check_memory(base, len, layout.total)?;
+        check_recorded_total(
+            header.total_len.load(Ordering::Relaxed),
+            layout.total,
+            base,
+            len,
+        )?;
         Ok(Region {
             // SAFETY: `check_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
@@ -596,8 +609,49 @@ impl Region {
         })
     }
 
-    /// Finds the READY slot `sel` takes first. See "Order" in the module docs.
-    fn pick(&self, sel: Selector) -> Result<Candidate, Error> {
+    /// Finds the READY slot `sel` takes first. See "Order" in the module
+    /// docs: the scan is repeated while its best candidate took its `seq`
+    /// after the scan began and senders took numbers during the scan, since
+    /// an older message of the same sender may then sit in a slot the scan
+    /// had already passed.
+    ///
+    /// `consume`: free a READY slot that fails validation (a receive) or
+    /// only report it (a peek, which changes nothing).
+    fn pick(&self, sel: Selector, consume: bool) -> Result<Candidate, Error> {
+        let counter = &self.header().seq;
+        // SYNC: send order. Acquire: a send that took a number below `snap`
+        // happens-before this load, and so does every message its sender
+        // published before it; the scan below sees them.
+        let mut snap = counter.load(Ordering::Acquire);
+        loop {
+            let best = self.scan(sel, consume)?.ok_or(Error::Empty)?;
+            if !KEEP_SEND_ORDER || best.seq < snap {
+                return Ok(best);
+            }
+            // `best` took its number at or after `snap`: a sender may have
+            // published an older message into a slot the scan had passed.
+            // SYNC: send order. The scan acquired `best`'s READY word, which
+            // its sender stored after its `fetch_add`, so an honest `best`
+            // makes this load read more than `snap`. If nobody took a number
+            // (only a peer's made-up `seq` gets here), there is nothing newer
+            // to look for and, on fixed bytes, a rescan would loop for ever.
+            let now = counter.load(Ordering::Acquire);
+            if now == snap {
+                return Ok(best);
+            }
+            // Sends progressed: rescan with a fresh snapshot.
+            snap = now;
+        }
+    }
+
+    /// One pass over the state words: the first READY slot in `sel`'s order,
+    /// or `None`. A READY slot that fails validation (a `len` above
+    /// `max_msg`, a priority above 255: only a faulty or hostile peer writes
+    /// those) is freed here and reported as [`Error::Corrupt`], once, by the
+    /// receive whose CAS freed it; it never wedges the mailbox. Without
+    /// `consume` (a peek) such a slot is reported and left for the next
+    /// receive.
+    fn scan(&self, sel: Selector, consume: bool) -> Result<Option<Candidate>, Error> {
         let max_msg = self.layout.max_msg;
         let mut best: Option<Candidate> = None;
         for index in 0..self.layout.slots {
@@ -607,26 +661,42 @@ impl Region {
             if state_of(word) != READY {
                 continue;
             }
-            let len = len_of(word);
-            if len > max_msg {
-                return Err(Error::Corrupt {
-                    what: "ready slot's length exceeds max_msg",
-                });
-            }
             let meta = self.meta(index);
+            let len = len_of(word);
+            let prio = meta.prio.load(Ordering::Relaxed);
+            let invalid = if len > max_msg {
+                Some("ready slot's length exceeds max_msg")
+            } else if prio > u32::from(u8::MAX) {
+                Some("ready slot's priority exceeds 255")
+            } else {
+                None
+            };
+            if let Some(what) = invalid {
+                if !consume {
+                    return Err(Error::Corrupt { what });
+                }
+                // Consume it: the CAS fails only if someone else changed the
+                // word (another receiver freed or took it), and then it is
+                // theirs to report. Release: as any free (`SYNC: free slot`).
+                if self
+                    .state(index)
+                    .compare_exchange(word, FREE, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Err(Error::Corrupt { what });
+                }
+                continue;
+            }
             let mtype = meta.mtype.load(Ordering::Relaxed);
             if !sel.matches(mtype) {
                 continue;
             }
-            let prio =
-                u8::try_from(meta.prio.load(Ordering::Relaxed)).map_err(|_| Error::Corrupt {
-                    what: "ready slot's priority exceeds 255",
-                })?;
             let cand = Candidate {
                 index,
                 word,
                 len,
-                prio,
+                // Checked `<= 255` above.
+                prio: prio as u8,
                 mtype,
                 seq: meta.seq.load(Ordering::Relaxed),
             };
@@ -634,7 +704,7 @@ impl Region {
                 best = Some(cand);
             }
         }
-        best.ok_or(Error::Empty)
+        Ok(best)
     }
 
     /// Receives the first message `selector` accepts (highest priority, then
@@ -677,7 +747,7 @@ impl Region {
         buf: &mut [u8],
     ) -> Result<Received, Error> {
         loop {
-            let cand = self.pick(selector)?;
+            let cand = self.pick(selector, true)?;
             let len = cand.len as usize;
             if len > buf.len() {
                 return Err(Error::TooLarge {
@@ -697,17 +767,23 @@ impl Region {
                 continue;
             }
             // The slot is ours. ABA: between the scan and the CAS, another
-            // receiver may have taken the scanned message and the same sender
-            // refilled the slot with a newer one of the same length, so the
-            // state word matched. Taking that newer message now would jump
-            // ahead of older ones from the same sender and priority, so put it
-            // back and rescan.
+            // receiver may have taken the scanned message and a sender
+            // refilled the slot with a newer one of the same length. The
+            // READY word's tag (low half of `seq`) makes that CAS fail unless
+            // exactly a multiple of 2^32 sends happened in between (or a peer
+            // forged the tag); then the full `seq` differs: taking that newer
+            // message now could jump ahead of older ones from the same sender
+            // and priority, so put it back and rescan.
             let meta = self.meta(cand.index);
-            if meta.seq.load(Ordering::Relaxed) != cand.seq {
-                // SYNC: publish message. Release: a receiver that takes it
-                // later acquires through us the sender's publish we acquired.
+            let seq = meta.seq.load(Ordering::Relaxed);
+            if seq != cand.seq {
+                // Back with the tag of the message actually there (truncation
+                // intended). SYNC: publish message. Release: a receiver that
+                // takes it later acquires through us the sender's publish we
+                // acquired.
+                let ready = pack(READY, cand.len, seq as u32);
                 if state
-                    .compare_exchange(reading, cand.word, Ordering::Release, Ordering::Relaxed)
+                    .compare_exchange(reading, ready, Ordering::Release, Ordering::Relaxed)
                     .is_err()
                 {
                     return Err(Error::Corrupt {
@@ -775,8 +851,14 @@ impl Region {
             let word = state.load(Ordering::Acquire);
             let next = match state_of(word) {
                 WRITING => pack(FREE, 0, 0),
-                // `len_of < 2^30` fits the field; `pick` checks it again.
-                READING => pack(READY, len_of(word), 0),
+                // `len_of < 2^30` fits the field; `scan` checks it again. The
+                // tag is the message's own (truncation intended), as its
+                // sender published it.
+                READING => pack(
+                    READY,
+                    len_of(word),
+                    self.meta(i).seq.load(Ordering::Relaxed) as u32,
+                ),
                 _ => continue,
             };
             if !is_dead(owner_of(word)) {
@@ -992,6 +1074,14 @@ pub struct SendSlot<'a> {
 }
 
 impl SendSlot<'_> {
+    /// The slot's payload as a [`SlotWriter`] (for the [`Queue`](crate::queue::Queue)
+    /// form of write-in-place).
+    pub(crate) fn writer(&mut self) -> SlotWriter<'_> {
+        // SAFETY: the payload spans `max_msg >= len` bytes inside the layout,
+        // and our WRITING word keeps every correct party out of it.
+        unsafe { SlotWriter::new(self.region.payload(self.index), self.len) }
+    }
+
     /// Length of the message being written.
     ///
     /// # Examples
@@ -1065,12 +1155,18 @@ impl SendSlot<'_> {
         core::mem::forget(self);
         let header = region.header();
         let meta = region.meta(index);
-        let seq = header.seq.fetch_add(1, Ordering::Relaxed);
+        // SYNC: send order. Release: our earlier publishes happen-before a
+        // receive whose snapshot (Acquire) reads this number or a later one
+        // (the `fetch_add`s form one release sequence).
+        let seq = header.seq.fetch_add(1, Ordering::Release);
         meta.prio.store(u32::from(prio), Ordering::Relaxed);
         meta.sender.store(owner_of(writing), Ordering::Relaxed);
         meta.mtype.store(mtype, Ordering::Relaxed);
         meta.seq.store(seq, Ordering::Relaxed);
-        let ready = pack(READY, len_of(writing), 0);
+        // The tag (low half of `seq`, truncation intended) makes each
+        // publish's word differ from the last one in this slot, so a
+        // receiver's CAS on a word it scanned fails if the slot was refilled.
+        let ready = pack(READY, len_of(writing), seq as u32);
         // SYNC: publish message. Release: payload and metadata are visible
         // to a receiver that loads READY with Acquire.
         region
@@ -1092,6 +1188,28 @@ impl Drop for SendSlot<'_> {
             Ordering::Release,
             Ordering::Relaxed,
         );
+    }
+}
+
+impl Region {
+    /// Length of the message `sel` would take next; [`Error::Corrupt`] if
+    /// the scan meets a READY slot that fails validation, which a peek
+    /// leaves for the next receive to free.
+    pub(super) fn peek_len(&self, sel: Selector) -> Result<usize, Error> {
+        self.pick(sel, false).map(|c| c.len as usize)
+    }
+
+    /// Calls `f(role, owner)` for every slot a sender is writing (producer)
+    /// or a receiver is reading (consumer).
+    pub(super) fn busy_owners(&self, mut f: impl FnMut(bool, u32)) {
+        for i in 0..self.layout.slots {
+            let word = self.state(i).load(Ordering::Relaxed);
+            match state_of(word) {
+                WRITING => f(true, owner_of(word)),
+                READING => f(false, owner_of(word)),
+                _ => {}
+            }
+        }
     }
 }
 

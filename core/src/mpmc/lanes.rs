@@ -5,8 +5,11 @@ use core::fmt;
 use core::mem::{align_of, size_of};
 use core::ptr;
 
+use core::num::NonZeroU32;
+
 use crate::doorbell::Doorbell;
-use crate::region::{self, Kind, Prologue};
+use crate::queue::{Consumer, Owner, Producer, Queue, Role};
+use crate::region::{self, Kind, Prologue, SlotWriter};
 use crate::sync::{AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
 
@@ -417,7 +420,8 @@ impl Region {
         slot_size: u32,
     ) -> Result<Region, Error> {
         let geo = geometry(lanes, slots_per_lane, slot_size)?;
-        region::check_memory(base, len, geo.total)?;
+        // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
+        unsafe { region::init_memory(base, len, geo.total)? };
         let header = Header {
             meta: CachePadded::new(Meta {
                 prologue: Prologue::unpublished(Kind::Mpmc),
@@ -503,11 +507,10 @@ impl Region {
     /// # drop(created);
     /// ```
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Region, Error> {
-        region::check_memory(base, len, size_of::<Header>())?;
-        // SAFETY: `base` is aligned and `len` covers a `Header`, readable per
-        // the caller; every field is an atomic integer, so any bytes are valid.
-        let meta = unsafe { &(*base.cast::<Header>()).meta };
-        meta.prologue.validate(Kind::Mpmc)?;
+        // SAFETY: the caller promises `len` readable bytes for as long as the
+        // region lives; Header is atomics only and starts with the prologue.
+        let header: &Header = unsafe { region::attach_header(base, len, Kind::Mpmc)? };
+        let meta = &header.meta;
         let geo = geometry(
             meta.lanes.load(Ordering::Relaxed),
             meta.slots_per_lane.load(Ordering::Relaxed),
@@ -522,17 +525,7 @@ impl Region {
                 what: "stride disagrees with slot_size",
             });
         }
-        if meta.total_len.load(Ordering::Relaxed) != geo.total as u64 {
-            return Err(Error::BadLayout {
-                what: "total length disagrees with the geometry",
-            });
-        }
-        if len < geo.total {
-            return Err(Error::RegionTooSmall {
-                needed: geo.total,
-                got: len,
-            });
-        }
+        region::check_recorded_total(meta.total_len.load(Ordering::Relaxed), geo.total, base, len)?;
         Ok(Region { base, geo })
     }
 
@@ -1290,6 +1283,56 @@ impl RegionProducer {
         Ok(())
     }
 
+    /// Sends a `len`-byte message written in place by `fill` (called only
+    /// once a slot is reserved). Bytes `fill` leaves unwritten hold what the
+    /// slot held before.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send); `fill` is not called on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::mpmc::Region;
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 1, 4, 16) }.unwrap();
+    /// let mut p = region.producer(1).unwrap();
+    /// p.try_send_with(3, |w| w.write_at(0, b"abc").unwrap()).unwrap();
+    /// let mut buf = [0; 16];
+    /// assert_eq!(region.consumer(2).unwrap().try_recv(&mut buf), Ok((3, 0)));
+    /// assert_eq!(&buf[..3], b"abc");
+    /// ```
+    pub fn try_send_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), Error> {
+        let max = self.region.geo.slot_size as usize;
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        self.check_alive()?;
+        if self.free_slots(1)? == 0 {
+            return Err(Error::Full);
+        }
+        let index = (self.tail & (u64::from(self.region.geo.slots) - 1)) as u32;
+        // SYNC: slot reuse (as in `write_slot`).
+        self.region
+            .slot_header(self.lane, index)
+            .len
+            .store(len as u32, Ordering::Release);
+        // SAFETY: the payload of an in-range slot spans `slot_size >= len`
+        // bytes inside the checked layout; the slot is free (behind `head`
+        // by a lap) and only this producer writes it until `publish`.
+        let mut writer = unsafe { SlotWriter::new(self.region.payload(self.lane, index), len) };
+        fill(&mut writer);
+        self.publish(1);
+        Ok(())
+    }
+
     /// Sends the leading messages of `msgs` that fit, publishing them all
     /// with one store. Returns how many were sent; stops before a message
     /// that is too large.
@@ -1453,6 +1496,62 @@ impl RegionConsumer {
         Err(Error::PeerDead)
     }
 
+    /// Length of the next message [`try_recv`](Self::try_recv) would
+    /// look at (another consumer may take it first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`]; [`Error::Corrupt`] for a length above the slot
+    /// size or a lane's indices out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, Error};
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// let region = unsafe { Region::init(mem.0.as_mut_ptr(), 4096, 2, 4, 16) }.unwrap();
+    /// let mut c = region.consumer(1).unwrap();
+    /// assert_eq!(c.peek_len(), Err(Error::Empty));
+    /// region.producer(2).unwrap().try_send(b"four").unwrap();
+    /// assert_eq!(c.peek_len(), Ok(4));
+    /// ```
+    pub fn peek_len(&mut self) -> Result<usize, Error> {
+        let lanes = self.region.geo.lanes;
+        let slots = u64::from(self.region.geo.slots);
+        for k in 0..lanes {
+            let lane = (self.cursor + k) % lanes;
+            let record = self.region.lane(lane);
+            let head = record.cons.head.load(Ordering::Acquire);
+            // SYNC: publish slot.
+            let tail = record.prod.tail.load(Ordering::Acquire);
+            match tail.wrapping_sub(head) {
+                0 => continue,
+                n if n > slots => {
+                    return Err(Error::Corrupt {
+                        what: "lane tail is not within one lap of head",
+                    })
+                }
+                _ => {}
+            }
+            let index = (head & (slots - 1)) as u32;
+            // SYNC: slot reuse.
+            let len = self
+                .region
+                .slot_header(lane, index)
+                .len
+                .load(Ordering::Acquire);
+            if len > self.region.geo.slot_size {
+                return Err(Error::Corrupt {
+                    what: "message length exceeds slot size",
+                });
+            }
+            return Ok(len as usize);
+        }
+        Err(Error::Empty)
+    }
+
     fn scan(&mut self, buf: &mut [u8]) -> Option<Result<(usize, u32), Error>> {
         let lanes = self.region.geo.lanes;
         for k in 0..lanes {
@@ -1478,6 +1577,239 @@ impl Drop for RegionConsumer {
         if let Some(word) = self.region.meta().consumer_ids.get(self.record) {
             let _ = word.compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
         }
+    }
+}
+
+impl Region {
+    /// Marks `lane` dead if its owner is still `owner` and its claim the one
+    /// whose epoch was read as `epoch` before the owner was judged dead.
+    fn mark_lane_dead_from(&self, lane: u32, owner: u32, epoch: u32) -> bool {
+        let record = &self.lane(lane).prod;
+        if record.owner.load(Ordering::Acquire) != owner
+            || record.epoch.load(Ordering::Acquire) != epoch
+        {
+            return false;
+        }
+        // SYNC: lane close. The CAS from LIVE keeps a close or another mark
+        // from being overwritten; a reclaim between the epoch check and this
+        // CAS needs the lane DEAD first, which this CAS would then fail on.
+        record
+            .state
+            .compare_exchange(LIVE, DEAD, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Marks dead every live lane whose owner (not `me`) `alive` says has
+    /// exited; returns whether it marked any.
+    fn reap_lanes(&self, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
+        let mut marked = false;
+        for lane in 0..self.geo.lanes {
+            let record = &self.lane(lane).prod;
+            // Epoch first, owner second (see `mark_lane_dead_from`).
+            let epoch = record.epoch.load(Ordering::Acquire);
+            let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
+                continue;
+            };
+            if owner.get() == me || record.state.load(Ordering::Acquire) != LIVE {
+                continue;
+            }
+            if !alive(owner) && self.mark_lane_dead_from(lane, owner.get(), epoch) {
+                marked = true;
+            }
+        }
+        if marked {
+            self.not_empty().ring_all();
+            self.not_full().ring_all();
+        }
+        marked
+    }
+}
+
+impl Queue for Region {
+    type Producer = RegionProducer;
+    type Consumer = RegionConsumer;
+
+    fn kind(&self) -> Kind {
+        Kind::Mpmc
+    }
+
+    /// Claims a free lane; when none is free, marks dead and reclaims a lane
+    /// whose owner has exited (its published messages stay receivable).
+    fn claim_producer(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionProducer, Error> {
+        match self.producer(id) {
+            Err(Error::NoFreeLane) => {}
+            other => return other,
+        }
+        for lane in 0..self.geo.lanes {
+            let record = &self.lane(lane).prod;
+            let epoch = record.epoch.load(Ordering::Acquire);
+            let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
+                continue;
+            };
+            if owner.get() == id || alive(owner) {
+                continue;
+            }
+            if record.state.load(Ordering::Acquire) != DEAD
+                && !self.mark_lane_dead_from(lane, owner.get(), epoch)
+            {
+                continue;
+            }
+            if let Ok(p) = self.reclaim_lane(lane, owner.get(), id) {
+                return Ok(p);
+            }
+        }
+        // A lane may have been closed meanwhile.
+        self.producer(id)
+    }
+
+    /// Takes a free consumer record; when none is free, evicts records of
+    /// exited consumers and tries once more.
+    fn claim_consumer(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionConsumer, Error> {
+        match self.consumer(id) {
+            Err(Error::InUse) => {}
+            other => return other,
+        }
+        for other in self.consumer_ids() {
+            match NonZeroU32::new(other) {
+                Some(o) if other != id && !alive(o) => {
+                    self.evict_consumer(other);
+                }
+                _ => {}
+            }
+        }
+        self.consumer(id)
+    }
+
+    /// A waiting consumer marks the lanes of exited producers dead (it gets
+    /// [`Error::PeerDead`] once every lane is empty and none is owned by a
+    /// live producer); a waiting producer whose recorded consumers have all
+    /// exited evicts them and marks the consumer side dead (its sends get
+    /// [`Error::PeerDead`] until a consumer attaches).
+    fn reap(&self, waiter: Role, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
+        match waiter {
+            Role::Consumer => self.reap_lanes(me, alive),
+            Role::Producer => {
+                let ids = self.consumer_ids();
+                let mut recorded = ids.iter().filter_map(|&i| NonZeroU32::new(i)).peekable();
+                if recorded.peek().is_none()
+                    || self.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN
+                {
+                    return false;
+                }
+                let mut all_dead = true;
+                for id in recorded {
+                    if id.get() == me || alive(id) {
+                        all_dead = false;
+                        break;
+                    }
+                }
+                if !all_dead {
+                    return false;
+                }
+                for id in ids {
+                    self.evict_consumer(id);
+                }
+                self.mark_consumers_dead();
+                true
+            }
+        }
+    }
+
+    fn owners(&self, f: &mut dyn FnMut(Owner)) {
+        for lane in 0..self.geo.lanes {
+            let record = &self.lane(lane).prod;
+            if let Some(id) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) {
+                f(Owner {
+                    role: Role::Producer,
+                    lane: Some(lane),
+                    id,
+                    marked_dead: record.state.load(Ordering::Acquire) == DEAD,
+                });
+            }
+        }
+        let dead = self.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN;
+        for id in self.consumer_ids().into_iter().filter_map(NonZeroU32::new) {
+            f(Owner {
+                role: Role::Consumer,
+                lane: None,
+                id,
+                marked_dead: dead,
+            });
+        }
+    }
+
+    fn not_empty(&self) -> &Doorbell {
+        Region::not_empty(self)
+    }
+
+    fn not_full(&self) -> &Doorbell {
+        Region::not_full(self)
+    }
+
+    fn capacity(&self) -> usize {
+        self.geo.lanes as usize * self.geo.slots as usize
+    }
+
+    fn max_msg(&self) -> usize {
+        self.geo.slot_size as usize
+    }
+
+    fn len(&self) -> usize {
+        Region::len(self)
+    }
+
+    fn byte_len(&self) -> usize {
+        self.geo.total
+    }
+}
+
+impl Producer for RegionProducer {
+    #[inline]
+    fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        RegionProducer::try_send(self, msg)
+    }
+
+    fn try_send_with<F: FnOnce(&mut SlotWriter<'_>)>(
+        &mut self,
+        len: usize,
+        fill: F,
+    ) -> Result<(), Error> {
+        RegionProducer::try_send_with(self, len, fill)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn max_msg(&self) -> usize {
+        self.region.geo.slot_size as usize
+    }
+}
+
+impl Consumer for RegionConsumer {
+    #[inline]
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        RegionConsumer::try_recv(self, buf).map(|(len, _lane)| len)
+    }
+
+    fn peek_len(&mut self) -> Result<usize, Error> {
+        RegionConsumer::peek_len(self)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn max_msg(&self) -> usize {
+        self.region.geo.slot_size as usize
     }
 }
 

@@ -15,7 +15,9 @@
 //! - [`Process`]: the state machine;
 //! - [`AtomicPending`], [`RaiseQueue`], [`SignalInbox`]: lock-free raising
 //!   from a signal handler or an interrupt, drained into a `Process` by
-//!   [`Process::absorb`].
+//!   [`Process::absorb`];
+//! - [`Shared`]: a `Process` under a spin lock beside a `SignalInbox`, for
+//!   several CPUs or threads with no OS (raising stays lock-free).
 //!
 //! # Examples
 //!
@@ -40,6 +42,7 @@ mod info;
 mod number;
 mod pending;
 mod set;
+mod shared;
 mod state;
 
 pub use action::{DefaultAction, Disposition, SaFlags};
@@ -49,6 +52,7 @@ pub use info::{
 pub use number::{Signal, GLIBC_SIGRTMIN};
 pub use pending::{AtomicPending, RaiseQueue, SignalInbox};
 pub use set::{Iter, SigSet};
+pub use shared::Shared;
 pub use state::{Action, ChildEvent, ChildOutcome, Delivery, Generated, How, Process, ThreadId};
 
 /// Why a signal operation was refused.

@@ -168,8 +168,9 @@ struct Queued {
 /// queued real-time instances (its `RLIMIT_SIGPENDING`).
 ///
 /// All operations take `&mut self`: the state belongs to whoever plays the
-/// kernel (a lock, or a single owner thread). Signal handlers and interrupts
-/// raise through a [`SignalInbox`] instead, drained by [`absorb`](Self::absorb).
+/// kernel (a single owner thread, or a lock: [`Shared`](super::Shared) is
+/// this state under a spin lock). Signal handlers and interrupts raise
+/// through a [`SignalInbox`] instead, drained by [`absorb`](Self::absorb).
 ///
 /// Operations that name a thread return [`SigError::NoSuchThread`] for an
 /// index `>= THREADS`.

@@ -77,15 +77,19 @@
 //!   [`Endpoint::reclaim`]. Nothing here is a lock: no dead holder can wedge
 //!   the living.
 
-use core::marker::PhantomData;
 use core::mem::size_of;
 use core::num::NonZeroU32;
 use core::ptr::{self, NonNull};
 
 use super::distance;
 use crate::doorbell::Doorbell;
-use crate::region::{check_memory, copy_from_shared, copy_to_shared, round_up, Kind, Prologue};
-use crate::sync::{AtomicBool, AtomicU32, CachePadded, Ordering};
+use crate::queue::{Consumer, Owner, Producer, Queue, Role};
+pub use crate::region::SlotWriter;
+use crate::region::{
+    attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
+    Kind, Prologue,
+};
+use crate::sync::{AtomicU32, CachePadded, Ordering};
 use crate::Error;
 
 /// Largest slot count of a region (positions are `u32`).
@@ -141,33 +145,51 @@ struct Header {
     not_full: CachePadded<Doorbell>,
 }
 
-/// One side's record in the header: who owns it and whether it is alive.
+/// One side's record in the header: who owns it, whether it is alive, and
+/// the generation of its current claim.
 ///
-/// The host enforces one producer and one consumer per region through these
-/// words: [`claim`](Endpoint::claim) before creating a handle,
-/// [`release`](Endpoint::release) after dropping it.
+/// The `state` word packs the side's state (bits 0..2: 0 attached, 1 closed,
+/// 2 dead; 3 is corruption) and a claim generation (bits 2..32) that every
+/// claim and reclaim bumps. A handle remembers the word its claim produced
+/// and checks it on every operation, so a handle whose side was reclaimed
+/// (or marked dead) is refused with [`Error::InUse`]. Marking a side dead is
+/// a compare-and-swap from a word read *before* the owner was judged dead,
+/// so a verdict on an old owner can never land on a newer claim.
+///
+/// Claiming happens in [`Region::producer`]/[`Region::consumer`] (and, with
+/// reclaim of dead owners, through [`Queue`](crate::queue::Queue)); this type
+/// only reports.
+///
+/// The per-operation check is a guard, not a lock: an operation that passed
+/// it a moment before a take-over still completes. That window never opens
+/// in kipc-host, because a side is taken over only from an owner that the
+/// kernel says is dead ([`Queue::claim_producer`](crate::queue::Queue::claim_producer)'s
+/// oracle is an owner lock the kernel drops at exit), and a dead process runs
+/// no operation; a handle is made stale only by a take-over, so a live
+/// handle is never stale there. An embedded user that judges liveness by
+/// other means must give the same guarantee (judge dead only what can no
+/// longer run).
 ///
 /// # Examples
 ///
 /// ```
 /// # use kipc_core::spsc::{region_size, Region, EndpointState};
-/// # use core::num::NonZeroU32;
 /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
 /// # let mut buf = Buf([0; 2048]);
 /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-/// let me = NonZeroU32::new(1234).unwrap();
+/// let tx = region.producer(1234).unwrap();
 /// let ep = region.producer_endpoint();
-/// ep.claim(me).unwrap();
-/// assert_eq!(ep.owner(), Some(me));
+/// assert_eq!(ep.owner().map(|id| id.get()), Some(1234));
 /// assert_eq!(ep.state(), Ok(EndpointState::Attached));
+/// drop(tx);
+/// assert_eq!(ep.state(), Ok(EndpointState::Closed));
 /// ```
 #[derive(Debug)]
 #[repr(C)]
 pub struct Endpoint {
     /// Opaque owner id (the host stores a pid); 0 = none.
     owner: AtomicU32,
-    /// `STATE_ATTACHED`, `STATE_CLOSED` or `STATE_DEAD`; anything else is
-    /// corruption.
+    /// `generation << 2 | state`; see the type's documentation.
     state: AtomicU32,
 }
 
@@ -183,6 +205,15 @@ pub enum EndpointState {
     Dead,
 }
 
+/// Bits of the state word that hold the state; the rest is the generation.
+const STATE_MASK: u32 = 0b11;
+
+/// The state word of the claim after the one `word` records.
+#[inline]
+const fn next_claim(word: u32) -> u32 {
+    (word & !STATE_MASK).wrapping_add(STATE_MASK + 1) | STATE_ATTACHED
+}
+
 impl Endpoint {
     fn new() -> Self {
         Self {
@@ -191,92 +222,66 @@ impl Endpoint {
         }
     }
 
-    /// Takes the side for `id` if nobody owns it, and marks it attached.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InUse`] if the side already has an owner.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::{Error, spsc::Region};
-    /// # use core::num::NonZeroU32;
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let (a, b) = (NonZeroU32::new(1).unwrap(), NonZeroU32::new(2).unwrap());
-    /// assert_eq!(region.consumer_endpoint().claim(a), Ok(()));
-    /// assert_eq!(region.consumer_endpoint().claim(b), Err(Error::InUse));
-    /// ```
-    pub fn claim(&self, id: NonZeroU32) -> Result<(), Error> {
+    /// Takes the free side for `id`; returns the claim's state word.
+    fn claim(&self, id: u32) -> Result<u32, Error> {
         self.owner
-            .compare_exchange(0, id.get(), Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(0, id, Ordering::AcqRel, Ordering::Relaxed)
             .map_err(|_| Error::InUse)?;
-        self.state.store(STATE_ATTACHED, Ordering::Release);
-        Ok(())
+        Ok(self.bump())
     }
 
-    /// Gives the side up cleanly: state becomes closed, owner none.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InUse`] if `id` does not own the side.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::spsc::{Region, EndpointState};
-    /// # use core::num::NonZeroU32;
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let id = NonZeroU32::new(7).unwrap();
-    /// let ep = region.producer_endpoint();
-    /// ep.claim(id).unwrap();
-    /// ep.release(id).unwrap();
-    /// assert_eq!(ep.owner(), None);
-    /// assert_eq!(ep.state(), Ok(EndpointState::Closed));
-    /// ```
-    pub fn release(&self, id: NonZeroU32) -> Result<(), Error> {
-        if self.owner.load(Ordering::Acquire) != id.get() {
-            return Err(Error::InUse);
+    /// Takes the side over from `dead` (judged dead by the caller after it
+    /// read `seen` from the state word); returns the new claim's word.
+    fn reclaim(&self, dead: u32, new: u32, seen: u32) -> Result<u32, Error> {
+        // Mark the old claim dead first (a CAS from the word read before the
+        // verdict), so a peer that looks now sees the death, not a vacancy.
+        let _ = self.mark_dead_from(seen);
+        self.owner
+            .compare_exchange(dead, new, Ordering::AcqRel, Ordering::Relaxed)
+            .map_err(|_| Error::InUse)?;
+        Ok(self.bump())
+    }
+
+    /// Starts a new generation in state "attached"; only the winner of the
+    /// `owner` CAS calls it, so the value it produces is that claim's.
+    fn bump(&self) -> u32 {
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = next_claim(word);
+            // SYNC: mark dead. Release: a peer that sees the new generation
+            // also sees the new owner.
+            match self
+                .state
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return next,
+                Err(now) => word = now,
+            }
         }
-        self.state.store(STATE_CLOSED, Ordering::Release);
-        self.owner
-            .compare_exchange(id.get(), 0, Ordering::AcqRel, Ordering::Relaxed)
-            .map(drop)
-            .map_err(|_| Error::InUse)
     }
 
-    /// Takes over the side from `dead` (an owner the host knows has exited)
-    /// for `new`, and marks it attached.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InUse`] if `dead` does not own the side (any more).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::spsc::Region;
-    /// # use core::num::NonZeroU32;
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let region = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let (old, new) = (NonZeroU32::new(10).unwrap(), NonZeroU32::new(11).unwrap());
-    /// region.producer_endpoint().claim(old).unwrap();
-    /// region.mark_producer_dead();
-    /// region.producer_endpoint().reclaim(old, new).unwrap();
-    /// assert_eq!(region.producer_endpoint().owner(), Some(new));
-    /// assert!(region.producer_endpoint().reclaim(old, new).is_err());
-    /// ```
-    pub fn reclaim(&self, dead: NonZeroU32, new: NonZeroU32) -> Result<(), Error> {
-        self.owner
-            .compare_exchange(dead.get(), new.get(), Ordering::AcqRel, Ordering::Relaxed)
-            .map_err(|_| Error::InUse)?;
-        self.state.store(STATE_ATTACHED, Ordering::Release);
-        Ok(())
+    /// Gives up the claim whose word is `token`: state closed, owner none.
+    /// Does nothing if the side was reclaimed or claimed again since.
+    fn release(&self, id: u32, token: u32) {
+        let closed = (token & !STATE_MASK) | STATE_CLOSED;
+        let ours = self
+            .state
+            .compare_exchange(token, closed, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+            // Marked dead while we still held it (a wrong verdict, or a race
+            // with our exit): still ours to free.
+            || self.state.load(Ordering::Acquire) == (token & !STATE_MASK) | STATE_DEAD;
+        if ours {
+            let _ = self
+                .owner
+                .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the claim whose word is `token` still holds the side.
+    #[inline(always)]
+    fn holds(&self, token: u32) -> bool {
+        self.state.load(Ordering::Relaxed) == token
     }
 
     /// The current owner id, if any.
@@ -311,19 +316,42 @@ impl Endpoint {
     /// assert_eq!(region.consumer_endpoint().state(), Ok(EndpointState::Dead));
     /// ```
     pub fn state(&self) -> Result<EndpointState, Error> {
-        // SYNC: mark dead. Acquire: pairs with the Release store in
-        // `mark_dead`; see `RegionConsumer::refill` for why it matters.
+        // SYNC: mark dead. Acquire: pairs with the Release CAS in
+        // `mark_dead_from`; see `RegionConsumer::refill` for why it matters.
         decode_state(self.state.load(Ordering::Acquire))
     }
 
-    fn mark_dead(&self) {
+    /// The raw state word (generation and state), for a later
+    /// [`mark_dead_from`](Self::mark_dead_from).
+    fn word(&self) -> u32 {
         // SYNC: mark dead.
-        self.state.store(STATE_DEAD, Ordering::Release);
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Marks the claim recorded in `seen` dead, if it is still the current
+    /// one and attached. Returns whether this call marked it.
+    fn mark_dead_from(&self, seen: u32) -> bool {
+        if seen & STATE_MASK != STATE_ATTACHED {
+            return false;
+        }
+        let dead = (seen & !STATE_MASK) | STATE_DEAD;
+        // `--cfg kipc_loom_weaken="claim"`: a blind store, as kipc once did,
+        // which must make the loom model of a stale verdict fail.
+        #[cfg(kipc_loom_weaken = "claim")]
+        {
+            self.state.store(dead, Ordering::Release);
+            true
+        }
+        // SYNC: mark dead. Release: pairs with the Acquire in `state`.
+        #[cfg(not(kipc_loom_weaken = "claim"))]
+        self.state
+            .compare_exchange(seen, dead, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
 fn decode_state(word: u32) -> Result<EndpointState, Error> {
-    match word {
+    match word & STATE_MASK {
         STATE_ATTACHED => Ok(EndpointState::Attached),
         STATE_CLOSED => Ok(EndpointState::Closed),
         STATE_DEAD => Ok(EndpointState::Dead),
@@ -421,28 +449,24 @@ pub fn region_size(slots: u32, slot_size: u32) -> Result<usize, Error> {
 /// let creator = unsafe { Region::init(buf.0.as_mut_ptr(), len, 8, 32) }.unwrap();
 /// let peer = unsafe { Region::attach(buf.0.as_mut_ptr(), len) }.unwrap();
 ///
-/// creator.producer().unwrap().try_send(b"hello").unwrap();
+/// creator.producer(1).unwrap().try_send(b"hello").unwrap();
 /// let _wake_needed = creator.not_empty().ring();
 /// let mut out = [0u8; 32];
-/// let n = peer.consumer().unwrap().try_recv(&mut out).unwrap();
+/// let n = peer.consumer(2).unwrap().try_recv(&mut out).unwrap();
 /// assert_eq!(&out[..n], b"hello");
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Region {
     header: NonNull<Header>,
     geo: Geometry,
-    /// Private: a [`RegionProducer`] from this value exists.
-    producer_taken: AtomicBool,
-    /// Private: a [`RegionConsumer`] from this value exists.
-    consumer_taken: AtomicBool,
 }
 
 // SAFETY: the region is only ever accessed through atomics and raw byte
 // copies, which any thread may do; the memory's validity for the Region's
 // lifetime is the `init`/`attach` caller's promise, independent of threads.
 unsafe impl Send for Region {}
-// SAFETY: as for `Send`; the handles' exclusivity is enforced by the private
-// `*_taken` flags, not by `&mut`.
+// SAFETY: as for `Send`; the handles' exclusivity is enforced by the claim
+// on each side's `Endpoint` (a CAS in shared memory), not by `&mut`.
 unsafe impl Sync for Region {}
 
 impl Region {
@@ -485,7 +509,8 @@ impl Region {
     ) -> Result<Self, Error> {
         let geo =
             Geometry::new(slots, slot_size).map_err(|what| Error::InvalidGeometry { what })?;
-        check_memory(base, len, geo.total)?;
+        // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
+        unsafe { init_memory(base, len, geo.total)? };
         let total = geo.total as u64;
         let header = Header {
             prologue: Prologue::unpublished(Kind::Spsc),
@@ -508,11 +533,9 @@ impl Region {
         // (which loom needs) without reading the old bytes.
         unsafe { ptr::write(base.cast::<Header>(), header) };
         let region = Region {
-            // SAFETY: `check_memory` rejected a null `base`.
+            // SAFETY: `init_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             geo,
-            producer_taken: AtomicBool::new(false),
-            consumer_taken: AtomicBool::new(false),
         };
         for index in 0..geo.slots {
             let word = region.slot(index).cast::<AtomicU32>();
@@ -558,12 +581,9 @@ impl Region {
     /// assert_eq!(r.capacity(), 2);
     /// ```
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, Error> {
-        check_memory(base, len, HEADER_SIZE)?;
-        // SAFETY: aligned, non-null and `len` covers a Header (checked above);
-        // the caller promises the bytes stay valid; every bit pattern is a
-        // valid Header (atomics and padding only).
-        let header = unsafe { &*base.cast::<Header>() };
-        header.prologue.validate(Kind::Spsc)?;
+        // SAFETY: the caller promises `len` readable bytes for as long as the
+        // region lives; Header is atomics only and starts with the prologue.
+        let header: &Header = unsafe { attach_header(base, len, Kind::Spsc)? };
         let bad = |what| Error::BadLayout { what };
         let geo = Geometry::new(
             header.slot_count.load(Ordering::Relaxed),
@@ -578,19 +598,14 @@ impl Region {
         }
         let recorded = u64::from(header.total_len_lo.load(Ordering::Relaxed))
             | u64::from(header.total_len_hi.load(Ordering::Relaxed)) << 32;
-        if recorded != geo.total as u64 {
-            return Err(bad("recorded length does not match the geometry"));
-        }
-        check_memory(base, len, geo.total)?;
+        check_recorded_total(recorded, geo.total, base, len)?;
         let head = header.head.load(Ordering::Acquire);
         let tail = header.tail.load(Ordering::Acquire);
         check_used(head, tail, geo.slots)?;
         Ok(Region {
-            // SAFETY: `check_memory` rejected a null `base`.
+            // SAFETY: `attach_header` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             geo,
-            producer_taken: AtomicBool::new(false),
-            consumer_taken: AtomicBool::new(false),
         })
     }
 
@@ -736,9 +751,12 @@ impl Region {
         &self.header().consumer
     }
 
-    /// Marks the producer dead (its process exited) and changes both
-    /// doorbell words. The caller must then wake every sleeper on both
-    /// words: consumers get [`Error::PeerDead`] once the ring is drained.
+    /// Marks the producer's current claim dead (its process exited) and
+    /// changes both doorbell words. The caller must then wake every sleeper
+    /// on both words: consumers get [`Error::PeerDead`] once the ring is
+    /// drained. A host that judged a particular owner dead uses
+    /// [`Queue::reap`](crate::queue::Queue::reap) instead, which cannot mark
+    /// a newer claim.
     ///
     /// # Examples
     ///
@@ -747,20 +765,23 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// r.producer().unwrap().try_send(b"last").unwrap();
+    /// let mut tx = r.producer(1).unwrap();
+    /// tx.try_send(b"last").unwrap();
     /// r.mark_producer_dead();
-    /// let mut rx = r.consumer().unwrap();
+    /// let mut rx = r.consumer(2).unwrap();
     /// assert_eq!(rx.try_recv(&mut [0; 64]), Ok(4));
     /// assert_eq!(rx.try_recv(&mut [0; 64]), Err(Error::PeerDead));
+    /// assert_eq!(tx.try_send(b"x"), Err(Error::InUse)); // a dead claim is refused
     /// ```
     pub fn mark_producer_dead(&self) {
-        self.header().producer.mark_dead();
+        let ep = &self.header().producer;
+        ep.mark_dead_from(ep.word());
         self.ring_all();
     }
 
-    /// Marks the consumer dead and changes both doorbell words; the caller
-    /// must then wake every sleeper on both. Sends fail with
-    /// [`Error::PeerDead`].
+    /// Marks the consumer's current claim dead and changes both doorbell
+    /// words; the caller must then wake every sleeper on both. Sends fail
+    /// with [`Error::PeerDead`].
     ///
     /// # Examples
     ///
@@ -770,10 +791,11 @@ impl Region {
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
     /// r.mark_consumer_dead();
-    /// assert_eq!(r.producer().unwrap().try_send(b"x"), Err(Error::PeerDead));
+    /// assert_eq!(r.producer(1).unwrap().try_send(b"x"), Err(Error::PeerDead));
     /// ```
     pub fn mark_consumer_dead(&self) {
-        self.header().consumer.mark_dead();
+        let ep = &self.header().consumer;
+        ep.mark_dead_from(ep.word());
         self.ring_all();
     }
 
@@ -782,15 +804,62 @@ impl Region {
         self.not_full().ring_all();
     }
 
-    /// The producer handle of this `Region` value.
-    ///
-    /// Only one exists at a time per `Region` value (dropping it frees the
-    /// slot). Across values and processes, the host keeps one producer per
-    /// region with [`Endpoint::claim`].
+    fn endpoint(&self, role: Role) -> &Endpoint {
+        match role {
+            Role::Producer => &self.header().producer,
+            Role::Consumer => &self.header().consumer,
+        }
+    }
+
+    /// Claims `role`'s side for `id`, taking it over from an owner that
+    /// `alive` says has exited; returns the claim's state word.
+    fn claim_side(
+        &self,
+        role: Role,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<u32, Error> {
+        if id == 0 {
+            return Err(Error::InvalidGeometry {
+                what: "owner id must not be 0",
+            });
+        }
+        let ep = self.endpoint(role);
+        // A few rounds: the owner may release or die between our reads.
+        for _ in 0..4 {
+            match ep.claim(id) {
+                Ok(token) => return Ok(token),
+                Err(Error::InUse) => {}
+                Err(e) => return Err(e),
+            }
+            // The word before the owner: see `Endpoint`'s documentation.
+            let seen = ep.word();
+            match ep.owner() {
+                None => continue,
+                Some(owner) if owner.get() != id && !alive(owner) => {
+                    match ep.reclaim(owner.get(), id, seen) {
+                        Ok(token) => {
+                            self.ring_all();
+                            return Ok(token);
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                Some(_) => break,
+            }
+        }
+        Err(Error::InUse)
+    }
+
+    /// Claims the producer side for `id` (an opaque non-zero owner id; the
+    /// host uses a pid) and returns its handle. Dropping the handle releases
+    /// the side.
     ///
     /// # Errors
     ///
-    /// [`Error::InUse`] if this value's producer handle is alive;
+    /// [`Error::InUse`] if the side has an owner (this call never judges an
+    /// owner dead; [`Queue::claim_producer`](crate::queue::Queue::claim_producer)
+    /// takes over from dead ones); [`Error::InvalidGeometry`] for id 0;
     /// [`Error::Corrupt`] if `tail` is more than `slot_count` ahead of `head`.
     ///
     /// # Examples
@@ -800,37 +869,45 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let tx = r.producer().unwrap();
-    /// assert_eq!(r.producer().unwrap_err(), Error::InUse);
+    /// let tx = r.producer(1).unwrap();
+    /// assert_eq!(r.producer(2).unwrap_err(), Error::InUse);
     /// drop(tx);
-    /// assert!(r.producer().is_ok());
+    /// assert!(r.producer(2).is_ok());
     /// ```
-    pub fn producer(&self) -> Result<RegionProducer<'_>, Error> {
-        take(&self.producer_taken)?;
+    pub fn producer(&self, id: u32) -> Result<RegionProducer, Error> {
+        self.claim_producer_with(id, &mut |_| true)
+    }
+
+    fn claim_producer_with(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionProducer, Error> {
+        let token = self.claim_side(Role::Producer, id, alive)?;
+        // From here on, dropping `tx` releases the claim.
+        let mut tx = RegionProducer {
+            region: self.clone(),
+            id,
+            token,
+            tail: 0,
+            head_cache: 0,
+        };
         let header = self.header();
         let tail = header.tail.load(Ordering::Acquire);
         // SYNC: consume slot.
         let head = header.head.load(Ordering::Acquire);
-        if let Err(e) = check_used(head, tail, self.geo.slots) {
-            self.producer_taken.store(false, Ordering::Release);
-            return Err(e);
-        }
-        Ok(RegionProducer {
-            region: self,
-            tail,
-            head_cache: head,
-        })
+        check_used(head, tail, self.geo.slots)?;
+        tx.tail = tail;
+        tx.head_cache = head;
+        Ok(tx)
     }
 
-    /// The consumer handle of this `Region` value.
-    ///
-    /// Only one exists at a time per `Region` value; across values and
-    /// processes the host keeps one consumer with [`Endpoint::claim`].
+    /// Claims the consumer side for `id` and returns its handle, as
+    /// [`producer`](Self::producer) does for the other side.
     ///
     /// # Errors
     ///
-    /// [`Error::InUse`] if this value's consumer handle is alive;
-    /// [`Error::Corrupt`] if `tail` is more than `slot_count` ahead of `head`.
+    /// As [`producer`](Self::producer).
     ///
     /// # Examples
     ///
@@ -839,34 +916,63 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let rx = r.consumer().unwrap();
-    /// assert_eq!(r.consumer().unwrap_err(), Error::InUse);
+    /// let rx = r.consumer(1).unwrap();
+    /// assert_eq!(r.consumer(2).unwrap_err(), Error::InUse);
     /// assert_eq!(rx.len(), Ok(0));
     /// ```
-    pub fn consumer(&self) -> Result<RegionConsumer<'_>, Error> {
-        take(&self.consumer_taken)?;
+    pub fn consumer(&self, id: u32) -> Result<RegionConsumer, Error> {
+        self.claim_consumer_with(id, &mut |_| true)
+    }
+
+    fn claim_consumer_with(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionConsumer, Error> {
+        let token = self.claim_side(Role::Consumer, id, alive)?;
+        let mut rx = RegionConsumer {
+            region: self.clone(),
+            id,
+            token,
+            head: 0,
+            tail_cache: 0,
+        };
         let header = self.header();
         let head = header.head.load(Ordering::Acquire);
         // SYNC: publish slot.
         let tail = header.tail.load(Ordering::Acquire);
-        if let Err(e) = check_used(head, tail, self.geo.slots) {
-            self.consumer_taken.store(false, Ordering::Release);
-            return Err(e);
+        check_used(head, tail, self.geo.slots)?;
+        rx.head = head;
+        rx.tail_cache = tail;
+        Ok(rx)
+    }
+
+    /// Marks `peer`'s side dead if its owner (not `me`) has exited according
+    /// to `alive`; returns whether it marked it (then the doorbells changed).
+    fn reap_side(&self, peer: Role, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
+        let ep = self.endpoint(peer);
+        // Word first, owner second: a reclaim in between changes the word,
+        // so the CAS below fails instead of marking the new owner.
+        let seen = ep.word();
+        if seen & STATE_MASK != STATE_ATTACHED {
+            return false;
         }
-        Ok(RegionConsumer {
-            region: self,
-            head,
-            tail_cache: tail,
-        })
+        match ep.owner() {
+            Some(owner) if owner.get() != me && !alive(owner) => {
+                let marked = ep.mark_dead_from(seen);
+                if marked {
+                    self.ring_all();
+                }
+                marked
+            }
+            _ => false,
+        }
     }
 }
-
-/// Sets a private "handle taken" flag, or reports [`Error::InUse`].
-fn take(flag: &AtomicBool) -> Result<(), Error> {
-    flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .map(drop)
-        .map_err(|_| Error::InUse)
-}
+/// What a receive reports for a message whose length word exceeds the slot.
+const BAD_LENGTH: Error = Error::Corrupt {
+    what: "message length exceeds the slot size",
+};
 
 /// Checks that `tail` is at most `slots` ahead of `head`; returns the count.
 #[inline(always)]
@@ -894,31 +1000,36 @@ fn check_used(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
 /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
 /// # let mut buf = Buf([0; 2048]);
 /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 2, 64) }.unwrap();
-/// let mut tx = r.producer().unwrap();
+/// let mut tx = r.producer(1).unwrap();
 /// tx.try_send(b"a").unwrap();
 /// tx.try_send(b"b").unwrap();
 /// assert_eq!(tx.try_send(b"c"), Err(Error::Full));
 /// ```
 #[derive(Debug)]
-pub struct RegionProducer<'a> {
-    region: &'a Region,
+pub struct RegionProducer {
+    region: Region,
+    /// The owner id this handle claimed the side with.
+    id: u32,
+    /// The producer endpoint's state word our claim produced.
+    token: u32,
     /// Private copy of the shared `tail`; only this handle advances it.
     tail: u32,
     /// Last `head` read and checked: `tail - head_cache` in `0..=slot_count`.
     head_cache: u32,
 }
 
-impl Drop for RegionProducer<'_> {
+impl Drop for RegionProducer {
     fn drop(&mut self) {
-        self.region.producer_taken.store(false, Ordering::Release);
+        self.region.header().producer.release(self.id, self.token);
+        self.region.ring_all();
     }
 }
 
-impl RegionProducer<'_> {
+impl RegionProducer {
     /// Checks that a message of `len` bytes can go in now; returns its slot.
     #[inline]
     fn reserve(&mut self, len: usize) -> Result<*mut u8, Error> {
-        let region = self.region;
+        let region = &self.region;
         let geo = region.geo;
         if len > geo.slot_size as usize {
             return Err(Error::TooLarge {
@@ -926,7 +1037,11 @@ impl RegionProducer<'_> {
                 max: geo.slot_size as usize,
             });
         }
-        let consumer_state = region.header().consumer.state.load(Ordering::Relaxed);
+        let header = region.header();
+        if !header.producer.holds(self.token) {
+            return Err(Error::InUse);
+        }
+        let consumer_state = header.consumer.state.load(Ordering::Relaxed);
         if decode_state(consumer_state)? == EndpointState::Dead {
             return Err(Error::PeerDead);
         }
@@ -940,7 +1055,7 @@ impl RegionProducer<'_> {
                 return Err(Error::Full);
             }
         }
-        Ok(region.slot(self.tail))
+        Ok(self.region.slot(self.tail))
     }
 
     /// Publishes the slot reserved by [`Self::reserve`] with `len` bytes.
@@ -974,7 +1089,7 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 8) }.unwrap();
-    /// let mut tx = r.producer().unwrap();
+    /// let mut tx = r.producer(1).unwrap();
     /// assert_eq!(tx.try_send(b"fits"), Ok(()));
     /// assert_eq!(tx.try_send(b"too long!"), Err(Error::TooLarge { len: 9, max: 8 }));
     /// ```
@@ -1004,7 +1119,7 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// let mut tx = r.producer().unwrap();
+    /// let mut tx = r.producer(1).unwrap();
     /// tx.try_send_with(6, |w| {
     ///     w.write_at(0, b"abc").unwrap();
     ///     w.write_at(3, b"def").unwrap();
@@ -1012,7 +1127,7 @@ impl RegionProducer<'_> {
     /// })
     /// .unwrap();
     /// let mut out = [0; 16];
-    /// let n = r.consumer().unwrap().try_recv(&mut out).unwrap();
+    /// let n = r.consumer(2).unwrap().try_recv(&mut out).unwrap();
     /// assert_eq!(&out[..n], b"abcdef");
     /// ```
     pub fn try_send_with(
@@ -1021,13 +1136,10 @@ impl RegionProducer<'_> {
         fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), Error> {
         let slot = self.reserve(len)?;
-        let mut writer = SlotWriter {
-            // SAFETY: the payload area starts LEN_WORD bytes into the slot,
-            // inside the region.
-            payload: unsafe { slot.add(LEN_WORD) },
-            len,
-            _slot: PhantomData,
-        };
+        // SAFETY: the payload area starts LEN_WORD bytes into the reserved
+        // slot, inside the region, and spans `slot_size >= len` bytes that no
+        // correct consumer reads until `commit`.
+        let mut writer = unsafe { SlotWriter::new(slot.add(LEN_WORD), len) };
         fill(&mut writer);
         self.commit(slot, len);
         Ok(())
@@ -1046,7 +1158,7 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// let mut tx = r.producer().unwrap();
+    /// let mut tx = r.producer(1).unwrap();
     /// tx.try_send(b"").unwrap();
     /// assert_eq!(tx.len(), Ok(1));
     /// ```
@@ -1068,7 +1180,7 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// assert_eq!(r.producer().unwrap().is_empty(), Ok(true));
+    /// assert_eq!(r.producer(1).unwrap().is_empty(), Ok(true));
     /// ```
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
@@ -1083,7 +1195,7 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// assert_eq!(r.producer().unwrap().capacity(), 4);
+    /// assert_eq!(r.producer(1).unwrap().capacity(), 4);
     /// ```
     pub fn capacity(&self) -> usize {
         self.region.capacity()
@@ -1098,102 +1210,10 @@ impl RegionProducer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// assert_eq!(r.producer().unwrap().slot_size(), 16);
+    /// assert_eq!(r.producer(1).unwrap().slot_size(), 16);
     /// ```
     pub fn slot_size(&self) -> usize {
         self.region.slot_size()
-    }
-}
-
-/// Write access to one reserved slot's payload, for
-/// [`RegionProducer::try_send_with`]. Hands out no reference into shared
-/// memory: bytes go in through [`write_at`](SlotWriter::write_at).
-///
-/// # Examples
-///
-/// ```
-/// # use kipc_core::spsc::Region;
-/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-/// # let mut buf = Buf([0; 2048]);
-/// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-/// r.producer().unwrap().try_send_with(4, |w| {
-///     assert_eq!(w.len(), 4);
-///     w.write_at(0, &7u32.to_le_bytes()).unwrap();
-/// }).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct SlotWriter<'a> {
-    /// Start of the payload bytes, valid for `len` bytes of writes.
-    payload: *mut u8,
-    /// Length of the message being written (`<= slot_size`).
-    len: usize,
-    _slot: PhantomData<&'a mut [u8]>,
-}
-
-impl SlotWriter<'_> {
-    /// Copies `bytes` into the message at `offset`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`] (`len` = end of the write, `max` = message length)
-    /// if the write would go past the message's end; nothing is written.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::{Error, spsc::Region};
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// r.producer().unwrap().try_send_with(2, |w| {
-    ///     assert_eq!(w.write_at(1, b"ab"), Err(Error::TooLarge { len: 3, max: 2 }));
-    ///     assert_eq!(w.write_at(0, b"ab"), Ok(()));
-    /// }).unwrap();
-    /// ```
-    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), Error> {
-        match offset.checked_add(bytes.len()) {
-            Some(end) if end <= self.len => {}
-            end => {
-                return Err(Error::TooLarge {
-                    len: end.unwrap_or(usize::MAX),
-                    max: self.len,
-                })
-            }
-        }
-        // SAFETY: `offset + bytes.len() <= len <= slot_size`, so the
-        // destination lies in the reserved slot's payload area.
-        unsafe { copy_to_shared(bytes, self.payload.add(offset)) };
-        Ok(())
-    }
-
-    /// Length of the message being written.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::spsc::Region;
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// r.producer().unwrap().try_send_with(3, |w| assert_eq!(w.len(), 3)).unwrap();
-    /// ```
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// `true` for a zero-length message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kipc_core::spsc::Region;
-    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
-    /// # let mut buf = Buf([0; 2048]);
-    /// # let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 16) }.unwrap();
-    /// r.producer().unwrap().try_send_with(0, |w| assert!(w.is_empty())).unwrap();
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
@@ -1211,25 +1231,30 @@ impl SlotWriter<'_> {
 /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
 /// # let mut buf = Buf([0; 2048]);
 /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-/// let mut rx = r.consumer().unwrap();
+/// let mut rx = r.consumer(2).unwrap();
 /// assert_eq!(rx.try_recv(&mut [0; 64]), Err(Error::Empty));
 /// ```
 #[derive(Debug)]
-pub struct RegionConsumer<'a> {
-    region: &'a Region,
+pub struct RegionConsumer {
+    region: Region,
+    /// The owner id this handle claimed the side with.
+    id: u32,
+    /// The consumer endpoint's state word our claim produced.
+    token: u32,
     /// Private copy of the shared `head`; only this handle advances it.
     head: u32,
     /// Last `tail` read and checked: `tail_cache - head` in `0..=slot_count`.
     tail_cache: u32,
 }
 
-impl Drop for RegionConsumer<'_> {
+impl Drop for RegionConsumer {
     fn drop(&mut self) {
-        self.region.consumer_taken.store(false, Ordering::Release);
+        self.region.header().consumer.release(self.id, self.token);
+        self.region.ring_all();
     }
 }
 
-impl RegionConsumer<'_> {
+impl RegionConsumer {
     /// Re-reads `tail` after the cache said empty.
     #[cold]
     fn refill(&mut self) -> Result<(), Error> {
@@ -1253,6 +1278,9 @@ impl RegionConsumer<'_> {
     /// The oldest message's slot and checked length.
     #[inline]
     fn front(&mut self) -> Result<(*mut u8, usize), Error> {
+        if !self.region.header().consumer.holds(self.token) {
+            return Err(Error::InUse);
+        }
         if self.head == self.tail_cache {
             self.refill()?;
         }
@@ -1260,11 +1288,21 @@ impl RegionConsumer<'_> {
         // Read once into a local: the peer may change the word meanwhile.
         let len = self.region.len_word(slot).load(Ordering::Relaxed);
         if len > self.region.geo.slot_size {
-            return Err(Error::Corrupt {
-                what: "message length exceeds the slot size",
-            });
+            return Err(BAD_LENGTH);
         }
         Ok((slot, len as usize))
+    }
+
+    /// Moves past the oldest message (received, or consumed as corrupt).
+    #[inline]
+    fn advance(&mut self) {
+        self.head = self.head.wrapping_add(1);
+        // SYNC: consume slot. Release: our copy out of the slot comes before
+        // the producer's Acquire load of `head` and its next write there.
+        self.region
+            .header()
+            .head
+            .store(self.head, Ordering::Release);
     }
 
     /// Receives the oldest message into `buf`; returns its length.
@@ -1274,8 +1312,9 @@ impl RegionConsumer<'_> {
     /// [`Error::Empty`]; [`Error::PeerDead`] when empty and the producer is
     /// marked dead (queued messages are delivered first);
     /// [`Error::TooLarge`] `{ len, max: buf.len() }` if `buf` is too small
-    /// (the message stays queued); [`Error::Corrupt`] if `tail` or the length
-    /// word (written by the peer) is out of range.
+    /// (the message stays queued); [`Error::Corrupt`] if `tail` (written by
+    /// the peer) is out of range, or if the message's length word is: that
+    /// message is then consumed, so the next receive goes on.
     ///
     /// # Examples
     ///
@@ -1284,8 +1323,8 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// r.producer().unwrap().try_send(b"hello").unwrap();
-    /// let mut rx = r.consumer().unwrap();
+    /// r.producer(1).unwrap().try_send(b"hello").unwrap();
+    /// let mut rx = r.consumer(2).unwrap();
     /// assert_eq!(rx.try_recv(&mut [0; 2]), Err(Error::TooLarge { len: 5, max: 2 }));
     /// let mut out = [0; 8];
     /// assert_eq!(rx.try_recv(&mut out), Ok(5));
@@ -1293,7 +1332,15 @@ impl RegionConsumer<'_> {
     /// ```
     #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (slot, len) = self.front()?;
+        let (slot, len) = match self.front() {
+            Ok(front) => front,
+            Err(BAD_LENGTH) => {
+                // Consume the bad message, so the next receive goes on.
+                self.advance();
+                return Err(BAD_LENGTH);
+            }
+            Err(e) => return Err(e),
+        };
         let Some(dst) = buf.get_mut(..len) else {
             return Err(Error::TooLarge {
                 len,
@@ -1303,13 +1350,7 @@ impl RegionConsumer<'_> {
         // SAFETY: `len <= slot_size`, so the source lies in the slot's payload
         // area inside the region; `dst` is private memory.
         unsafe { copy_from_shared(slot.add(LEN_WORD), dst) };
-        self.head = self.head.wrapping_add(1);
-        // SYNC: consume slot. Release: our copy out of the slot comes before
-        // the producer's Acquire load of `head` and its next write there.
-        self.region
-            .header()
-            .head
-            .store(self.head, Ordering::Release);
+        self.advance();
         Ok(len)
     }
 
@@ -1326,9 +1367,9 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// let mut rx = r.consumer().unwrap();
+    /// let mut rx = r.consumer(2).unwrap();
     /// assert_eq!(rx.peek_len(), Err(Error::Empty));
-    /// r.producer().unwrap().try_send(b"abc").unwrap();
+    /// r.producer(1).unwrap().try_send(b"abc").unwrap();
     /// assert_eq!(rx.peek_len(), Ok(3));
     /// ```
     pub fn peek_len(&mut self) -> Result<usize, Error> {
@@ -1348,8 +1389,8 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// r.producer().unwrap().try_send(b"abc").unwrap();
-    /// assert_eq!(r.consumer().unwrap().len(), Ok(1));
+    /// r.producer(1).unwrap().try_send(b"abc").unwrap();
+    /// assert_eq!(r.consumer(2).unwrap().len(), Ok(1));
     /// ```
     pub fn len(&self) -> Result<usize, Error> {
         let tail = self.region.header().tail.load(Ordering::Acquire);
@@ -1369,7 +1410,7 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert_eq!(r.consumer().unwrap().is_empty(), Ok(true));
+    /// assert_eq!(r.consumer(2).unwrap().is_empty(), Ok(true));
     /// ```
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
@@ -1384,7 +1425,7 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert_eq!(r.consumer().unwrap().capacity(), 4);
+    /// assert_eq!(r.consumer(2).unwrap().capacity(), 4);
     /// ```
     pub fn capacity(&self) -> usize {
         self.region.capacity()
@@ -1399,16 +1440,134 @@ impl RegionConsumer<'_> {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert_eq!(r.consumer().unwrap().slot_size(), 64);
+    /// assert_eq!(r.consumer(2).unwrap().slot_size(), 64);
     /// ```
     pub fn slot_size(&self) -> usize {
         self.region.slot_size()
     }
 }
 
+impl Queue for Region {
+    type Producer = RegionProducer;
+    type Consumer = RegionConsumer;
+
+    fn kind(&self) -> Kind {
+        Kind::Spsc
+    }
+
+    fn claim_producer(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionProducer, Error> {
+        self.claim_producer_with(id, alive)
+    }
+
+    fn claim_consumer(
+        &self,
+        id: u32,
+        alive: &mut dyn FnMut(NonZeroU32) -> bool,
+    ) -> Result<RegionConsumer, Error> {
+        self.claim_consumer_with(id, alive)
+    }
+
+    /// Marks the peer side dead if its owner has exited. A producer then
+    /// gets [`Error::PeerDead`] from every send; a consumer gets it once the
+    /// ring is drained. A side released cleanly is not dead: a new peer may
+    /// still attach.
+    fn reap(&self, waiter: Role, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
+        self.reap_side(waiter.peer(), me, alive)
+    }
+
+    fn owners(&self, f: &mut dyn FnMut(Owner)) {
+        for role in [Role::Producer, Role::Consumer] {
+            let ep = self.endpoint(role);
+            if let Some(id) = ep.owner() {
+                f(Owner {
+                    role,
+                    lane: None,
+                    id,
+                    marked_dead: ep.state() == Ok(EndpointState::Dead),
+                });
+            }
+        }
+    }
+
+    fn not_empty(&self) -> &Doorbell {
+        Region::not_empty(self)
+    }
+
+    fn not_full(&self) -> &Doorbell {
+        Region::not_full(self)
+    }
+
+    fn capacity(&self) -> usize {
+        Region::capacity(self)
+    }
+
+    fn max_msg(&self) -> usize {
+        self.slot_size()
+    }
+
+    fn len(&self) -> usize {
+        let header = self.header();
+        let head = header.head.load(Ordering::Acquire);
+        let tail = header.tail.load(Ordering::Acquire);
+        check_used(head, tail, self.geo.slots).map_or(0, |n| n as usize)
+    }
+
+    fn byte_len(&self) -> usize {
+        Region::byte_len(self)
+    }
+}
+
+impl Producer for RegionProducer {
+    #[inline]
+    fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        RegionProducer::try_send(self, msg)
+    }
+
+    #[inline]
+    fn try_send_with<F: FnOnce(&mut SlotWriter<'_>)>(
+        &mut self,
+        len: usize,
+        fill: F,
+    ) -> Result<(), Error> {
+        RegionProducer::try_send_with(self, len, fill)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn max_msg(&self) -> usize {
+        self.slot_size()
+    }
+}
+
+impl Consumer for RegionConsumer {
+    #[inline]
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        RegionConsumer::try_recv(self, buf)
+    }
+
+    fn peek_len(&mut self) -> Result<usize, Error> {
+        RegionConsumer::peek_len(self)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn max_msg(&self) -> usize {
+        self.slot_size()
+    }
+}
+
 #[cfg(all(test, not(kipc_loom)))]
 mod tests {
     use super::*;
+    use crate::queue::assume_alive;
     use core::mem::offset_of;
     use std::vec::Vec;
 
@@ -1535,8 +1694,8 @@ mod tests {
             }
             if let Ok(r) = attach(&mut mem) {
                 // Whatever attached must behave: errors, never a panic.
-                let _ = r.consumer().map(|mut rx| rx.try_recv(&mut [0; 64]));
-                let _ = r.producer().map(|mut tx| tx.try_send(b"x"));
+                let _ = r.consumer(2).map(|mut rx| rx.try_recv(&mut [0; 64]));
+                let _ = r.producer(1).map(|mut tx| tx.try_send(b"x"));
             }
         }
     }
@@ -1608,7 +1767,7 @@ mod tests {
         mem.poke(16, 1 << 20);
         mem.poke(20, 1 << 20);
         assert_eq!((r.capacity(), r.slot_size()), (2, 8));
-        let mut tx = r.producer().unwrap();
+        let mut tx = r.producer(1).unwrap();
         assert_eq!(
             tx.try_send(&[0; 9]),
             Err(Error::TooLarge { len: 9, max: 8 })
@@ -1621,8 +1780,8 @@ mod tests {
     #[test]
     fn send_and_recv_round_trip_through_wrap_around() {
         let (_mem, r) = fresh(4, 32);
-        let mut tx = r.producer().unwrap();
-        let mut rx = r.consumer().unwrap();
+        let mut tx = r.producer(1).unwrap();
+        let mut rx = r.consumer(2).unwrap();
         let mut out = [0u8; 32];
         for i in 0u32..1000 {
             let msg = i.to_le_bytes();
@@ -1641,8 +1800,8 @@ mod tests {
         mem.poke(TAIL, u32::MAX - 1);
         mem.poke(HEAD, u32::MAX - 1);
         let r = attach(&mut mem).unwrap();
-        let mut tx = r.producer().unwrap();
-        let mut rx = r.consumer().unwrap();
+        let mut tx = r.producer(1).unwrap();
+        let mut rx = r.consumer(2).unwrap();
         for i in 0u8..4 {
             tx.try_send(&[i]).unwrap();
         }
@@ -1658,8 +1817,8 @@ mod tests {
     #[test]
     fn recv_into_small_buffer_leaves_message_queued() {
         let (_mem, r) = fresh(2, 16);
-        r.producer().unwrap().try_send(b"0123456789").unwrap();
-        let mut rx = r.consumer().unwrap();
+        r.producer(1).unwrap().try_send(b"0123456789").unwrap();
+        let mut rx = r.consumer(2).unwrap();
         assert_eq!(
             rx.try_recv(&mut [0; 4]),
             Err(Error::TooLarge { len: 10, max: 4 })
@@ -1669,23 +1828,35 @@ mod tests {
     }
 
     #[test]
-    fn recv_reports_corrupt_length_instead_of_reading_past_slot() {
+    fn recv_reports_corrupt_length_and_consumes_the_bad_message() {
         let (mut mem, r) = fresh(2, 16);
-        r.producer().unwrap().try_send(b"ok").unwrap();
-        mem.poke(HEADER_SIZE, 17);
-        let mut rx = r.consumer().unwrap();
+        let mut tx = r.producer(1).unwrap();
+        tx.try_send(b"ok").unwrap();
+        tx.try_send(b"next").unwrap();
+        mem.poke(HEADER_SIZE, u32::MAX);
+        let mut rx = r.consumer(2).unwrap();
+        // A peek reports it and leaves it; a receive reports it once and
+        // consumes it, so the ring is not wedged.
+        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
+        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
         assert!(matches!(
             rx.try_recv(&mut [0; 64]),
             Err(Error::Corrupt { .. })
         ));
-        mem.poke(HEADER_SIZE, u32::MAX);
-        assert!(matches!(rx.peek_len(), Err(Error::Corrupt { .. })));
+        let mut buf = [0; 64];
+        assert_eq!(rx.try_recv(&mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"next");
+        assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+        // 17 is one past the slot: never read past it.
+        tx.try_send(b"x").unwrap();
+        mem.poke(HEADER_SIZE, 17);
+        assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
     }
 
     #[test]
     fn peer_scribbling_tail_is_reported_as_corrupt() {
         let (mut mem, r) = fresh(4, 8);
-        let mut rx = r.consumer().unwrap();
+        let mut rx = r.consumer(2).unwrap();
         for bad in [5, 1000, u32::MAX] {
             mem.poke(TAIL, bad);
             assert!(
@@ -1701,7 +1872,7 @@ mod tests {
     #[test]
     fn peer_scribbling_head_is_reported_as_corrupt() {
         let (mut mem, r) = fresh(2, 8);
-        let mut tx = r.producer().unwrap();
+        let mut tx = r.producer(1).unwrap();
         tx.try_send(b"a").unwrap();
         tx.try_send(b"b").unwrap();
         for bad in [3, 0x8000_0000, u32::MAX - 5] {
@@ -1718,8 +1889,8 @@ mod tests {
     #[test]
     fn scribbling_our_own_index_does_not_mislead_us() {
         let (mut mem, r) = fresh(4, 8);
-        let mut tx = r.producer().unwrap();
-        let mut rx = r.consumer().unwrap();
+        let mut tx = r.producer(1).unwrap();
+        let mut rx = r.consumer(2).unwrap();
         tx.try_send(b"1").unwrap();
         // The consumer rewrites the producer's tail: the producer keeps its
         // own copy and the next publish repairs it.
@@ -1737,7 +1908,7 @@ mod tests {
         let (mut mem, r) = fresh(2, 8);
         mem.poke(52, 7);
         assert!(matches!(
-            r.producer().unwrap().try_send(b"x"),
+            r.producer(1).unwrap().try_send(b"x"),
             Err(Error::Corrupt { .. })
         ));
         assert!(matches!(
@@ -1749,13 +1920,13 @@ mod tests {
     #[test]
     fn dead_producer_messages_are_delivered_before_peer_dead() {
         let (_mem, r) = fresh(4, 8);
-        let mut tx = r.producer().unwrap();
+        let mut tx = r.producer(1).unwrap();
         tx.try_send(b"a").unwrap();
         tx.try_send(b"b").unwrap();
         let before = r.not_empty().word().load(Ordering::Relaxed);
         r.mark_producer_dead();
         assert_ne!(r.not_empty().word().load(Ordering::Relaxed), before);
-        let mut rx = r.consumer().unwrap();
+        let mut rx = r.consumer(2).unwrap();
         assert_eq!(rx.try_recv(&mut [0; 8]), Ok(1));
         assert_eq!(rx.try_recv(&mut [0; 8]), Ok(1));
         assert_eq!(rx.try_recv(&mut [0; 8]), Err(Error::PeerDead));
@@ -1765,38 +1936,65 @@ mod tests {
     #[test]
     fn send_to_dead_consumer_fails_and_reclaim_revives_the_side() {
         let (_mem, r) = fresh(4, 8);
-        let old = NonZeroU32::new(100).unwrap();
-        let new = NonZeroU32::new(200).unwrap();
-        r.consumer_endpoint().claim(old).unwrap();
-        r.mark_consumer_dead();
-        let mut tx = r.producer().unwrap();
+        let old_rx = r.consumer(100).unwrap();
+        let mut tx = r.producer(1).unwrap();
+        // The host judged 100 dead: the mark lands on 100's claim.
+        assert!(r.reap(Role::Producer, 1, &mut |id| id.get() != 100));
         assert_eq!(tx.try_send(b"x"), Err(Error::PeerDead));
-        assert_eq!(r.consumer_endpoint().reclaim(new, new), Err(Error::InUse));
-        r.consumer_endpoint().reclaim(old, new).unwrap();
+        // A live owner is never taken over; a dead one is.
+        assert_eq!(
+            r.claim_consumer(200, &mut assume_alive).unwrap_err(),
+            Error::InUse
+        );
+        let mut rx = r.claim_consumer(200, &mut |id| id.get() != 100).unwrap();
         assert_eq!(tx.try_send(b"x"), Ok(()));
-        assert_eq!(r.consumer_endpoint().release(old), Err(Error::InUse));
-        r.consumer_endpoint().release(new).unwrap();
+        assert_eq!(rx.try_recv(&mut [0; 8]), Ok(1));
+        // The old handle is stale: refused, and dropping it frees nothing.
+        let mut old_rx = old_rx;
+        assert_eq!(old_rx.try_recv(&mut [0; 8]), Err(Error::InUse));
+        drop(old_rx);
+        assert_eq!(r.consumer_endpoint().owner().map(|o| o.get()), Some(200));
+        drop(rx);
         assert_eq!(r.consumer_endpoint().state(), Ok(EndpointState::Closed));
-        r.consumer_endpoint().claim(old).unwrap();
+        assert_eq!(r.consumer_endpoint().owner(), None);
+        let _again = r.consumer(100).unwrap();
         assert_eq!(r.consumer_endpoint().state(), Ok(EndpointState::Attached));
     }
 
     #[test]
-    fn handles_are_exclusive_per_region_value() {
+    fn a_death_verdict_on_an_old_owner_never_marks_a_newer_claim() {
+        let (_mem, r) = fresh(4, 8);
+        let ep = r.consumer_endpoint();
+        let first = r.consumer(100).unwrap();
+        // A reaper reads the word, then (slowly) judges 100 dead...
+        let seen = ep.word();
+        // ...meanwhile 100 leaves cleanly and 300 claims the side.
+        drop(first);
+        let _live = r.consumer(300).unwrap();
+        assert!(!ep.mark_dead_from(seen));
+        assert_eq!(ep.state(), Ok(EndpointState::Attached));
+        assert!(!r.reap(Role::Producer, 1, &mut |id| id.get() != 100));
+        assert_eq!(ep.state(), Ok(EndpointState::Attached));
+    }
+
+    #[test]
+    fn handles_are_exclusive_per_region() {
         let (_mem, r) = fresh(2, 8);
-        let tx = r.producer().unwrap();
-        let rx = r.consumer().unwrap();
-        assert_eq!(r.producer().unwrap_err(), Error::InUse);
-        assert_eq!(r.consumer().unwrap_err(), Error::InUse);
+        let tx = r.producer(1).unwrap();
+        let rx = r.consumer(2).unwrap();
+        let clone = r.clone();
+        assert_eq!(r.producer(1).unwrap_err(), Error::InUse);
+        assert_eq!(clone.producer(3).unwrap_err(), Error::InUse);
+        assert_eq!(r.consumer(2).unwrap_err(), Error::InUse);
         drop((tx, rx));
-        assert!(r.producer().is_ok());
-        assert!(r.consumer().is_ok());
+        assert!(r.producer(1).is_ok());
+        assert!(r.consumer(2).is_ok());
     }
 
     #[test]
     fn send_with_writes_in_place_and_checks_bounds() {
         let (_mem, r) = fresh(2, 8);
-        let mut tx = r.producer().unwrap();
+        let mut tx = r.producer(1).unwrap();
         assert_eq!(
             tx.try_send_with(9, |_| unreachable!()),
             Err(Error::TooLarge { len: 9, max: 8 })
@@ -1809,7 +2007,7 @@ mod tests {
         })
         .unwrap();
         let mut out = [0; 8];
-        assert_eq!(r.consumer().unwrap().try_recv(&mut out), Ok(8));
+        assert_eq!(r.consumer(2).unwrap().try_recv(&mut out), Ok(8));
         assert_eq!(&out, b"abcdefgh");
     }
 
@@ -1822,7 +2020,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let _g = flag.guard();
-                let mut tx = r.producer().unwrap();
+                let mut tx = r.producer(1).unwrap();
                 let mut seq = 0u64;
                 while seq < COUNT {
                     let mut msg = [0u8; 24];
@@ -1838,7 +2036,7 @@ mod tests {
             });
             s.spawn(|| {
                 let _g = flag.guard();
-                let mut rx = r.consumer().unwrap();
+                let mut rx = r.consumer(2).unwrap();
                 let mut expected = 0u64;
                 let mut buf = [0u8; 24];
                 while expected < COUNT {
@@ -1869,8 +2067,8 @@ mod tests {
         let (mut mem, r) = fresh(8, 16);
         let base = mem.base() as usize;
         let len = mem.len();
-        let mut rx = r.consumer().unwrap();
-        let mut tx = r.producer().unwrap();
+        let mut rx = r.consumer(2).unwrap();
+        let mut tx = r.producer(1).unwrap();
         let stop = crate::test_util::PanicFlag::new();
         std::thread::scope(|s| {
             let _stop = crate::test_util::StopOnDrop(&stop);

@@ -91,6 +91,15 @@ pub const DEFAULT_CONFIG: MailboxConfig = MailboxConfig::new(64, 64 << 10);
 const REPLY_SLOTS: u32 = 8;
 
 /// Everything a call (or serving) can fail with.
+///
+/// This is deliberately not folded into [`Error`]: most of its variants are
+/// answers from the *remote* side (no such method, the handler's own error
+/// message, a request the server could not decode) that a caller handles
+/// differently from local failures, and the local ones arrive wrapped as
+/// [`RpcError::Transport`] with the ordinary host [`Error`] inside, so
+/// `PeerDead`, `Timeout` and the rest are still matched in one place.
+/// [`frame::FrameError`] likewise stays a small `Copy` type of pure decoding
+/// outcomes (no object names), reported to callers as [`RpcError::Malformed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpcError {
     /// No reply within the timeout.

@@ -2,8 +2,12 @@
 //!
 //! Each function is a thin, typed wrapper that turns `-1`/`errno` into a
 //! [`rustix::io::Errno`]; the safe layers above live in the public modules.
+//!
+//! Nothing here names a module above `sys`: where a call needs something
+//! from above (the signal handler's recorder), it is handed down as a value.
 #![allow(unsafe_code)]
 
+pub(crate) mod mq;
 pub(crate) mod ofd;
 pub(crate) mod signal;
 pub(crate) mod sock;

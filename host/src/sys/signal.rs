@@ -4,10 +4,15 @@
 //!
 //! The handler, [`on_signal`], is the only code here that runs in signal
 //! context. It does only async-signal-safe work: it saves `errno`, reads the
-//! `siginfo_t`, hands it to [`crate::signals::record`] (lock-free, no
-//! allocation), may add the signal to the mask restored on return (the
-//! throttle, see [`crate::signals`]), calls the handler that was installed
-//! before ours (chaining), and restores `errno`.
+//! `siginfo_t`, hands it to the [`Recorder`] that [`install`] was given
+//! (the public signal layer registers its lock-free inbox there: no lock, no
+//! allocation), may add the signal to the mask restored on return when the
+//! recorder asks for it (the throttle, described where the recorder lives),
+//! calls the handler that was installed before ours (chaining), and restores
+//! `errno`.
+//!
+//! This module calls nothing above `sys`: the layer above hands its
+//! recorder down as a function pointer, so the dependency points one way.
 //!
 //! # References
 //! - [POSIX `sigaction`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigaction.html)
@@ -18,6 +23,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kipc_core::signal::{SigInfo, SigSet, Signal, SI_QUEUE};
@@ -243,9 +249,25 @@ fn sigaction(sig: Signal, act: &libc::sigaction) -> io::Result<SavedAction> {
     Ok(SavedAction(old))
 }
 
+/// What the handler hands each signal it catches to. It must be
+/// async-signal-safe (atomics only: no lock, no allocation, no system call
+/// other than async-signal-safe ones). It returns whether to block the
+/// signal in the interrupted thread once the handler returns (the throttle).
+pub(crate) type Recorder = fn(SigInfo) -> bool;
+
+/// The recorder [`on_signal`] calls: set once, by the first [`install`],
+/// before any handler of ours is installed, so the handler always finds it.
+/// (`OnceLock::get` is one atomic load and a read: async-signal-safe.)
+static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
 /// Installs [`on_signal`] for `sig` (`SA_SIGINFO | SA_RESTART`, empty
 /// `sa_mask`) and returns the previous action, which the handler chains to.
-pub(crate) fn install(sig: Signal) -> io::Result<SavedAction> {
+/// The handler hands each signal to `record`. The process has one handler,
+/// so it has one recorder: the first one given serves for the process's
+/// lifetime, and later calls must pass the same function (the crate has a
+/// single caller, which always does).
+pub(crate) fn install(sig: Signal, record: Recorder) -> io::Result<SavedAction> {
+    let _ = RECORDER.set(record);
     let old = query_action(sig)?;
     let n = sig.number() as usize;
     if let RawDisposition::Handler { address, siginfo } = classify(&old.0) {
@@ -312,7 +334,9 @@ extern "C" fn on_signal(signo: c_int, info: *mut libc::siginfo_t, ctx: *mut c_vo
             Some(i) => read_info(sig, i),
             None => SigInfo::lost(sig),
         };
-        if crate::signals::record(record) && !ctx.is_null() {
+        // `install` set the recorder before it installed this handler.
+        let throttle = RECORDER.get().is_some_and(|rec| rec(record));
+        if throttle && !ctx.is_null() {
             // Throttle: block `sig` in the interrupted thread once this
             // handler returns, so further instances wait in the kernel.
             // SAFETY: with SA_SIGINFO `ctx` points to the ucontext_t the

@@ -274,11 +274,11 @@ fn honest(name: &str, millis: u64, seed: u64) -> Result<(), String> {
         garbage: 0,
         seq: 0,
     };
-    let mut senders: Vec<Option<Sender<'_>>> = Vec::new();
+    let mut senders: Vec<Option<Sender>> = Vec::new();
     for _ in 0..if mpmc { 2 } else { 1 } {
         senders.push(h.op("sender", false, || ring.sender()));
     }
-    let mut rx: Option<Receiver<'_>> = h.op("receiver", false, || ring.receiver());
+    let mut rx: Option<Receiver> = h.op("receiver", false, || ring.receiver());
     say(&format!(
         "ready overflow-checks={}",
         if stress::overflow_checks_on() {

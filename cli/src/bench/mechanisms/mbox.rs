@@ -14,7 +14,6 @@
 use std::io;
 use std::time::Duration;
 
-use kipc_core::Error as CoreError;
 use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
 use kipc_host::Error;
 
@@ -38,7 +37,7 @@ impl Channel for MboxChannel<'_> {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         match self.tx.try_send(msg, 0, 1) {
             Ok(()) => return Ok(()),
-            Err(Error::Core(CoreError::Full)) => {}
+            Err(Error::Full) => {}
             Err(e) => return Err(other("mailbox send", e)),
         }
         loop {
@@ -54,7 +53,7 @@ impl Channel for MboxChannel<'_> {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.rx.try_recv(buf) {
             Ok(got) => return Ok(got.len),
-            Err(Error::Core(CoreError::Empty)) => {}
+            Err(Error::Empty) => {}
             Err(e) => return Err(other("mailbox receive", e)),
         }
         loop {

@@ -1,7 +1,7 @@
-//! `posix-mq`: two POSIX message queues (one each way), created by the
-//! parent under a per-run name and unlinked as soon as the peer has opened
-//! them. Each side sends with `mq_timedsend` and receives with
-//! `mq_timedreceive` in 100 ms slices, checking between slices that the
+//! `posix-mq`: two POSIX message queues (one each way, [`kipc_host::mq`]),
+//! created by the parent under a per-run name and unlinked as soon as the
+//! peer has opened them. Each side sends with `mq_timedsend` and receives
+//! with `mq_timedreceive` in 100 ms slices, checking between slices that the
 //! other process lives (a queue never reports that its peer is gone).
 //!
 //! Message size is capped by `/proc/sys/fs/mqueue/msgsize_max` (8192 by
@@ -10,7 +10,9 @@
 use std::io;
 use std::time::Duration;
 
-use super::sys::Mq;
+use kipc_host::mq::MessageQueue;
+use kipc_host::Error;
+
 use super::Driver;
 use crate::bench::harness::{ChildCtx, ParentCtx, Peer};
 use crate::bench::protocol::Channel;
@@ -20,25 +22,27 @@ const SLICE: Duration = Duration::from_millis(100);
 /// Queue depth: 10 is the default `msg_max` an unprivileged user may ask for.
 const DEPTH: usize = 10;
 
+/// Every message is sent at this priority (so the queues are FIFO).
+const PRIORITY: u32 = 0;
+
 struct MqChannel<'a> {
-    tx: Mq,
-    rx: Mq,
+    tx: MessageQueue,
+    rx: MessageQueue,
     peer: &'a Peer,
 }
 
 impl MqChannel<'_> {
-    fn retry<T>(&self, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    /// Repeats `op` (a wait of one slice) until it does not time out,
+    /// checking between slices that the peer lives.
+    fn retry<T>(&self, mut op: impl FnMut() -> kipc_host::Result<T>) -> io::Result<T> {
         loop {
             match op() {
-                Err(e)
-                    if e.kind() == io::ErrorKind::TimedOut
-                        || e.kind() == io::ErrorKind::Interrupted =>
-                {
+                Err(Error::Timeout) => {
                     if !self.peer.alive() {
                         return Err(self.peer.dead_error());
                     }
                 }
-                r => return r,
+                r => return r.map_err(io::Error::from),
             }
         }
     }
@@ -46,11 +50,11 @@ impl MqChannel<'_> {
 
 impl Channel for MqChannel<'_> {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        self.retry(|| self.tx.send(msg, SLICE))
+        self.retry(|| self.tx.send_timeout(msg, PRIORITY, SLICE))
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // mq_receive wants room for the queue's largest message.
-        self.retry(|| self.rx.recv(buf, SLICE))
+        self.retry(|| self.rx.recv_timeout(buf, SLICE).map(|r| r.len))
     }
 }
 
@@ -60,7 +64,7 @@ struct Names([String; 2]);
 impl Drop for Names {
     fn drop(&mut self) {
         for n in &self.0 {
-            Mq::unlink(n);
+            let _ = MessageQueue::unlink(n);
         }
     }
 }
@@ -68,14 +72,16 @@ impl Drop for Names {
 /// Parent side.
 pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     let msgsize = ctx.mech.ack_len(ctx.size);
-    let base = format!("/kipc-bench.{}", std::process::id());
+    let base = format!("bench.{}", std::process::id());
     let names = Names([format!("{base}.to-peer"), format!("{base}.from-peer")]);
     for n in &names.0 {
-        Mq::unlink(n); // a stale queue from a killed run with our pid
+        let _ = MessageQueue::unlink(n); // a stale queue from a killed run with our pid
     }
     let open = |n: &str| {
-        Mq::open(n, Some((DEPTH, msgsize)))
-            .map_err(|e| io::Error::new(e.kind(), format!("mq_open({n}, msgsize {msgsize}): {e}")))
+        MessageQueue::create(n, DEPTH, msgsize).map_err(|e| {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("{e} (msgsize {msgsize})"))
+        })
     };
     let tx = open(&names.0[0])?;
     let rx = open(&names.0[1])?;
@@ -112,8 +118,8 @@ impl Channel for UnlinkAfterFirstRecv<'_, '_> {
 /// Peer side.
 pub fn child(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     let base = ctx.extra(0)?;
-    let rx = Mq::open(&format!("{base}.to-peer"), None)?;
-    let tx = Mq::open(&format!("{base}.from-peer"), None)?;
+    let rx = MessageQueue::open(&format!("{base}.to-peer"))?;
+    let tx = MessageQueue::open(&format!("{base}.from-peer"))?;
     drive(&mut MqChannel {
         tx,
         rx,

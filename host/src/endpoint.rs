@@ -1,0 +1,867 @@
+//! One endpoint type for every shared-memory queue: a segment (named POSIX
+//! shm or a sealed memfd) with a core [`Queue`] laid over it, owner liveness,
+//! and waiting. [`ShmRing`](crate::ring::ShmRing) and
+//! [`Mailbox`](crate::mailbox::Mailbox) are names for [`ShmQueue`] over the
+//! ring and mailbox layouts, so every constructor, claim, wait and liveness
+//! check below is written once.
+//!
+//! # Ownership
+//!
+//! A [`ShmQueue`] is a cheap handle on a shared mapping (an [`Arc`]): clone it
+//! freely. [`ShmQueue::sender`] and [`ShmQueue::receiver`] claim a side in the
+//! core (for this process's pid) and return an owned [`Sender`] or
+//! [`Receiver`] that keeps the mapping alive by itself: it is `Send +
+//! 'static`, moves into threads and async tasks, and outlives the
+//! `ShmQueue` it came from. Dropping a handle releases its side and wakes
+//! every sleeper, so a waiting peer re-checks.
+//!
+//! # Waiting and liveness
+//!
+//! Blocking calls spin briefly, then sleep on the queue's doorbell with a
+//! shared futex ([`crate::futex::wait_until`]). Every
+//! [`LIVENESS_SLICE`](crate::futex::LIVENESS_SLICE) (20 ms) a sleeper asks the
+//! core to [`reap`](Queue::reap) its dead peers, with verdicts from one
+//! [`OwnerLocks`] (a lock per owner the kernel drops when it dies, exact
+//! across pid namespaces); the core marks a dead peer with a
+//! compare-and-swap, wakes everyone, and the waiter's next try reports
+//! [`Error::PeerDead`] after delivering what was already published (the
+//! mailbox instead recovers the dead owner's slots and goes on).
+//!
+//! Claims take over sides whose recorded owner has exited, with the same
+//! verdicts.
+//!
+//! # Not pollable
+//!
+//! Waits are futex waits; see [`crate::futex`] for why they cannot be
+//! registered with epoll.
+//!
+//! # Examples
+//!
+//! A receiver moved into a thread after the ring value that made it is gone:
+//!
+//! ```
+//! use kipc_host::ring::{RingConfig, ShmRing};
+//! let ring = ShmRing::create_anonymous(RingConfig::spsc(8, 64))?;
+//! let mut tx = ring.sender()?;
+//! let mut rx = ring.receiver()?;
+//! drop(ring);
+//! let t = std::thread::spawn(move || {
+//!     let mut buf = [0u8; 64];
+//!     let n = rx.recv(&mut buf)?;
+//!     Ok::<_, kipc_host::Error>(buf[..n].to_vec())
+//! });
+//! tx.send(b"hello")?;
+//! assert_eq!(t.join().unwrap()?, b"hello");
+//! # Ok::<(), kipc_host::Error>(())
+//! ```
+
+#![allow(unsafe_code)]
+
+use core::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kipc_core::doorbell::Doorbell;
+use kipc_core::queue::{Consumer, Producer, Queue, Role};
+use kipc_core::region::SlotWriter;
+use kipc_core::Error as CoreError;
+use rustix::fd::{BorrowedFd, OwnedFd};
+
+use crate::futex;
+use crate::liveness::OwnerLocks;
+use crate::segment::{self, Segment};
+use crate::shm::ShmSegment;
+use crate::{Error, Result};
+
+/// How long [`ShmQueue::open`] waits for a creator to finish initialising.
+pub const OPEN_WAIT: Duration = Duration::from_secs(1);
+
+/// Largest segment kipc creates for one queue (4 GiB): a geometry that needs
+/// more is refused before anything is allocated.
+pub const MAX_QUEUE_BYTES: u64 = 4 << 30;
+
+/// A core queue layout the host can create in and attach to a segment.
+pub trait QueueLayout: Queue + 'static {
+    /// What the creator chooses (the geometry).
+    type Config: Clone + fmt::Debug;
+
+    /// What the object is called in errors (`"ring"`, `"mailbox"`).
+    const OBJECT: &'static str;
+
+    /// Bytes the layout for `config` needs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Core`] with `InvalidGeometry` (also above
+    /// [`MAX_QUEUE_BYTES`]).
+    fn region_size(config: &Self::Config) -> Result<usize>;
+
+    /// Writes a fresh queue over `len` bytes at `base`.
+    ///
+    /// # Errors
+    ///
+    /// As the core layout's `init`.
+    ///
+    /// # Safety
+    ///
+    /// As the core layout's `init`.
+    unsafe fn init(base: *mut u8, len: usize, config: &Self::Config) -> Result<Self, CoreError>;
+
+    /// Attaches to a queue of this layout at `base`.
+    ///
+    /// # Errors
+    ///
+    /// As the core layout's `attach`.
+    ///
+    /// # Safety
+    ///
+    /// As the core layout's `attach`.
+    unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, CoreError>;
+}
+
+/// Checks a computed layout size against [`MAX_QUEUE_BYTES`]: a memfd has
+/// no size limit and /dev/shm may be larger than RAM, so without the cap
+/// `fallocate` of a huge geometry would run the machine out of memory
+/// instead of failing.
+pub(crate) fn checked_size(size: usize) -> Result<usize> {
+    if size as u64 > MAX_QUEUE_BYTES {
+        return Err(Error::Core(CoreError::InvalidGeometry {
+            what: "queue would be larger than MAX_QUEUE_BYTES (4 GiB)",
+        }));
+    }
+    Ok(size)
+}
+
+/// The queue and the mapping it points into, shared by every handle.
+#[derive(Debug)]
+struct Shared<Q> {
+    // Declared before `segment`: the queue points into the mapping.
+    queue: Q,
+    segment: Segment,
+    /// Our pid: the owner id of our claims.
+    me: u32,
+    /// Our owner lock, held while this process maps the segment, and the
+    /// verdicts on everyone else's.
+    owners: OwnerLocks,
+}
+
+impl<Q: Queue> Shared<Q> {
+    /// Changes both doorbell words and wakes every sleeper on them.
+    fn wake_everyone(&self) {
+        futex::ring_all(self.queue.not_empty());
+        futex::ring_all(self.queue.not_full());
+    }
+
+    /// What a waiter on side `waiter` runs every liveness slice: applies the
+    /// verdicts on its peers and wakes everyone if that changed anything.
+    /// Always "go on": the core's next try reports what changed.
+    fn reap(&self, waiter: Role) -> bool {
+        if self.queue.reap(waiter, self.me, &mut self.owners.oracle()) {
+            self.wake_everyone();
+        }
+        true
+    }
+
+    /// Spin, then sleep on `bell` until `op` gives an answer, reaping dead
+    /// peers of side `waiter` every liveness slice.
+    fn wait<T>(
+        &self,
+        waiter: Role,
+        bell: &Doorbell,
+        deadline: Option<Instant>,
+        op: impl FnMut() -> Option<Result<T, CoreError>>,
+    ) -> Result<T> {
+        let alive = || self.reap(waiter);
+        Ok(futex::wait_until(
+            bell,
+            futex::DEFAULT_SPIN_ITERS,
+            deadline,
+            &alive,
+            op,
+        )??)
+    }
+}
+
+/// A process that a queue's header names, and whether it is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// Producer or consumer.
+    pub role: Role,
+    /// The MPMC lane a producer holds.
+    pub lane: Option<u32>,
+    /// The recorded pid.
+    pub pid: u32,
+    /// Whether that process is alive now.
+    pub alive: bool,
+}
+
+/// A queue in shared memory. See the [module documentation](self).
+pub struct ShmQueue<Q: QueueLayout> {
+    shared: Arc<Shared<Q>>,
+}
+
+impl<Q: QueueLayout> fmt::Debug for ShmQueue<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmQueue")
+            .field("name", &self.name())
+            .field("queue", &self.shared.queue)
+            .finish()
+    }
+}
+
+impl<Q: QueueLayout> Clone for ShmQueue<Q> {
+    /// Another handle on the same mapping (no system call).
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Our pid, the owner id of our claims (a pid is always positive).
+fn my_id() -> u32 {
+    std::process::id().max(1)
+}
+
+/// `Instant::now() + d`, or no deadline if that overflows.
+pub(crate) fn deadline_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+impl<Q: QueueLayout> ShmQueue<Q> {
+    /// Creates the named queue `/dev/shm/kipc.NAME` (`0600`, `O_EXCL`) and
+    /// initialises it. Nothing is claimed.
+    ///
+    /// On any failure nothing is left behind: the geometry is checked before
+    /// the segment is created, and the name is unlinked if initialising fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Core`] with `InvalidGeometry` for a
+    /// bad configuration; [`Error::Sys`]
+    /// from `shm_open` (`EEXIST` if the name is taken), `fallocate` or `mmap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let name = format!("doc-ring-create-{}", std::process::id());
+    /// let ring = ShmRing::create(&name, RingConfig::spsc(4, 32))?;
+    /// assert_eq!(ring.name(), Some(name.as_str()));
+    /// assert!(ShmRing::create(&name, RingConfig::spsc(4, 32)).is_err());
+    /// ShmRing::unlink(&name)?;
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn create(name: &str, config: Q::Config) -> Result<Self> {
+        crate::name::validate(name)?;
+        let len = Q::region_size(&config)?;
+        segment::create_named(name, len, |seg| Self::init(seg, &config))
+    }
+
+    /// Creates an anonymous queue in a sealed memfd; share it by passing
+    /// [`fd`](Self::fd) to another process, which calls
+    /// [`from_fd`](Self::from_fd). Nothing outlives the last descriptor.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create), with `memfd_create` and `fcntl` instead
+    /// of `shm_open`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::mpmc(2, 4, 16))?;
+    /// assert_eq!(ring.name(), None);
+    /// assert_eq!(ring.info().slots, 4);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn create_anonymous(config: Q::Config) -> Result<Self> {
+        let len = Q::region_size(&config)?;
+        Self::init(Segment::anonymous(Q::OBJECT, len)?, &config)
+    }
+
+    fn init(segment: Segment, config: &Q::Config) -> Result<Self> {
+        // SAFETY: the mapping is `len` bytes, readable and writable, owned by
+        // `segment`, which `Shared` keeps (and drops after the queue); it was
+        // just created, so no other process has it yet.
+        let queue = unsafe { Q::init(segment.as_ptr(), segment.len(), config) }?;
+        Self::from_parts(queue, segment)
+    }
+
+    fn from_parts(queue: Q, segment: Segment) -> Result<Self> {
+        let me = my_id();
+        // Before any claim can record `me` in the header.
+        let owners = OwnerLocks::acquire(segment.fd(), me)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                queue,
+                segment,
+                me,
+                owners,
+            }),
+        })
+    }
+
+    /// Opens the named queue, waiting up to [`OPEN_WAIT`] (1 s) for a creator
+    /// that has not finished initialising it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_timeout`](Self::open_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, RingKind, ShmRing};
+    /// let name = format!("doc-ring-open-{}", std::process::id());
+    /// let _created = ShmRing::create(&name, RingConfig::mpmc(2, 8, 16))?;
+    /// let ring = ShmRing::open(&name)?;
+    /// assert_eq!(ring.kind(), RingKind::Mpmc { lanes: 2 });
+    /// ShmRing::unlink(&name)?;
+    /// assert!(ShmRing::open(&name).is_err());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_timeout(name, OPEN_WAIT)
+    }
+
+    /// Opens the named queue, retrying for up to `wait` while the segment is
+    /// still empty or its header unpublished.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Sys`] from `shm_open` (`ENOENT`: no
+    /// such object), `fstat` or `mmap`; [`Error::NotOwner`]/[`Error::BadMode`]
+    /// (see [`crate::shm`]); [`Error::NotReady`] if it is still not
+    /// initialised after `wait`; [`Error::Core`] with `BadLayout` (another
+    /// kind of object, or a damaged header) or `RegionTooSmall`.
+    pub fn open_timeout(name: &str, wait: Duration) -> Result<Self> {
+        segment::open_named(name, wait, Self::attach)
+    }
+
+    /// Attaches to an initialised queue in a memfd received from its creator
+    /// (after checking its seals and size; see
+    /// [`MemfdSegment::from_fd`](crate::memfd::MemfdSegment::from_fd)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSealed`], [`Error::SizeMismatch`], [`Error::Sys`] from
+    /// `fcntl`, `fstat` or `mmap`; [`Error::NotReady`] if the header is not
+    /// published; [`Error::Core`] with `BadLayout` or `RegionTooSmall`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let a = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// let fd = a.fd().try_clone_to_owned().unwrap();
+    /// let b = ShmRing::from_fd(fd)?;
+    /// a.sender()?.try_send(b"hi")?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(b.receiver()?.try_recv(&mut buf)?, 2);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        Self::attach(Segment::from_fd(fd)?)
+    }
+
+    fn attach(segment: Segment) -> Result<Self> {
+        // SAFETY: the mapping is `len` bytes, readable and writable, kept
+        // alive by `segment`, which `Shared` owns and drops after the queue;
+        // this process touches it only through kipc.
+        let queue = unsafe { Q::attach(segment.as_ptr(), segment.len()) }?;
+        Self::from_parts(queue, segment)
+    }
+
+    /// `shm_unlink("/kipc.NAME")`: removes the name. Processes that have the
+    /// object open keep using it; the memory goes with the last mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::Sys`] (`ENOENT` if there is none).
+    pub fn unlink(name: &str) -> Result<()> {
+        ShmSegment::unlink(name)
+    }
+
+    /// The kipc name, or `None` for a memfd queue.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.segment.name()
+    }
+
+    /// The descriptor of the segment (for a memfd queue, the one to pass to
+    /// a peer; [`from_fd`](Self::from_fd) accepts only sealed memfds).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.shared.segment.fd()
+    }
+
+    /// The core queue laid over the segment (geometry, doorbells, owners).
+    pub fn queue(&self) -> &Q {
+        &self.shared.queue
+    }
+
+    /// Bytes of the segment.
+    pub fn size(&self) -> usize {
+        self.shared.segment.len()
+    }
+
+    /// Whether the name was unlinked (or replaced) since this handle opened
+    /// it: a named object nobody can open any more. Always `false` for memfd
+    /// queues.
+    pub fn is_unlinked(&self) -> bool {
+        match &self.shared.segment {
+            Segment::Named(s) => rustix::fs::fstat(s).is_ok_and(|st| st.st_nlink == 0),
+            Segment::Anon(_) => false,
+        }
+    }
+
+    /// Every process the header records, with whether it is alive now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, Role, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// let _tx = ring.sender()?;
+    /// let owners = ring.owners();
+    /// assert_eq!(owners.len(), 1);
+    /// assert_eq!((owners[0].role, owners[0].pid), (Role::Producer, std::process::id()));
+    /// assert!(owners[0].alive);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn owners(&self) -> Vec<Attached> {
+        let mut attached = Vec::new();
+        self.shared.queue.owners(&mut |o| {
+            attached.push(Attached {
+                role: o.role,
+                lane: o.lane,
+                pid: o.id.get(),
+                alive: self.shared.owners.is_alive(o.id.get()),
+            })
+        });
+        attached
+    }
+
+    /// Whether the header names at least one process and every process it
+    /// names has exited: what `kipc ls --prune` removes. A queue naming
+    /// nobody is *not* stale (its owner is unknown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// assert!(!ring.is_stale()); // nobody recorded: unknown, keep
+    /// let _tx = ring.sender()?;
+    /// assert!(!ring.is_stale()); // we are alive
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn is_stale(&self) -> bool {
+        let owners = self.owners();
+        !owners.is_empty() && owners.iter().all(|a| !a.alive)
+    }
+
+    /// Claims a producer place (the SPSC producer side, an MPMC lane, or a
+    /// mailbox sender) for this process. A side whose recorded owner has
+    /// exited is taken over: published messages stay queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] if live processes (possibly this one) hold every
+    /// place; [`Error::Corrupt`] if the header's indices are out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// let tx = ring.sender()?;
+    /// assert_eq!(ring.sender().unwrap_err(), Error::Busy); // one producer
+    /// drop(tx);
+    /// assert!(ring.sender().is_ok()); // released on drop
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn sender(&self) -> Result<Sender<Q>> {
+        let shared = &self.shared;
+        let handle = shared
+            .queue
+            .claim_producer(shared.me, &mut shared.owners.oracle())?;
+        Ok(Sender {
+            handle: Some(handle),
+            shared: Arc::clone(shared),
+        })
+    }
+
+    /// Claims a consumer place for this process, taking over from an exited
+    /// owner as [`sender`](Self::sender) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`sender`](Self::sender).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// let rx = ring.receiver()?;
+    /// assert!(ring.receiver().is_err());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn receiver(&self) -> Result<Receiver<Q>> {
+        let shared = &self.shared;
+        let handle = shared
+            .queue
+            .claim_consumer(shared.me, &mut shared.owners.oracle())?;
+        Ok(Receiver {
+            handle: Some(handle),
+            shared: Arc::clone(shared),
+        })
+    }
+
+    /// Applies liveness verdicts for a waiter on side `waiter` now (what a
+    /// blocking call does every slice); returns whether anything changed.
+    pub fn reap(&self, waiter: Role) -> bool {
+        let shared = &self.shared;
+        let changed = shared
+            .queue
+            .reap(waiter, shared.me, &mut shared.owners.oracle());
+        if changed {
+            shared.wake_everyone();
+        }
+        changed
+    }
+
+    /// This process's owner lock on the segment, and the verdicts on the
+    /// other owners (see [`OwnerLocks`]).
+    pub fn owner_locks(&self) -> &OwnerLocks {
+        &self.shared.owners
+    }
+
+    /// Our owner id (this process's pid).
+    pub(crate) fn me(&self) -> u32 {
+        self.shared.me
+    }
+
+    /// Spin, then sleep until `op` answers; see [`Shared::wait`].
+    pub(crate) fn wait<T>(
+        &self,
+        waiter: Role,
+        deadline: Option<Instant>,
+        op: impl FnMut() -> Option<Result<T, CoreError>>,
+    ) -> Result<T> {
+        let q = &self.shared.queue;
+        let bell = match waiter {
+            Role::Producer => q.not_full(),
+            Role::Consumer => q.not_empty(),
+        };
+        self.shared.wait(waiter, bell, deadline, op)
+    }
+}
+
+/// The sending side of a [`ShmQueue`] (see [`ShmQueue::sender`]). Owns its
+/// claim and a share of the mapping; dropping it releases the side and wakes
+/// the peer.
+pub struct Sender<Q: QueueLayout> {
+    /// Always `Some` until `drop`, which releases it before waking.
+    handle: Option<Q::Producer>,
+    shared: Arc<Shared<Q>>,
+}
+
+impl<Q: QueueLayout> fmt::Debug for Sender<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `None` on `Full`: the wait goes on.
+fn unless_full<T>(r: Result<T, CoreError>) -> Option<Result<T, CoreError>> {
+    match r {
+        Err(CoreError::Full) => None,
+        other => Some(other),
+    }
+}
+
+/// `None` on `Empty`: the wait goes on.
+fn unless_empty<T>(r: Result<T, CoreError>) -> Option<Result<T, CoreError>> {
+    match r {
+        Err(CoreError::Empty) => None,
+        other => Some(other),
+    }
+}
+
+impl<Q: QueueLayout> Sender<Q> {
+    fn handle(&mut self) -> Result<&mut Q::Producer> {
+        self.handle.as_mut().ok_or(Error::PeerDead)
+    }
+
+    /// The core handle (for kind-specific calls such as the MPMC lane).
+    pub fn producer(&self) -> Option<&Q::Producer> {
+        self.handle.as_ref()
+    }
+
+    /// Sends `msg` if there is room now, then wakes a sleeping receiver.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Full`], [`Error::TooLarge`], [`Error::Corrupt`];
+    /// [`Error::Busy`] if this sender's side was taken over;
+    /// [`Error::PeerDead`] if the consumer side is marked dead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(1, 8))?;
+    /// let mut tx = ring.sender()?;
+    /// tx.try_send(b"one")?;
+    /// assert_eq!(tx.try_send(b"two"), Err(Error::Full));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    #[inline]
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
+        self.handle()?.try_send(msg)?;
+        futex::ring(self.shared.queue.not_empty());
+        Ok(())
+    }
+
+    /// Sends `msg`, waiting as long as it takes for room.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout), without `Timeout`.
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.send_deadline(msg, None)
+    }
+
+    /// Sends `msg`, waiting up to `timeout` for room (spin, then futex sleep).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; [`Error::PeerDead`] if the consumer process exited
+    /// while the queue was full (noticed within about 20 ms); as
+    /// [`try_send`](Self::try_send) otherwise (except `Full`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(1, 8))?;
+    /// let mut tx = ring.sender()?;
+    /// tx.send_timeout(b"a", Duration::from_millis(10))?;
+    /// assert_eq!(tx.send_timeout(b"b", Duration::from_millis(10)), Err(Error::Timeout));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.send_deadline(msg, deadline_after(timeout))
+    }
+
+    /// Sends `msg`, waiting until `deadline` (`None`: forever) for room.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_deadline(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+        let shared = &*self.shared;
+        let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
+        shared.wait(Role::Producer, shared.queue.not_full(), deadline, || {
+            unless_full(handle.try_send(msg))
+        })?;
+        futex::ring(shared.queue.not_empty());
+        Ok(())
+    }
+
+    /// Zero-copy send: reserves a `len`-byte message in the next free slot,
+    /// waiting up to `timeout` (`None`: forever) for room, lets `fill` write
+    /// it in place through a [`SlotWriter`], and publishes it. Bytes `fill`
+    /// leaves unwritten hold what the slot held before.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout). `fill` is called only when
+    /// the message will be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::mpmc(2, 4, 16))?;
+    /// let mut tx = ring.sender()?;
+    /// tx.send_with(8, None, |w| {
+    ///     w.write_at(0, &42u64.to_le_bytes()).unwrap();
+    /// })?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(ring.receiver()?.try_recv(&mut buf)?, 8);
+    /// assert_eq!(buf[0], 42);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn send_with(
+        &mut self,
+        len: usize,
+        timeout: Option<Duration>,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<()> {
+        let shared = &*self.shared;
+        let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
+        let mut fill = Some(fill);
+        shared.wait(
+            Role::Producer,
+            shared.queue.not_full(),
+            timeout.and_then(deadline_after),
+            || {
+                // The core calls the closure only once room is reserved, so
+                // on `Full` (or any error) `fill` is still ours to retry with.
+                unless_full(handle.try_send_with(len, |w| {
+                    if let Some(f) = fill.take() {
+                        f(w);
+                    }
+                }))
+            },
+        )?;
+        futex::ring(shared.queue.not_empty());
+        Ok(())
+    }
+
+    /// Largest message in bytes.
+    pub fn max_len(&self) -> usize {
+        self.shared.queue.max_msg()
+    }
+}
+
+impl<Q: QueueLayout> Drop for Sender<Q> {
+    fn drop(&mut self) {
+        // The core releases the claim in the handle's drop; then wake, so a
+        // peer sleeping on either doorbell re-checks at once.
+        drop(self.handle.take());
+        self.shared.wake_everyone();
+    }
+}
+
+/// The receiving side of a [`ShmQueue`] (see [`ShmQueue::receiver`]). Owns
+/// its claim and a share of the mapping; dropping it releases the side and
+/// wakes the peer.
+pub struct Receiver<Q: QueueLayout> {
+    /// Always `Some` until `drop`.
+    handle: Option<Q::Consumer>,
+    shared: Arc<Shared<Q>>,
+}
+
+impl<Q: QueueLayout> fmt::Debug for Receiver<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Q: QueueLayout> Receiver<Q> {
+    fn handle(&mut self) -> Result<&mut Q::Consumer> {
+        self.handle.as_mut().ok_or(Error::PeerDead)
+    }
+
+    /// The core handle (for kind-specific calls such as mailbox selectors).
+    pub fn consumer(&mut self) -> Option<&mut Q::Consumer> {
+        self.handle.as_mut()
+    }
+
+    /// Receives the next message into `buf` if there is one; returns its
+    /// length and wakes a sleeping sender.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`]; [`Error::TooLarge`] (`buf` too small; the message
+    /// stays queued); [`Error::Corrupt`] (a bad message is consumed);
+    /// [`Error::Busy`] if this receiver's side was taken over;
+    /// [`Error::PeerDead`] when empty and the producers are gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 8))?;
+    /// let mut rx = ring.receiver()?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    #[inline]
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let n = self.handle()?.try_recv(buf)?;
+        futex::ring(self.shared.queue.not_full());
+        Ok(n)
+    }
+
+    /// Receives the next message, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout), without `Timeout`.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.recv_deadline(buf, None)
+    }
+
+    /// Receives the next message, waiting up to `timeout` (spin, then futex
+    /// sleep).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; [`Error::PeerDead`] once the queue is drained and
+    /// the producer process has exited (noticed within about 20 ms); as
+    /// [`try_recv`](Self::try_recv) otherwise (except `Empty`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 8))?;
+    /// let mut rx = ring.receiver()?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(rx.recv_timeout(&mut buf, Duration::from_millis(10)), Err(Error::Timeout));
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.recv_deadline(buf, deadline_after(timeout))
+    }
+
+    /// Receives the next message, waiting until `deadline` (`None`:
+    /// forever).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        self.recv_with(deadline, |c| c.try_recv(buf))
+    }
+
+    /// Waits until `op` (a receive on the core handle) gives something other
+    /// than `Empty`, then wakes a sleeping sender if it received.
+    pub(crate) fn recv_with<T>(
+        &mut self,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&mut Q::Consumer) -> Result<T, CoreError>,
+    ) -> Result<T> {
+        let shared = &*self.shared;
+        let handle = self.handle.as_mut().ok_or(Error::PeerDead)?;
+        let got = shared.wait(Role::Consumer, shared.queue.not_empty(), deadline, || {
+            unless_empty(op(handle))
+        })?;
+        futex::ring(shared.queue.not_full());
+        Ok(got)
+    }
+
+    /// Largest message in bytes (a `buf` this long always fits).
+    pub fn max_len(&self) -> usize {
+        self.shared.queue.max_msg()
+    }
+}
+
+impl<Q: QueueLayout> Drop for Receiver<Q> {
+    fn drop(&mut self) {
+        drop(self.handle.take());
+        self.shared.wake_everyone();
+    }
+}
