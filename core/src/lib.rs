@@ -46,5 +46,7 @@ pub mod region;
 pub mod signal;
 pub mod spsc;
 pub mod sync;
+#[cfg(all(test, not(kipc_loom)))]
+mod test_util;
 
 pub use error::Error;

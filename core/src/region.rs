@@ -23,7 +23,10 @@
 //! pointer) accessed atomically, so a 32-bit and a 64-bit process can share one,
 //! and any bit pattern a peer writes is a value to check rather than undefined
 //! behaviour. Payload bytes are copied with [`copy_from_shared`] into private
-//! memory before anything looks at them.
+//! memory before anything looks at them, and written with [`copy_to_shared`];
+//! both copy as relaxed atomics ([`crate::sync::atomic_load_bytes`]: 8-byte
+//! words, with 4-, 2- and 1-byte pieces at the ends), so a peer racing the
+//! copy yields torn bytes for validation to judge, not a data race.
 
 use core::marker::PhantomData;
 
@@ -358,7 +361,16 @@ pub(crate) const fn round_up(n: usize, align: usize) -> Option<usize> {
 ///
 /// The peer may be writing those bytes at the same moment, so the copy may be
 /// torn; callers validate what they copied (and re-check the index that owns
-/// the slot) before trusting it. No reference into the shared bytes is formed.
+/// the slot) before trusting it. No reference into the shared bytes is formed,
+/// and every access to them is a relaxed atomic load
+/// ([`crate::sync::atomic_load_bytes`]), so a racing peer is not a data race.
+///
+/// One gap remains against the letter of Rust's memory model: a copy racing a
+/// write of a *different* length (only a losing MPMC consumer's discarded
+/// copy does that among honest parties) can meet the writer's 4-byte tail
+/// piece with an 8-byte load, or the reverse: both atomic, but of different
+/// sizes, which the model (and Miri) does not define. The whole-word forms
+/// ([`crate::sync::atomic_load_words`]) close it at a cost measured there.
 ///
 /// # Safety
 ///
@@ -366,11 +378,14 @@ pub(crate) const fn round_up(n: usize, align: usize) -> Option<usize> {
 #[inline]
 pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: &mut [u8]) {
     // SAFETY: the caller guarantees `src` is readable for `dst.len()` bytes;
-    // `dst` is private memory, so the ranges cannot overlap.
-    unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+    // `dst` is private memory, exclusively borrowed; racing writes to `src`
+    // are atomic (`copy_to_shared`).
+    unsafe { crate::sync::atomic_load_bytes(src, dst.as_mut_ptr(), dst.len()) }
 }
 
-/// Copies `src` into shared memory at `dst`.
+/// Copies `src` into shared memory at `dst`, as relaxed atomic stores
+/// ([`crate::sync::atomic_store_bytes`]); bytes outside the range are never
+/// written, not even rewritten.
 ///
 /// # Safety
 ///
@@ -378,8 +393,8 @@ pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: &mut [u8]) {
 #[inline]
 pub(crate) unsafe fn copy_to_shared(src: &[u8], dst: *mut u8) {
     // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes;
-    // `src` is private memory, so the ranges cannot overlap.
-    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    // `src` is private memory, borrowed shared, so nobody writes it.
+    unsafe { crate::sync::atomic_store_bytes(src.as_ptr(), dst, src.len()) }
 }
 
 #[cfg(all(test, not(kipc_loom)))]
@@ -437,6 +452,145 @@ mod tests {
             Err(Error::Misaligned {
                 align: REGION_ALIGN
             })
+        );
+    }
+
+    /// The two pairs of copies under test: the byte-precise ones the regions
+    /// and `Mapping::read`/`write` use, and the whole-word ones.
+    type Load = unsafe fn(*const u8, *mut u8, usize);
+    type Store = unsafe fn(*const u8, *mut u8, usize);
+    const COPIES: [(&str, Load, Store); 2] = [
+        (
+            "words",
+            crate::sync::atomic_load_words,
+            crate::sync::atomic_store_words,
+        ),
+        (
+            "bytes",
+            crate::sync::atomic_load_bytes,
+            crate::sync::atomic_store_bytes,
+        ),
+    ];
+
+    /// Every (source offset, destination offset, length) combination around
+    /// a few words copies exactly the bytes asked for, both ways, and changes
+    /// nothing outside them.
+    #[test]
+    fn shared_copies_move_exact_bytes_at_every_alignment() {
+        #[repr(align(8))]
+        struct Words([u8; 64]);
+        let pattern: [u8; 64] = core::array::from_fn(|i| i as u8 ^ 0x5a);
+        for (name, load, store) in COPIES {
+            for off in 0..9 {
+                for len in 0..40 {
+                    let mut shared = Words([0xee; 64]);
+                    // SAFETY: `off + len <= 48 < 64`, inside `shared`, whose
+                    // words nobody else touches.
+                    unsafe { store(pattern.as_ptr(), shared.0.as_mut_ptr().add(off), len) };
+                    let at = (name, off, len);
+                    assert!(shared.0[..off].iter().all(|&b| b == 0xee), "{at:?}");
+                    assert_eq!(&shared.0[off..off + len], &pattern[..len], "{at:?}");
+                    assert!(shared.0[off + len..].iter().all(|&b| b == 0xee), "{at:?}");
+                    for doff in 0..3 {
+                        let mut out = [0x11u8; 48];
+                        // SAFETY: as above; `out` has room for `doff + len`.
+                        unsafe {
+                            load(
+                                shared.0.as_mut_ptr().add(off),
+                                out.as_mut_ptr().add(doff),
+                                len,
+                            )
+                        };
+                        assert!(out[..doff].iter().all(|&b| b == 0x11), "{at:?}");
+                        assert_eq!(&out[doff..doff + len], &pattern[..len], "{at:?}");
+                        assert!(out[doff + len..].iter().all(|&b| b == 0x11), "{at:?}");
+                    }
+                }
+            }
+        }
+        // The region helpers copy the same bytes.
+        let mut shared = Words([0; 64]);
+        let mut out = [0u8; 13];
+        // SAFETY: inside `shared`.
+        unsafe {
+            copy_to_shared(&pattern[..13], shared.0.as_mut_ptr().add(4));
+            copy_from_shared(shared.0.as_mut_ptr().add(4), &mut out);
+        }
+        assert_eq!(out, pattern[..13]);
+    }
+
+    /// A writer thread keeps rewriting shared bytes while a reader copies
+    /// them: each byte read is one that was written (a torn copy, never other
+    /// bytes), and the race is not undefined behaviour. Under Miri
+    /// (`cargo +nightly miri test -p kipc-core --lib shared_copy_racing`)
+    /// these reported a data race while the region copies were
+    /// `copy_nonoverlapping`.
+    ///
+    /// `(load, store, writer lengths, reader length)`: the region helpers
+    /// race on one range (a peer rewriting the slot we copy); the whole-word
+    /// forms also with different lengths (what a losing MPMC consumer meets),
+    /// which the byte-precise forms turn into a mixed-size race Miri rejects.
+    fn race(load: Load, store: Store, lens: [usize; 2], read: usize) {
+        extern crate std;
+        #[repr(align(8))]
+        struct Shared(crate::sync::UnsafeCell<[u8; 48]>);
+        // SAFETY: every access to the bytes goes through the atomic copies.
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn ptr(&self) -> *mut u8 {
+                self.0.with_mut(|p| p.cast::<u8>())
+            }
+        }
+        let shared = Shared(crate::sync::UnsafeCell::new([0xaa; 48]));
+        let stop = crate::test_util::PanicFlag::new();
+        let rounds = if cfg!(miri) { 30 } else { 20_000 };
+        std::thread::scope(|s| {
+            let _stop = crate::test_util::StopOnDrop(&stop);
+            s.spawn(|| {
+                let ptr = shared.ptr().wrapping_add(4);
+                let (a, b) = ([0xaau8; 44], [0x55u8; 44]);
+                let mut flip = false;
+                while !stop.raised() {
+                    let msg = if flip { &a[..lens[0]] } else { &b[..lens[1]] };
+                    // SAFETY: `ptr + 44` is the end of `shared`, valid for the
+                    // scope; only this thread writes.
+                    unsafe { store(msg.as_ptr(), ptr, msg.len()) };
+                    flip = !flip;
+                }
+            });
+            let ptr = shared.ptr().wrapping_add(4);
+            for _ in 0..rounds {
+                let mut out = [0u8; 44];
+                // SAFETY: as above.
+                unsafe { load(ptr, out.as_mut_ptr(), read) };
+                let out = &out[..read];
+                assert!(out.iter().all(|&b| b == 0xaa || b == 0x55), "{out:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn shared_copy_racing_a_writer_reads_only_written_bytes() {
+        /// The region helpers, in the `Load`/`Store` shape.
+        unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
+            // SAFETY: forwarded; `dst` is the test's private buffer.
+            unsafe { copy_from_shared(src, core::slice::from_raw_parts_mut(dst, len)) }
+        }
+        /// See `load`.
+        unsafe fn store(src: *const u8, dst: *mut u8, len: usize) {
+            // SAFETY: forwarded; `src` is the test's private message.
+            unsafe { copy_to_shared(core::slice::from_raw_parts(src, len), dst) }
+        }
+        race(load, store, [43, 43], 43);
+    }
+
+    #[test]
+    fn shared_copy_racing_a_writer_of_other_lengths_in_whole_words() {
+        race(
+            crate::sync::atomic_load_words,
+            crate::sync::atomic_store_words,
+            [44, 11],
+            21,
         );
     }
 

@@ -34,6 +34,16 @@ fn compile(source: &str, link: Link) -> PathBuf {
     let out_dir = lib_dir.join("kipc-ffi-c");
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(format!("{stem}-{link:?}").to_lowercase());
+    // Several tests compile the same program, in parallel threads (cargo
+    // test) or processes (nextest): each compiles to a name of its own and
+    // renames it into place, so none runs a file another is still writing
+    // (which fails with ETXTBSY, or runs a half-written program).
+    let partial = {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        exe.with_extension(format!("partial-{}-{n}", std::process::id()))
+    };
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(&cc);
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
@@ -41,7 +51,7 @@ fn compile(source: &str, link: Link) -> PathBuf {
         .arg(ffi_dir().join("include"))
         .arg(ffi_dir().join(source))
         .arg("-o")
-        .arg(&exe);
+        .arg(&partial);
     match link {
         Link::Static => {
             let lib = lib_dir.join("libkipc_ffi.a");
@@ -90,6 +100,7 @@ fn compile(source: &str, link: Link) -> PathBuf {
         "compiling {source} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::rename(&partial, &exe).unwrap();
     exe
 }
 

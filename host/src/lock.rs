@@ -16,6 +16,15 @@
 //! [`LockKind::Ofd`] lock with `fcntl` record locks (`lockf`, `F_SETLK`,
 //! other OFD locks).
 //!
+//! Lock files are opened through their directory: the directory holding the
+//! path is opened (`O_PATH|O_DIRECTORY`), then the file with `openat(...,
+//! O_NOFOLLOW)`, and [`PidLockFile`] checks, rewrites and removes its file
+//! with `fstatat`/`unlinkat` on that same directory descriptor. A symlink at
+//! the lock file's path is refused with an error naming it
+//! ([`Error::InvalidArgument`]) rather than followed: otherwise a link planted
+//! at a predictable lock path would make us create, truncate or remove the
+//! file it points to. Directories above the file are resolved as usual.
+//!
 //! Timed forms retry the non-blocking call with a backoff (1 ms doubling to
 //! 50 ms) until the deadline: the kernel has no timed lock call, and a
 //! signal-interrupted blocking call would need a timer signal.
@@ -24,11 +33,12 @@
 //! - [Linux `flock(2)`](https://man7.org/linux/man-pages/man2/flock.2.html)
 //! - [Linux `fcntl(2)`, "Open file description locks"](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use crate::fifo::{deadline_after, remaining};
@@ -99,30 +109,98 @@ fn attempt(fd: BorrowedFd<'_>, kind: LockKind, mode: LockMode, wait: bool) -> Re
     }
 }
 
+/// The directory holding a lock file, opened `O_PATH|O_DIRECTORY`, and the
+/// file's name in it; every later call on the file goes through the two.
+#[derive(Debug)]
+struct Entry<'a> {
+    dir: OwnedFd,
+    name: &'a OsStr,
+}
+
+impl<'a> Entry<'a> {
+    /// Opens `path`'s parent (`.` for a bare name). `None` for a path whose
+    /// last component is not a name (`/`, `..`), which cannot be a symlink.
+    fn of(path: &'a Path, obj: &str) -> Result<Option<Self>> {
+        let Some(name) = path.file_name() else {
+            return Ok(None);
+        };
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = rustix::fs::openat(
+            CWD,
+            parent,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", format!("directory of {obj}"), e))?;
+        Ok(Some(Self { dir, name }))
+    }
+
+    /// `openat(dir, name, flags|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY, mode)`.
+    fn open(&self, flags: OFlags, mode: Mode) -> rustix::io::Result<OwnedFd> {
+        rustix::fs::openat(
+            &self.dir,
+            self.name,
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            mode,
+        )
+    }
+
+    /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+    fn lstat(&self) -> rustix::io::Result<rustix::fs::Stat> {
+        rustix::fs::statat(&self.dir, self.name, AtFlags::SYMLINK_NOFOLLOW)
+    }
+
+    /// The error for a failed open: a clear refusal when the name is a
+    /// symlink (`O_NOFOLLOW` says `ELOOP`), else the call's errno.
+    fn open_error(&self, e: Errno, obj: &str) -> Error {
+        let is_link = e == Errno::LOOP
+            && self
+                .lstat()
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink());
+        if is_link {
+            Error::InvalidArgument {
+                object: obj.to_string(),
+                reason: "is a symbolic link; refused (lock the file it points to by its own path)",
+            }
+        } else {
+            Error::sys("open", obj, e)
+        }
+    }
+}
+
 impl FileLock {
-    /// `open(path, O_RDWR|O_CREAT|O_CLOEXEC|O_NOCTTY, 0600)` — opens (creating
-    /// if needed) a file to lock; falls back to `O_RDONLY` for a file we may
-    /// not write or a directory (enough for flock locks and shared OFD
-    /// locks).
+    /// `openat(dirfd, name, O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY,
+    /// 0600)` — opens (creating if needed) a file to lock, through the
+    /// directory holding it; falls back to `O_RDONLY` for a file we may not
+    /// write or a directory (enough for flock locks and shared OFD locks).
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`] from `open`.
+    /// [`Error::InvalidArgument`] if `path` is a symbolic link (refused, see
+    /// the [module documentation](self)); [`Error::Sys`] from `open`.
     pub fn open_file(path: impl AsRef<Path>) -> Result<OwnedFd> {
         let path = path.as_ref();
-        let base = OFlags::CLOEXEC | OFlags::NOCTTY;
-        match rustix::fs::open(
-            path,
-            base | OFlags::RDWR | OFlags::CREATE,
-            Mode::from_raw_mode(0o600),
-        ) {
+        let obj = format!("lock file {}", path.display());
+        let Some(entry) = Entry::of(path, &obj)? else {
+            // `/` or `..`: a directory, never a symlink.
+            return rustix::fs::open(
+                path,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::sys("open", &obj, e));
+        };
+        match entry.open(OFlags::RDWR | OFlags::CREATE, Mode::from_raw_mode(0o600)) {
             Ok(fd) => Ok(fd),
             Err(Errno::ISDIR) | Err(Errno::ACCESS) | Err(Errno::ROFS) => {
-                rustix::fs::open(path, base | OFlags::RDONLY, Mode::empty())
+                entry.open(OFlags::RDONLY, Mode::empty())
             }
             Err(e) => Err(e),
         }
-        .map_err(|e| Error::sys("open", format!("lock file {}", path.display()), e))
+        .map_err(|e| entry.open_error(e, &obj))
     }
 
     fn dup(fd: impl AsFd) -> Result<OwnedFd> {
@@ -286,6 +364,9 @@ impl Drop for FileLock {
 #[derive(Debug)]
 pub struct PidLockFile {
     path: PathBuf,
+    /// The directory holding the file (`O_PATH`); checks and the unlink on
+    /// drop go through it, never through `path`.
+    dir: OwnedFd,
     lock: FileLock,
 }
 
@@ -349,14 +430,15 @@ impl PidLockFile {
     pub fn acquire(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let obj = pid_object(path);
+        let entry = Entry::of(path, &obj)?.ok_or_else(|| Error::InvalidArgument {
+            object: obj.clone(),
+            reason: "does not name a file",
+        })?;
         // A few rounds cover an owner that removes the file under us.
         for _ in 0..64 {
-            let fd = rustix::fs::open(
-                path,
-                OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW,
-                Mode::from_raw_mode(0o600),
-            )
-            .map_err(|e| Error::sys("open", &obj, e))?;
+            let fd = entry
+                .open(OFlags::RDWR | OFlags::CREATE, Mode::from_raw_mode(0o600))
+                .map_err(|e| entry.open_error(e, &obj))?;
             let Some(lock) = FileLock::try_lock(&fd, LockKind::Flock, LockMode::Exclusive)? else {
                 let holder = read_pid(fd.as_fd())?.flatten();
                 return Err(Error::Locked {
@@ -366,7 +448,7 @@ impl PidLockFile {
             };
             drop(fd);
             let ours = rustix::fs::fstat(&lock).map_err(|e| Error::sys("fstat", &obj, e))?;
-            match rustix::fs::lstat(path) {
+            match entry.lstat() {
                 Ok(st) if st.st_dev == ours.st_dev && st.st_ino == ours.st_ino => {}
                 // Removed or replaced since we opened it: start over.
                 Ok(_) | Err(Errno::NOENT) => continue,
@@ -402,6 +484,7 @@ impl PidLockFile {
             rustix::fs::fsync(&lock).map_err(|e| Error::sys("fsync", &obj, e))?;
             return Ok(Self {
                 path: path.to_path_buf(),
+                dir: entry.dir,
                 lock,
             });
         }
@@ -416,15 +499,19 @@ impl PidLockFile {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`] from `open` or `pread` (`ENOENT` if there is no file).
+    /// [`Error::InvalidArgument`] if `path` is a symbolic link or names no
+    /// file; [`Error::Sys`] from `open` or `pread` (`ENOENT` if there is no
+    /// file).
     pub fn holder(path: impl AsRef<Path>) -> Result<Option<i32>> {
         let path = path.as_ref();
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::sys("open", pid_object(path), e))?;
+        let obj = pid_object(path);
+        let entry = Entry::of(path, &obj)?.ok_or_else(|| Error::InvalidArgument {
+            object: obj.clone(),
+            reason: "does not name a file",
+        })?;
+        let fd = entry
+            .open(OFlags::RDONLY, Mode::empty())
+            .map_err(|e| entry.open_error(e, &obj))?;
         Ok(read_pid(fd.as_fd())?.flatten())
     }
 
@@ -439,9 +526,13 @@ impl Drop for PidLockFile {
         // Remove the name while still holding the flock, and only if it is
         // still our file; a waiter that opened the old inode notices it was
         // unlinked and starts over.
-        if let (Ok(ours), Ok(st)) = (rustix::fs::fstat(&self.lock), rustix::fs::lstat(&self.path)) {
+        let Some(name) = self.path.file_name() else {
+            return;
+        };
+        let st = rustix::fs::statat(&self.dir, name, AtFlags::SYMLINK_NOFOLLOW);
+        if let (Ok(ours), Ok(st)) = (rustix::fs::fstat(&self.lock), st) {
             if st.st_dev == ours.st_dev && st.st_ino == ours.st_ino {
-                let _ = rustix::fs::unlink(&self.path);
+                let _ = rustix::fs::unlinkat(&self.dir, name, AtFlags::empty());
             }
         }
         // `self.lock` drops next: unlock, close.
@@ -453,6 +544,17 @@ mod tests {
     use super::*;
     use std::process::{Command, Stdio};
     use std::time::Instant;
+
+    /// A child killed and reaped on drop, so a failed assertion cannot leave
+    /// a `sleep 100` or a lock-holding helper behind.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 
     fn temp(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -564,14 +666,14 @@ mod tests {
     #[test]
     fn pid_file_of_a_live_non_flock_owner_is_refused_then_taken_over_once_it_dies() {
         let p = temp("stale");
-        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
-        std::fs::write(&p, format!("{}\n", child.id())).unwrap();
+        let mut child = KillOnDrop(Command::new("sleep").arg("100").spawn().unwrap());
+        std::fs::write(&p, format!("{}\n", child.0.id())).unwrap();
         assert!(matches!(
             PidLockFile::acquire(&p),
-            Err(Error::Locked { holder: Some(pid), .. }) if pid == child.id() as i32
+            Err(Error::Locked { holder: Some(pid), .. }) if pid == child.0.id() as i32
         ));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         let held = PidLockFile::acquire(&p).unwrap();
         assert_eq!(
             PidLockFile::holder(&p).unwrap(),
@@ -593,6 +695,67 @@ mod tests {
         assert!(!p.exists());
     }
 
+    /// A symlink at a lock path is refused by every entry point, and the
+    /// file it points to is neither created, truncated, locked nor removed.
+    #[test]
+    fn a_symlink_at_a_lock_path_is_refused_and_its_target_untouched() {
+        let target = temp("target");
+        let link = temp("link");
+        std::fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let refused = |r: Result<()>| match r {
+            Err(Error::InvalidArgument { object, reason }) => {
+                assert!(object.contains(&*link.to_string_lossy()), "{object}");
+                assert!(reason.contains("symbolic link"), "{reason}");
+            }
+            other => panic!("not refused: {other:?}"),
+        };
+        refused(FileLock::open_file(&link).map(drop));
+        refused(FileLock::try_flock(&link, LockMode::Exclusive).map(drop));
+        refused(PidLockFile::acquire(&link).map(drop));
+        refused(PidLockFile::holder(&link).map(drop));
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        // Nobody locked the target through the link.
+        assert!(FileLock::try_flock(&target, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
+        // A dangling link does not create its target either.
+        let missing = temp("missing");
+        let dangling = temp("dangling");
+        std::os::unix::fs::symlink(&missing, &dangling).unwrap();
+        assert!(matches!(
+            PidLockFile::acquire(&dangling),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(!missing.exists());
+        for p in [&target, &link, &dangling] {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+
+    /// A directory can still be locked (read-only open), and a path through
+    /// `..` names the file it should.
+    #[test]
+    fn directories_and_paths_through_dotdot_can_be_locked() {
+        let dir = temp("dir");
+        std::fs::create_dir(&dir).unwrap();
+        let held = FileLock::flock(&dir, LockMode::Exclusive).unwrap();
+        assert!(FileLock::try_flock(&dir, LockMode::Shared)
+            .unwrap()
+            .is_none());
+        drop(held);
+        let rel = Path::new("/")
+            .join(&dir)
+            .join("..")
+            .join(dir.file_name().unwrap())
+            .join("f");
+        let pid = PidLockFile::acquire(&rel).unwrap();
+        assert!(dir.join("f").exists());
+        drop(pid);
+        assert!(!dir.join("f").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     const CHILD_ENV: &str = "KIPC_TEST_PIDLOCK_CHILD";
 
     /// Run by `pid_lock_is_taken_over_after_its_owner_is_killed` in a child
@@ -610,19 +773,21 @@ mod tests {
     #[test]
     fn pid_lock_is_taken_over_after_its_owner_is_killed() {
         let p = temp("kill");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "lock::tests::pid_lock_child_holder",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &p)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let cpid = child.id() as i32;
+        let mut child = KillOnDrop(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "lock::tests::pid_lock_child_holder",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, &p)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let cpid = child.0.id() as i32;
         let deadline = Instant::now() + Duration::from_secs(20);
         while PidLockFile::holder(&p).ok().flatten() != Some(cpid) {
             assert!(Instant::now() < deadline, "child never took the lock");
@@ -632,8 +797,8 @@ mod tests {
             PidLockFile::acquire(&p),
             Err(Error::Locked { holder: Some(pid), .. }) if pid == cpid
         ));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         // The file is still there (nobody removed it), naming a dead pid.
         assert_eq!(PidLockFile::holder(&p).unwrap(), Some(cpid));
         let held = PidLockFile::acquire(&p).unwrap();

@@ -3,7 +3,9 @@
 //! A [`Mapping`] is a pointer and a length that it unmaps on drop
 //! (`munmap` for `mmap`ed segments, `shmdt` for System V attachments). It is
 //! deliberately *raw*: [`Mapping::as_ptr`] and [`Mapping::len`] are the whole
-//! view, plus copying [`read`](Mapping::read)/[`write`](Mapping::write). It
+//! view, plus copying [`read`](Mapping::read)/[`write`](Mapping::write)
+//! (relaxed per-word atomic copies, `kipc_core::sync::atomic_load_bytes`, so
+//! a peer writing the same bytes makes a copy torn, never a data race). It
 //! never hands out `&[u8]` into the shared bytes, because another process may
 //! write them at any moment, and a Rust reference promises they do not change.
 //! Region-form code from `kipc-core` lays its atomics over `as_ptr()` instead.
@@ -150,8 +152,9 @@ impl Mapping {
 
     /// Copies `buf.len()` bytes starting at `offset` out of the mapping.
     ///
-    /// A peer writing the same bytes at the same time can make the copy torn;
-    /// validate what you read.
+    /// A peer writing the same bytes at the same time can make the copy torn
+    /// (each byte is read atomically, as RFC 3301's per-byte atomics; the copy
+    /// as a whole is not); validate what you read.
     ///
     /// # Errors
     ///
@@ -163,10 +166,15 @@ impl Mapping {
     /// [`read`](Self::read) with `object` named in the error.
     pub(crate) fn read_named(&self, offset: usize, buf: &mut [u8], object: &str) -> Result<()> {
         self.check_range(offset, buf.len(), object)?;
-        // SAFETY: the range is inside the live mapping (checked above) and
-        // `buf` is private memory, so the two do not overlap.
+        // SAFETY: the range is inside the live mapping (checked above); `buf`
+        // is private memory, exclusively borrowed; a peer racing the copy
+        // meets relaxed atomic loads, which is a torn copy, not a data race.
         unsafe {
-            core::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
+            kipc_core::sync::atomic_load_bytes(
+                self.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
         };
         Ok(())
     }
@@ -188,9 +196,14 @@ impl Mapping {
     pub(crate) fn write_named(&mut self, offset: usize, data: &[u8], object: &str) -> Result<()> {
         self.check_range(offset, data.len(), object)?;
         // SAFETY: the range is inside the live, writable mapping (checked
-        // above) and `data` is private memory, so the two do not overlap.
+        // above); `data` is private memory, borrowed shared; a peer racing the
+        // copy meets relaxed atomic stores, not a data race.
         unsafe {
-            core::ptr::copy_nonoverlapping(data.as_ptr(), self.as_ptr().add(offset), data.len())
+            kipc_core::sync::atomic_store_bytes(
+                data.as_ptr(),
+                self.as_ptr().add(offset),
+                data.len(),
+            )
         };
         Ok(())
     }

@@ -36,6 +36,18 @@
 //! The directory is created `0700`; opening an existing one checks that it
 //! belongs to us and is not group- or world-writable.
 //!
+//! **Symlinks are refused.** The spool directory is opened once with
+//! `O_DIRECTORY|O_NOFOLLOW`, its `tmp/`, `new/` and `cur/` with `openat` on
+//! that descriptor (same flags), and every later call (`openat`, `renameat`,
+//! `unlinkat`, listing, the inotify watch) goes through those descriptors,
+//! never through the path again. A symlink at `DIR` or at one of its
+//! subdirectories is an error naming it ([`Error::InvalidArgument`]), so a
+//! link planted at the path cannot make a reader take and delete another
+//! maildir's messages; a directory swapped in under the path after `open`
+//! is not used either. A symlink planted *inside* `new/` is consumed (its
+//! claim unlinked) and reported, never followed. Components above `DIR`
+//! (`/tmp` itself, say) are resolved as usual.
+//!
 //! # References
 //! - [maildir(5)](https://cr.yp.to/proto/maildir.html)
 //! - [Linux `rename(2)`](https://man7.org/linux/man-pages/man2/rename.2.html),
@@ -79,6 +91,9 @@ impl fmt::Display for MessageId {
 #[derive(Debug)]
 pub struct Spool {
     path: PathBuf,
+    /// The spool directory itself, opened `O_NOFOLLOW`; every name below it
+    /// is reached through this and the three below.
+    _dir: OwnedFd,
     tmp: OwnedFd,
     new: OwnedFd,
     cur: OwnedFd,
@@ -114,21 +129,48 @@ fn unique_name() -> String {
     )
 }
 
-fn mkdir(path: &Path, obj: &str) -> Result<()> {
-    match rustix::fs::mkdir(path, Mode::from_raw_mode(0o700)) {
+/// The error for a symlink found where a spool directory should be.
+fn symlink_refused(obj: &str) -> Error {
+    Error::InvalidArgument {
+        object: obj.to_string(),
+        reason: "is a symbolic link; refused (a spool is only used through its own directory)",
+    }
+}
+
+/// `mkdirat(dir, name, 0700)`, where an existing entry is fine (checked when
+/// opened).
+fn mkdir_at(dir: impl AsFd, name: &Path, obj: &str) -> Result<()> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(Error::sys("mkdir", obj, e)),
     }
 }
 
-fn open_dir(path: &Path, obj: &str) -> Result<OwnedFd> {
-    let fd = rustix::fs::openat(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+/// `openat(dir, name, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC)`, then checks
+/// the owner and mode. A symlink at `name` is refused with a clear error.
+fn open_dir_at(dir: impl AsFd, name: &Path, obj: &str) -> Result<OwnedFd> {
+    let dir = dir.as_fd();
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open", obj, e))?;
+    ) {
+        Ok(fd) => fd,
+        // O_NOFOLLOW says ELOOP for a symlink; with O_DIRECTORY some kernels
+        // say ENOTDIR first: tell the two apart with an lstat.
+        Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
+            return Err(
+                match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink() => {
+                        symlink_refused(obj)
+                    }
+                    _ => Error::sys("open", obj, e),
+                },
+            )
+        }
+        Err(e) => return Err(Error::sys("open", obj, e)),
+    };
     let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys("fstat", obj, e))?;
     let euid = rustix::process::geteuid().as_raw();
     if st.st_uid != euid {
@@ -148,15 +190,16 @@ fn open_dir(path: &Path, obj: &str) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Reads `dir`'s entry names (no dot files), sorted.
-fn sorted_names(dir: &Path, obj: &str) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| io_err("opendir", obj, &e))?;
+/// Reads the entry names (no dot files) of the directory open at `dir`,
+/// sorted. Reads through a fresh open of `dir`'s `.`, never a path.
+fn sorted_names(dir: impl AsFd, obj: &str) -> Result<Vec<String>> {
+    let rd = rustix::fs::Dir::read_from(dir).map_err(|e| Error::sys("opendir", obj, e))?;
     let mut names = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| io_err("readdir", obj, &e))?;
-        if let Ok(name) = entry.file_name().into_string() {
+        let entry = entry.map_err(|e| Error::sys("readdir", obj, e))?;
+        if let Ok(name) = entry.file_name().to_str() {
             if !name.starts_with('.') {
-                names.push(name);
+                names.push(name.to_owned());
             }
         }
     }
@@ -178,9 +221,10 @@ impl Spool {
     ///
     /// # Errors
     ///
-    /// [`Error::NotOwner`]/[`Error::BadMode`] if a directory belongs to
-    /// another user or is group- or world-writable; [`Error::Sys`] from
-    /// `mkdir`, `open`, `fstat`, `inotify_init1` or `inotify_add_watch`.
+    /// [`Error::InvalidArgument`] if `dir` or one of its subdirectories is a
+    /// symbolic link; [`Error::NotOwner`]/[`Error::BadMode`] if a directory
+    /// belongs to another user or is group- or world-writable; [`Error::Sys`]
+    /// from `mkdir`, `open`, `fstat`, `inotify_init1` or `inotify_add_watch`.
     ///
     /// # Examples
     ///
@@ -199,20 +243,28 @@ impl Spool {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().to_path_buf();
         let obj = format!("spool {}", path.display());
-        mkdir(&path, &obj)?;
-        open_dir(&path, &obj)?;
+        mkdir_at(CWD, &path, &obj)?;
+        let dir = open_dir_at(CWD, &path, &obj)?;
         let mut fds = Vec::with_capacity(3);
         for sub in ["tmp", "new", "cur"] {
-            let p = path.join(sub);
-            let o = format!("spool {}", p.display());
-            mkdir(&p, &o)?;
-            fds.push(open_dir(&p, &o)?);
+            let o = format!("spool {}", path.join(sub).display());
+            mkdir_at(&dir, Path::new(sub), &o)?;
+            fds.push(open_dir_at(&dir, Path::new(sub), &o)?);
         }
         let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .map_err(|e| Error::sys("inotify_init1", &obj, e))?;
+        let Some(new) = fds.get(1) else {
+            return Err(Error::sys("open", &obj, Errno::IO));
+        };
+        // Watch the directory we opened, not whatever the path names now:
+        // `/proc/self/fd/N` is the open directory itself.
+        let watched = {
+            use std::os::fd::AsRawFd;
+            format!("/proc/self/fd/{}", new.as_raw_fd())
+        };
         inotify::add_watch(
             &inotify,
-            path.join("new"),
+            watched.as_str(),
             WatchFlags::MOVED_TO | WatchFlags::CREATE | WatchFlags::ONLYDIR,
         )
         .map_err(|e| Error::sys("inotify_add_watch", &obj, e))?;
@@ -222,6 +274,7 @@ impl Spool {
         };
         Ok(Self {
             path,
+            _dir: dir,
             tmp,
             new,
             cur,
@@ -287,7 +340,7 @@ impl Spool {
                 if rescanned {
                     return Ok(None);
                 }
-                self.pending = sorted_names(&self.path.join("new"), &obj)?.into();
+                self.pending = sorted_names(&self.new, &obj)?.into();
                 rescanned = true;
                 continue;
             };
@@ -298,13 +351,27 @@ impl Spool {
                 Err(Errno::NOENT) => continue,
                 Err(e) => return Err(Error::sys("rename", &obj, e)),
             }
-            let fd = rustix::fs::openat(
+            let fd = match rustix::fs::openat(
                 &self.cur,
                 claimed.as_str(),
-                OFlags::RDONLY | OFlags::CLOEXEC,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
                 Mode::empty(),
-            )
-            .map_err(|e| Error::sys("open", &obj, e))?;
+            ) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    // Not a message we can read (a symlink planted in `new/`
+                    // says ELOOP): consume the claim so it is reported once.
+                    let _ = rustix::fs::unlinkat(&self.cur, claimed.as_str(), AtFlags::empty());
+                    return Err(if e == Errno::LOOP {
+                        Error::InvalidArgument {
+                            object: format!("{obj}: message {name}"),
+                            reason: "is a symbolic link; not followed, removed",
+                        }
+                    } else {
+                        Error::sys("open", &obj, e)
+                    });
+                }
+            };
             let mut data = Vec::new();
             std::fs::File::from(fd)
                 .read_to_end(&mut data)
@@ -382,7 +449,7 @@ impl Spool {
     pub fn recover(&self) -> Result<usize> {
         let obj = self.obj();
         let mut n = 0;
-        for claimed in sorted_names(&self.path.join("cur"), &obj)? {
+        for claimed in sorted_names(&self.cur, &obj)? {
             let Some((name, pid)) = claimed.rsplit_once('.') else {
                 continue;
             };
@@ -542,6 +609,93 @@ mod tests {
         assert_eq!(s.try_recv().unwrap().unwrap(), b"orphan");
         assert_eq!(s.try_recv().unwrap(), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The finding: with a symlink at the spool path pointing at another
+    /// maildir, `try_recv` took and deleted that maildir's message. Now the
+    /// link is refused by name and the other maildir is untouched.
+    #[test]
+    fn a_symlink_at_the_spool_path_is_refused_and_its_target_untouched() {
+        let real = temp("real");
+        let link = temp("link");
+        let victim = Spool::open(&real).unwrap();
+        let id = victim.send(b"not yours").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = Spool::open(&link).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { object, .. } if object.contains(&*link.to_string_lossy())),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(real.join("new").join(id.as_str()).exists());
+        // A dangling link is refused too (not created through).
+        let dangling = temp("dangling");
+        std::os::unix::fs::symlink(temp("nowhere"), &dangling).unwrap();
+        assert!(matches!(
+            Spool::open(&dangling),
+            Err(Error::InvalidArgument { .. })
+        ));
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(&dangling).unwrap();
+        std::fs::remove_dir_all(&real).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_subdirectory_is_refused() {
+        let real = temp("realsub");
+        let dir = temp("sub");
+        let victim = Spool::open(&real).unwrap();
+        let id = victim.send(b"not yours").unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        rustix::fs::chmod(&dir, Mode::from_raw_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(real.join("new"), dir.join("new")).unwrap();
+        let err = Spool::open(&dir).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { object, .. } if object.ends_with("new")),
+            "{err:?}"
+        );
+        assert!(real.join("new").join(id.as_str()).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&real).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_planted_in_new_is_removed_not_followed() {
+        let dir = temp("planted");
+        let mut s = Spool::open(&dir).unwrap();
+        let secret = temp("secret");
+        std::fs::write(&secret, b"secret").unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("new").join("00000000000000000000-0-0"))
+            .unwrap();
+        s.send(b"real").unwrap();
+        let err = s.try_recv().unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(s.try_recv().unwrap().unwrap(), b"real");
+        assert_eq!(s.try_recv().unwrap(), None);
+        assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+        std::fs::remove_file(&secret).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A spool keeps using the directories it opened even if the path is
+    /// swapped for a symlink afterwards.
+    #[test]
+    fn a_path_swapped_after_open_is_not_followed() {
+        let dir = temp("swap");
+        let moved = temp("moved");
+        let other = temp("other");
+        let mut s = Spool::open(&dir).unwrap();
+        let victim = Spool::open(&other).unwrap();
+        let id = victim.send(b"not yours").unwrap();
+        std::fs::rename(&dir, &moved).unwrap();
+        std::os::unix::fs::symlink(&other, &dir).unwrap();
+        assert_eq!(s.try_recv().unwrap(), None);
+        s.send(b"mine").unwrap();
+        assert_eq!(s.try_recv().unwrap().unwrap(), b"mine");
+        assert!(other.join("new").join(id.as_str()).exists());
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::remove_dir_all(&moved).unwrap();
+        std::fs::remove_dir_all(&other).unwrap();
     }
 
     #[test]

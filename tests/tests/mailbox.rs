@@ -10,13 +10,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kipc_host::mailbox::{Mailbox, MailboxConfig, Selector};
 use kipc_host::Error;
 use kipc_tests::mbox_payload::{check, Rng, STOP};
+use kipc_tests::ChildGuard;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-mbox-peer");
 
@@ -53,17 +54,19 @@ impl Drop for Name {
     }
 }
 
-fn peer(args: &[&str]) -> Child {
-    Command::new(PEER)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kipc-mbox-peer")
+/// Spawns a peer, killed if the test fails before it is [`finish`]ed.
+fn peer(args: &[&str]) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(PEER)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .expect("spawn kipc-mbox-peer")
 }
 
-fn finish(child: Child) -> String {
-    let out = child.wait_with_output().unwrap();
+fn finish(child: ChildGuard) -> String {
+    let out = child.into_inner().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "peer failed: {stderr}");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -92,7 +95,7 @@ fn four_senders_two_receivers_deliver_every_message_exactly_once() {
             std::thread::spawn(move || finish(child))
         })
         .collect();
-    let senders: Vec<Child> = (1..=4)
+    let senders: Vec<ChildGuard> = (1..=4)
         .map(|tag| peer(&["send", &name.0, &tag.to_string(), &per_sender.to_string()]))
         .collect();
     for s in senders {
@@ -171,7 +174,7 @@ fn single_receiver_draining_a_prefilled_mailbox_sees_priority_then_fifo_order() 
     const PER: u64 = 1000;
     let name = Name::new("prio");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(4096, 128)).unwrap();
-    let senders: Vec<Child> = (1..=4)
+    let senders: Vec<ChildGuard> = (1..=4)
         .map(|tag| peer(&["send", &name.0, &tag.to_string(), &PER.to_string()]))
         .collect();
     for s in senders {

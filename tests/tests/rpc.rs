@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use kipc_host::rpc::{Client, RpcError, Server};
 use kipc_host::shm::ShmSegment;
+use kipc_tests::ChildGuard;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-mbox-peer");
 
@@ -37,12 +38,13 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
         .collect();
     let start = Instant::now();
     // The victim: its call is in the slow handler when it is killed.
-    let mut victim = Command::new(PEER)
-        .args(["rpc-slow", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut victim = ChildGuard::spawn(
+        Command::new(PEER)
+            .args(["rpc-slow", &name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     let victim_pid = victim.id();
     let mut line = String::new();
     BufReader::new(victim.stdout.take().unwrap())
@@ -51,19 +53,20 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
     assert_eq!(line.trim(), "calling");
     let clients: Vec<_> = (0..8)
         .map(|id| {
-            Command::new(PEER)
-                .args(["rpc-client", &name, &id.to_string(), &CALLS.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            ChildGuard::spawn(
+                Command::new(PEER)
+                    .args(["rpc-client", &name, &id.to_string(), &CALLS.to_string()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped()),
+            )
+            .unwrap()
         })
         .collect();
     std::thread::sleep(Duration::from_millis(100));
     victim.kill().unwrap();
     victim.wait().unwrap();
     for c in clients {
-        let out = c.wait_with_output().unwrap();
+        let out = c.into_inner().wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "client failed: {}",

@@ -15,6 +15,7 @@ use kipc_host::rpc::frame::{status, Frame, FrameKind};
 use kipc_host::rpc::socket::{SocketServer, SocketServerOptions};
 use kipc_host::rpc::{Client, RpcError, Server};
 use kipc_host::socket::{Addr, FramedStream, StreamSocket};
+use kipc_tests::ChildGuard;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-rpc-peer");
 const T5: Duration = Duration::from_secs(5);
@@ -89,27 +90,25 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
         let _guard = StopOnDrop(&stop);
         let start = Instant::now();
         // The victim: its call is in the slow handler when it is killed.
-        let mut victim = Command::new(PEER)
-            .args(["slow", p])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut victim =
+            ChildGuard::spawn(Command::new(PEER).args(["slow", p]).stdout(Stdio::piped())).unwrap();
         assert_eq!(first_line(&mut victim), "calling");
         let clients: Vec<_> = (0..8)
             .map(|id| {
-                Command::new(PEER)
-                    .args(["client", p, &id.to_string(), &CALLS.to_string()])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                ChildGuard::spawn(
+                    Command::new(PEER)
+                        .args(["client", p, &id.to_string(), &CALLS.to_string()])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped()),
+                )
+                .unwrap()
             })
             .collect();
         std::thread::sleep(Duration::from_millis(100));
         victim.kill().unwrap();
         victim.wait().unwrap();
         for c in clients {
-            let out = c.wait_with_output().unwrap();
+            let out = c.into_inner().wait_with_output().unwrap();
             assert!(
                 out.status.success(),
                 "client failed: {}",
@@ -150,11 +149,12 @@ fn eight_clients_and_one_killed_mid_call_all_get_their_own_replies() {
 #[test]
 fn killed_server_process_gives_server_dead_promptly() {
     let path = sock_path("dead");
-    let mut server = Command::new(PEER)
-        .args(["serve", path.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = ChildGuard::spawn(
+        Command::new(PEER)
+            .args(["serve", path.to_str().unwrap()])
+            .stdout(Stdio::piped()),
+    )
+    .unwrap();
     assert_eq!(first_line(&mut server), "ready");
     let mut waiting = Client::connect_unix(&path).unwrap();
     let mut idle = Client::connect_unix(&path).unwrap();

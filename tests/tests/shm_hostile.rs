@@ -26,6 +26,7 @@ use kipc_host::ring::{probe, RingConfig, ShmRing};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{encode, MAX_LEN};
 use kipc_tests::stress::{scaled, shm_entries, wait_timeout, Name, Rng};
+use kipc_tests::ChildGuard;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-stress-peer");
 
@@ -75,9 +76,13 @@ fn hostile_run(config: RingConfig, label: &str) {
     let name = Name::new(&format!("hostile-{label}"));
     drop(ShmRing::create(&name.0, config).unwrap());
 
-    let mut honest = peer(&["honest", &name.0, &millis.to_string(), &seed.to_string()])
-        .spawn()
-        .unwrap();
+    let mut honest = ChildGuard::spawn(&mut peer(&[
+        "honest",
+        &name.0,
+        &millis.to_string(),
+        &seed.to_string(),
+    ]))
+    .unwrap();
     let mut honest_out = BufReader::new(honest.stdout.take().unwrap());
     let ready = read_line(&mut honest_out);
     assert!(
@@ -91,9 +96,13 @@ fn hostile_run(config: RingConfig, label: &str) {
             "honest side must have overflow checks"
         );
     }
-    let mut hostile = peer(&["scribble", &name.0, &millis.to_string(), &seed.to_string()])
-        .spawn()
-        .unwrap();
+    let mut hostile = ChildGuard::spawn(&mut peer(&[
+        "scribble",
+        &name.0,
+        &millis.to_string(),
+        &seed.to_string(),
+    ]))
+    .unwrap();
     let mut hostile_out = BufReader::new(hostile.stdout.take().unwrap());
     assert_eq!(
         read_line(&mut hostile_out),
@@ -218,7 +227,7 @@ fn sealed_memfd_refuses_a_peers_truncate_and_keeps_working() {
             Ok(())
         })
     };
-    let mut child = cmd.spawn().unwrap();
+    let mut child = ChildGuard::spawn(&mut cmd).unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let eperm = format!("errno {}", rustix::io::Errno::PERM.raw_os_error());
     for what in ["shrink", "shrink-1", "grow", "fallocate-grow", "add-seal"] {
@@ -300,10 +309,7 @@ fn named_ring_truncated_by_a_peer_is_refused_at_open() {
 fn process_touching_a_truncated_named_ring_dies_of_sigbus() {
     let name = Name::new("hostile-sigbus");
     drop(ShmRing::create(&name.0, RingConfig::spsc(64, MAX_LEN as u32)).unwrap());
-    let mut holder = peer(&["hold", &name.0])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut holder = ChildGuard::spawn(peer(&["hold", &name.0]).stdin(Stdio::piped())).unwrap();
     let mut out = BufReader::new(holder.stdout.take().unwrap());
     assert_eq!(read_line(&mut out), "ready", "{}", stderr_of(&mut holder));
     let t = peer(&["truncate", &name.0, "0"]).output().unwrap();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use kipc_host::ring::{RingConfig, Role, ShmRing};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{decode, encode, Tally, MAX_LEN};
+use kipc_tests::ChildGuard;
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-ring-peer");
 
@@ -51,8 +52,8 @@ fn wait_ready(child: &mut Child) {
 }
 
 /// Runs a consuming peer to completion and parses its tallies.
-fn tallies(child: Child) -> Vec<(u32, u64, u128, u128)> {
-    let out = child.wait_with_output().unwrap();
+fn tallies(child: ChildGuard) -> Vec<(u32, u64, u128, u128)> {
+    let out = child.into_inner().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "peer failed: {stderr}");
     String::from_utf8_lossy(&out.stdout)
@@ -97,9 +98,8 @@ fn million_messages_cross_two_processes_intact_and_in_order() {
     let name = Name::new("million");
     let ring = ShmRing::create(&name.0, RingConfig::spsc(1024, MAX_LEN as u32)).unwrap();
     let mut rx = ring.receiver().unwrap();
-    let mut child = peer(&["produce", &name.0, "7", &COUNT.to_string()])
-        .spawn()
-        .unwrap();
+    let mut child =
+        ChildGuard::spawn(&mut peer(&["produce", &name.0, "7", &COUNT.to_string()])).unwrap();
     let mut buf = [0u8; MAX_LEN];
     let mut tally = Tally::default();
     let start = Instant::now();
@@ -133,7 +133,7 @@ fn killed_producer_leaves_whole_messages_then_peer_dead() {
         let name = Name::new("kill");
         let ring = ShmRing::create(&name.0, RingConfig::spsc(256, MAX_LEN as u32)).unwrap();
         let mut rx = ring.receiver().unwrap();
-        let mut child = peer(&["produce-forever", &name.0, "3"]).spawn().unwrap();
+        let mut child = ChildGuard::spawn(&mut peer(&["produce-forever", &name.0, "3"])).unwrap();
         wait_ready(&mut child);
         // Let it run into a full ring sometimes, and be mid-send other times.
         std::thread::sleep(Duration::from_millis(u64::from(round % 4) * 5));
@@ -160,7 +160,7 @@ fn killed_producer_leaves_whole_messages_then_peer_dead() {
 fn ring_whose_producer_died_is_reclaimed_and_keeps_its_messages() {
     let name = Name::new("reclaim");
     let ring = ShmRing::create(&name.0, RingConfig::spsc(64, MAX_LEN as u32)).unwrap();
-    let mut child = peer(&["produce-forever", &name.0, "5"]).spawn().unwrap();
+    let mut child = ChildGuard::spawn(&mut peer(&["produce-forever", &name.0, "5"])).unwrap();
     wait_ready(&mut child);
     // While the producer lives, its side is taken.
     assert_eq!(ring.sender().unwrap_err(), Error::Busy);
@@ -198,7 +198,7 @@ fn killed_consumer_makes_a_blocked_sender_return_peer_dead() {
     let name = Name::new("deadrx");
     let ring = ShmRing::create(&name.0, RingConfig::spsc(4, MAX_LEN as u32)).unwrap();
     let mut tx = ring.sender().unwrap();
-    let mut child = peer(&["consume", &name.0, "1000000"]).spawn().unwrap();
+    let mut child = ChildGuard::spawn(&mut peer(&["consume", &name.0, "1000000"])).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while ring.info().attached.len() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
@@ -232,7 +232,7 @@ fn memfd_ring_is_shared_with_a_child_by_descriptor() {
             Ok(())
         })
     };
-    let child = cmd.spawn().unwrap();
+    let child = ChildGuard::spawn(&mut cmd).unwrap();
     let mut tx = ring.sender().unwrap();
     let mut buf = [0u8; MAX_LEN];
     for seq in 0..1000 {
@@ -252,19 +252,18 @@ fn mpmc_two_producer_and_two_consumer_processes() {
     // Hold a lane so consumers cannot see "every producer gone" before both
     // producer processes have attached and finished.
     let guard = ring.sender().unwrap();
-    let consumers: Vec<Child> = (0..2)
-        .map(|_| peer(&["consume-until-gone", &name.0]).spawn().unwrap())
+    let consumers: Vec<ChildGuard> = (0..2)
+        .map(|_| ChildGuard::spawn(&mut peer(&["consume-until-gone", &name.0])).unwrap())
         .collect();
-    let mut producers: Vec<Child> = [1u32, 2]
+    let mut producers: Vec<ChildGuard> = [1u32, 2]
         .iter()
         .map(|tag| {
-            peer(&[
+            ChildGuard::spawn(&mut peer(&[
                 "produce",
                 &name.0,
                 &tag.to_string(),
                 &PER_PRODUCER.to_string(),
-            ])
-            .spawn()
+            ]))
             .unwrap()
         })
         .collect();

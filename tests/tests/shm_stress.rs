@@ -15,31 +15,34 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kipc_host::ring::{RingConfig, ShmRing};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{Tally, MAX_LEN};
 use kipc_tests::stress::{decode_big, distribution, scaled, wait_timeout, Name, Rng};
+use kipc_tests::ChildGuard;
 
 const RING_PEER: &str = env!("CARGO_BIN_EXE_kipc-ring-peer");
 const STRESS_PEER: &str = env!("CARGO_BIN_EXE_kipc-stress-peer");
 
-fn spawn(bin: &str, args: &[&str]) -> Child {
-    Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+fn spawn(bin: &str, args: &[&str]) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap()
 }
 
 /// Waits (bounded) for a peer and returns its stdout; panics with its stderr
 /// if it failed or hung.
-fn finish(child: Child, what: &str, limit: Duration) -> String {
+fn finish(child: ChildGuard, what: &str, limit: Duration) -> String {
     let pid = child.id();
+    let child = child.into_inner();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -122,10 +125,10 @@ fn mpmc_volume_two_producers_two_consumers() {
     // both producer processes have attached and finished.
     let guard = ring.sender().unwrap();
     let start = Instant::now();
-    let consumers: Vec<Child> = (0..2)
+    let consumers: Vec<ChildGuard> = (0..2)
         .map(|_| spawn(RING_PEER, &["consume-until-gone", &name.0]))
         .collect();
-    let producers: Vec<Child> = [1u32, 2]
+    let producers: Vec<ChildGuard> = [1u32, 2]
         .iter()
         .map(|t| {
             spawn(

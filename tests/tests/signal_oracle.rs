@@ -34,6 +34,7 @@ use std::process::{Command, Stdio};
 use kipc_core::signal::{
     Action, DefaultAction, Disposition, How, Process, SaFlags, Sender, SigSet, Signal,
 };
+use kipc_tests::ChildGuard;
 use signal_ops::{tested, Op};
 
 const PEER: &str = env!("CARGO_BIN_EXE_kipc-signal-peer");
@@ -182,12 +183,13 @@ fn core_signal_model_matches_the_linux_kernel() {
     let mut rng = Rng(seed);
     let batch: Vec<Vec<Op>> = (0..seqs).map(|_| generate(&mut rng)).collect();
 
-    let mut child = Command::new(PEER)
-        .arg("oracle")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn kipc-signal-peer");
+    let mut child = ChildGuard::spawn(
+        Command::new(PEER)
+            .arg("oracle")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    )
+    .expect("spawn kipc-signal-peer");
     let pid = child.id();
     let mut stdin = child.stdin.take().expect("piped");
     let lines: Vec<String> = batch

@@ -810,18 +810,22 @@ mod tests {
         const COUNT: u64 = 1_000_000;
         static RING: Ring<u64, 1024> = Ring::new();
         let (mut tx, mut rx) = RING.try_split().unwrap();
+        // If either side panics, the other stops waiting for it.
+        let flag = &crate::test_util::PanicFlag::new();
         std::thread::scope(|s| {
             s.spawn(move || {
+                let _g = flag.guard();
                 let mut i = 0;
                 while i < COUNT {
                     if tx.push(i).is_ok() {
                         i += 1;
                     } else {
-                        std::thread::yield_now();
+                        flag.wait();
                     }
                 }
             });
             s.spawn(move || {
+                let _g = flag.guard();
                 let mut expected = 0;
                 while expected < COUNT {
                     match rx.pop() {
@@ -829,7 +833,7 @@ mod tests {
                             assert_eq!(v, expected);
                             expected += 1;
                         }
-                        None => std::thread::yield_now(),
+                        None => flag.wait(),
                     }
                 }
                 assert_eq!(rx.pop(), None);
@@ -842,19 +846,30 @@ mod tests {
         const COUNT: u64 = 200_000;
         let mut ring = Ring::<u64, 64>::new();
         let (mut tx, mut rx) = ring.split();
+        // If the consumer (this thread) fails, the producer stops.
+        let flag = &crate::test_util::PanicFlag::new();
         std::thread::scope(|s| {
             s.spawn(move || {
+                let _g = flag.guard();
                 let mut next = 0;
                 while next < COUNT {
                     let batch: [u64; 13] = core::array::from_fn(|k| next + k as u64);
                     let take = ((COUNT - next) as usize).min(13);
-                    next += tx.push_slice(&batch[..take]) as u64;
+                    let n = tx.push_slice(&batch[..take]);
+                    if n == 0 {
+                        flag.wait();
+                    }
+                    next += n as u64;
                 }
             });
+            let _g = flag.guard();
             let mut expected = 0;
             let mut out = [0u64; 17];
             while expected < COUNT {
                 let n = rx.pop_slice(&mut out);
+                if n == 0 {
+                    flag.wait();
+                }
                 for &v in &out[..n] {
                     assert_eq!(v, expected);
                     expected += 1;

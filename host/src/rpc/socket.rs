@@ -749,6 +749,17 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Stops a `serve_until` loop however the test body leaves it: a failed
+    /// assertion would otherwise leave `thread::scope` waiting for the server
+    /// thread for ever.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn path(tag: &str) -> std::path::PathBuf {
         static N: AtomicU32 = AtomicU32::new(0);
         std::env::temp_dir().join(format!(
@@ -781,6 +792,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             let t = s.spawn(|| srv.serve_until(&rpc, &stop));
+            let _stop = StopOnDrop(&stop);
             let mut c = Client::connect_unix(&p).unwrap();
             let t5 = Duration::from_secs(5);
             assert_eq!(c.call(1, b"hi", t5).unwrap(), b"hi");
@@ -820,6 +832,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             let t = s.spawn(|| srv.serve_until(&rpc, &stop));
+            let _stop = StopOnDrop(&stop);
             let sock = StreamSocket::connect(&Addr::Unix(p.clone())).unwrap();
             let mut f = FramedStream::new(&sock);
             let hello = f.recv_frame().unwrap().unwrap();
