@@ -581,3 +581,45 @@ conformance!(mpmc_memfd, ring_memfd, Kind::Mpmc);
 conformance!(mailbox_local, mailbox_local, Kind::Mailbox);
 conformance!(mailbox_named, mailbox_named, Kind::Mailbox);
 conformance!(mailbox_memfd, mailbox_memfd, Kind::Mailbox);
+
+/// Init hands out zeroed memory: an in-place message whose writer leaves
+/// bytes unwritten delivers zeros there, never what the memory held before
+/// init (uninitialised or stale bytes), for every kind.
+#[test]
+fn init_zeroes_what_it_hands_out() {
+    fn check<Q: QueueLayout>(q: &Q) {
+        let mut tx = q.claim_producer(1, &mut assume_alive).unwrap();
+        let mut rx = q.claim_consumer(2, &mut assume_alive).unwrap();
+        tx.try_send_with(MAX, |w| w.write_at(0, b"x").unwrap())
+            .unwrap();
+        let mut buf = [0xEEu8; MAX];
+        assert_eq!(rx.try_recv(&mut buf), Ok(MAX));
+        assert_eq!(buf[0], b'x');
+        assert!(buf[1..].iter().all(|&b| b == 0), "{buf:?}");
+    }
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let c = ring_config(kind);
+        let mut mem = Local::new(c.region_size().unwrap());
+        let (base, len) = (mem.base(), mem.len());
+        // SAFETY: `mem` is ours, in bounds, and not yet a region.
+        unsafe { base.write_bytes(0xAA, len) };
+        // SAFETY: `mem` outlives the queue and its handles (this scope).
+        let q = unsafe {
+            match kind {
+                Kind::Spsc => {
+                    AnyRing::Spsc(spsc::Region::init(base, len, SLOTS, MAX as u32).unwrap())
+                }
+                _ => AnyRing::Mpmc(mpmc::Region::init(base, len, 1, SLOTS, MAX as u32).unwrap()),
+            }
+        };
+        check(&q);
+    }
+    let mut mem = Local::new(mailbox::region_size(SLOTS, MAX as u32).unwrap());
+    let (base, len) = (mem.base(), mem.len());
+    // SAFETY: as above.
+    unsafe { base.write_bytes(0xAA, len) };
+    // SAFETY: as above.
+    let q = unsafe { mailbox::Region::init(base, len, mailbox::Geometry::new(SLOTS, MAX as u32)) }
+        .unwrap();
+    check(&q);
+}
