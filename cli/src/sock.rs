@@ -31,7 +31,7 @@ pub enum Command {
     /// Serve ADDR: print each message received on its own line.
     ///
     /// ADDR is unix:PATH, unix-abstract:NAME, tcp:HOST:PORT or udp:HOST:PORT
-    /// (IPv6 as tcp:[::1]:PORT; port 0 picks a free one). Once bound it
+    /// (IPv6 as tcp:\[::1\]:PORT; port 0 picks a free one). Once bound it
     /// prints "listening on ADDR" (the real address) to stderr. On streams a
     /// message is a line; on dgram/seqpacket, one datagram/packet. At most
     /// --max-conn connections are served at once; more are accepted and

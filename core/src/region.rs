@@ -22,8 +22,8 @@
 //! Everything in a region is a fixed-width integer (no `usize`, `bool`, enum or
 //! pointer) accessed atomically, so a 32-bit and a 64-bit process can share one,
 //! and any bit pattern a peer writes is a value to check rather than undefined
-//! behaviour. Payload bytes are copied with [`copy_from_shared`] into private
-//! memory before anything looks at them, and written with [`copy_to_shared`];
+//! behaviour. Payload bytes are copied with `copy_from_shared` into private
+//! memory before anything looks at them, and written with `copy_to_shared`;
 //! both copy as relaxed atomics ([`crate::sync::atomic_load_bytes`]: 8-byte
 //! words, with 4-, 2- and 1-byte pieces at the ends), so a peer racing the
 //! copy yields torn bytes for validation to judge, not a data race.

@@ -3,7 +3,7 @@
 //!
 //! Encoding: byte 0 picks the ring (`u32` or `u16` items, capacity 4 or 8,
 //! or boxed items to exercise drops); then each operation is an opcode byte
-//! and its arguments (see [`run`]); the input running out ends the run.
+//! and its arguments (see `run`); the input running out ends the run.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;

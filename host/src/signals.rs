@@ -17,8 +17,8 @@
 //! claims a per-signal info slot (if free), fills it and raises the signal
 //! in an [`AtomicPending`](kipc_core::signal::AtomicPending) word, so
 //! instances raised again before the reader takes them merge (rule 3); for a
-//! real-time signal it pushes the info onto a [`RaiseQueue`]
-//! (kipc_core::signal::RaiseQueue) of [`INBOX_CAPACITY`] entries, so
+//! real-time signal it pushes the info onto a
+//! [`RaiseQueue`](kipc_core::signal::RaiseQueue) of [`INBOX_CAPACITY`] entries, so
 //! instances queue with their payloads (rule 4); it writes 1 to the eventfd,
 //! calls the previous handler if there was one, and restores `errno`.
 //!

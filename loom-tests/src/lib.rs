@@ -2,7 +2,7 @@
 //! `tests/`; everything here and there only builds with
 //! `RUSTFLAGS="--cfg kipc_loom"` (see the README for the exact command).
 //!
-//! The main piece is [`Futex`], a stand-in for Linux's futex built from loom's
+//! The main piece is `Futex`, a stand-in for Linux's futex built from loom's
 //! mutex and condition variable, so that a doorbell protocol with a lost
 //! wake-up shows up as a deadlock that loom reports.
 #![cfg(kipc_loom)]

@@ -56,7 +56,7 @@
 //! Every bit pattern of a state word decodes to some state. A READY slot
 //! with a `len` above `max_msg` or a `prio` above 255 (only a faulty or
 //! hostile peer writes one) is *consumed*: the first receive whose scan meets
-//! it, whatever its selector, CASes it to FREE and returns [`Error::Corrupt`];
+//! it, whatever its selector, CASes it to FREE and returns [`Error::Corrupt`](crate::Error::Corrupt);
 //! a receiver whose CAS loses leaves the report to the winner, so each such
 //! slot is reported once by a receive (a peek reports it too but frees
 //! nothing), and the next receive proceeds. It never wedges the mailbox.
@@ -67,18 +67,18 @@
 //!
 //! Sending ([`Region::try_send`], or [`Region::begin_send`] and
 //! [`SendSlot::commit`] to write in place), with owner id `o`:
-//! 1. check `len <= max_msg` and `len <= byte_budget` ([`Error::TooLarge`]);
+//! 1. check `len <= max_msg` and `len <= byte_budget` ([`Error::TooLarge`](crate::Error::TooLarge));
 //! 2. scan the state words from `hint` for a FREE one and CAS it to
 //!    `WRITING(len, o)` (Acquire, `SYNC: free slot`: the previous receiver's
-//!    reads of the payload are done); none free: [`Error::Full`];
+//!    reads of the payload are done); none free: [`Error::Full`](crate::Error::Full);
 //! 3. if a byte budget below `n * max_msg` was set: a SeqCst fence, then sum
 //!    `len` over all non-FREE slots; above the budget: CAS the slot back to
-//!    FREE and return [`Error::Full`];
+//!    FREE and return [`Error::Full`](crate::Error::Full);
 //! 4. copy the payload in; `seq = fetch_add(seq, 1)` (Release, `SYNC: send
 //!    order`); store `prio`, `sender`, `mtype` and `seq`;
 //! 5. CAS `WRITING(len, o)` to `READY(len, seq as u32)` (Release, `SYNC:
 //!    publish message`); if the word is no longer ours, recovery took the
-//!    slot ([`Error::Corrupt`]). The tag makes every publish's word new, so a
+//!    slot ([`Error::Corrupt`](crate::Error::Corrupt)). The tag makes every publish's word new, so a
 //!    receiver's CAS on a word it scanned fails if the slot was emptied and
 //!    refilled meanwhile (ABA);
 //! 6. the host rings [`Region::not_empty`] and wakes sleepers if it says so.
@@ -88,16 +88,16 @@
 //!    word (Acquire, `SYNC: publish message`), consuming READY slots that fail
 //!    validation (above); among READY slots whose `mtype` the selector
 //!    accepts pick the first in the selector's order (below); none:
-//!    [`Error::Empty`]. If the pick's `seq >= snap` and `seq` has moved since
+//!    [`Error::Empty`](crate::Error::Empty). If the pick's `seq >= snap` and `seq` has moved since
 //!    `snap`, scan again with the new value as `snap` (see "Order");
-//! 2. if its `len` exceeds the caller's buffer, return [`Error::TooLarge`]
+//! 2. if its `len` exceeds the caller's buffer, return [`Error::TooLarge`](crate::Error::TooLarge)
 //!    and leave the message queued;
 //! 3. CAS `READY(len)` to `READING(len, o)`; if it fails another receiver
 //!    (or a sender) got there first, which is progress: rescan;
 //! 4. read the metadata and copy the payload out with `copy_from_shared`;
 //! 5. CAS `READING(len, o)` to FREE (Release, `SYNC: free slot`); if the word
 //!    is no longer ours, recovery gave the message to someone else and what we
-//!    copied may be torn ([`Error::Corrupt`]);
+//!    copied may be torn ([`Error::Corrupt`](crate::Error::Corrupt));
 //! 6. the host rings [`Region::not_full`].
 //!
 //! # Order
@@ -184,7 +184,7 @@
 //! slot returns its bytes. The host calls `recover` with a liveness test
 //! (pidfd) when a blocking wait times out or periodically; `is_dead` must
 //! only say `true` for owners that will never touch the region again (a
-//! sender recovered while alive gets [`Error::Corrupt`] from its commit, but
+//! sender recovered while alive gets [`Error::Corrupt`](crate::Error::Corrupt) from its commit, but
 //! its late payload writes may tear the next message in that slot).
 //!
 //! # Examples

@@ -132,7 +132,7 @@ impl Slot {
 
 /// A bounded lock-free FIFO of signal instances with their info, for
 /// real-time signals raised from handler context. `N` must be a power of two.
-/// See the [module documentation](self).
+/// See the [`signal` module documentation](crate::signal).
 ///
 /// # Examples
 ///

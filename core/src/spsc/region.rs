@@ -434,8 +434,8 @@ pub fn region_size(slots: u32, slot_size: u32) -> Result<usize, Error> {
 /// peer rewriting the header's geometry later cannot widen any bound. Create
 /// one with [`init`](Region::init) (the creator) or [`attach`](Region::attach)
 /// (everyone else), then take a [`producer`](Region::producer) or a
-/// [`consumer`](Region::consumer). See the [module documentation](self) for
-/// the layout and the protocol.
+/// [`consumer`](Region::consumer). See the [`spsc` module
+/// documentation](crate::spsc) for the layout and the protocol.
 ///
 /// # Examples
 ///

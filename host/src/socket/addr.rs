@@ -61,7 +61,7 @@ impl Addr {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) if they cannot.
+    /// [`Error::WrongKind`] if they cannot.
     pub fn check_kind(&self, kind: SocketKind) -> Result<()> {
         let ok = match self {
             Addr::Unix(_) | Addr::UnixAbstract(_) => true,

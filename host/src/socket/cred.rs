@@ -56,7 +56,7 @@ fn require_unix(fd: impl AsFd, call: &'static str) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::Sys`](crate::Error::Sys) with `EOPNOTSUPP` for a non-Unix socket, `ENOTCONN`
+/// [`Error::Sys`] with `EOPNOTSUPP` for a non-Unix socket, `ENOTCONN`
 /// for an unconnected one, or another errno from `getsockopt`.
 ///
 /// # Examples
@@ -90,7 +90,7 @@ pub fn peer_credentials(sock: impl AsFd) -> Result<Cred> {
 ///
 /// # Errors
 ///
-/// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
+/// [`Error::Sys`] from `setsockopt`.
 pub fn set_pass_credentials(sock: impl AsFd, on: bool) -> Result<()> {
     rustix::net::sockopt::set_socket_passcred(sock.as_fd(), on)
         .map_err(|e| Error::sys("setsockopt(SO_PASSCRED)", "unix socket", e))
@@ -102,8 +102,8 @@ pub fn set_pass_credentials(sock: impl AsFd, on: bool) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if the message was longer than `buf`;
-/// [`Error::Sys`](crate::Error::Sys) from `recvmsg`.
+/// [`Error::MessageTruncated`] if the message was longer than `buf`;
+/// [`Error::Sys`] from `recvmsg`.
 ///
 /// # Examples
 ///

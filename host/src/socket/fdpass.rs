@@ -35,8 +35,8 @@ pub const SCM_MAX_FD: usize = 253;
 ///
 /// # Errors
 ///
-/// [`Error::TooManyFds`](crate::Error::TooManyFds) for more than [`SCM_MAX_FD`];
-/// [`Error::Sys`](crate::Error::Sys) with `EINVAL` if `fds` is non-empty and `data` empty,
+/// [`Error::TooManyFds`] for more than [`SCM_MAX_FD`];
+/// [`Error::Sys`] with `EINVAL` if `fds` is non-empty and `data` empty,
 /// or from `sendmsg` (`EPIPE`, `EBADF`, `ETOOMANYREFS`, ...).
 ///
 /// # Examples
@@ -95,11 +95,11 @@ pub fn send_with_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
 ///
 /// # Errors
 ///
-/// [`Error::ControlTruncated`](crate::Error::ControlTruncated) (after closing every descriptor that
+/// [`Error::ControlTruncated`] (after closing every descriptor that
 /// arrived) if the sender sent more than `max_fds`;
-/// [`Error::MessageTruncated`](crate::Error::MessageTruncated) (descriptors closed too) if a datagram
-/// did not fit `buf`; [`Error::TooManyFds`](crate::Error::TooManyFds) if `max_fds` exceeds
-/// [`SCM_MAX_FD`]; [`Error::Sys`](crate::Error::Sys) from `recvmsg`.
+/// [`Error::MessageTruncated`] (descriptors closed too) if a datagram
+/// did not fit `buf`; [`Error::TooManyFds`] if `max_fds` exceeds
+/// [`SCM_MAX_FD`]; [`Error::Sys`] from `recvmsg`.
 pub fn recv_with_fds(
     sock: impl AsFd,
     buf: &mut [u8],
@@ -113,7 +113,7 @@ pub fn recv_with_fds(
 ///
 /// # Errors
 ///
-/// As [`recv_with_fds`]; [`Error::Timeout`](crate::Error::Timeout).
+/// As [`recv_with_fds`]; [`Error::Timeout`].
 pub fn recv_with_fds_timeout(
     sock: impl AsFd,
     buf: &mut [u8],
@@ -184,7 +184,7 @@ const RING_MAGIC: &[u8] = b"kipc-ring\x01";
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
+/// [`Error::InvalidArgument`] for a
 /// named ring (open it by name instead); errors of [`send_with_fds`].
 pub fn send_ring(sock: impl AsFd, ring: &ShmRing) -> Result<()> {
     if ring.name().is_some() {
@@ -203,9 +203,9 @@ pub fn send_ring(sock: impl AsFd, ring: &ShmRing) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::Protocol`](crate::Error::Protocol) if the message is not a ring handoff (any
+/// [`Error::Protocol`] if the message is not a ring handoff (any
 /// descriptors that came are closed); errors of [`recv_with_fds`] and of
-/// [`ShmRing::from_fd`] (as [`Error::Sys`](crate::Error::Sys)).
+/// [`ShmRing::from_fd`] (as [`Error::Sys`]).
 pub fn recv_ring(sock: impl AsFd) -> Result<ShmRing> {
     let mut buf = [0u8; 16];
     let (n, fds) = recv_with_fds(sock, &mut buf, 1)?;
@@ -216,7 +216,7 @@ pub fn recv_ring(sock: impl AsFd) -> Result<ShmRing> {
 ///
 /// # Errors
 ///
-/// As [`recv_ring`]; [`Error::Timeout`](crate::Error::Timeout).
+/// As [`recv_ring`]; [`Error::Timeout`].
 pub fn recv_ring_timeout(sock: impl AsFd, timeout: Duration) -> Result<ShmRing> {
     let fd = sock.as_fd();
     wait_for(fd, PollFlags::IN, super::deadline(timeout))?;

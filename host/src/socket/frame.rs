@@ -12,7 +12,7 @@
 //! anything is allocated. After a bad length, a peer that closed mid-frame,
 //! or an error in the middle of a frame, the stream's position within the
 //! framing is unknown: the `FramedStream` is *poisoned* and every later call
-//! fails with [`Error::Poisoned`](crate::Error::Poisoned). An error before the first byte of a
+//! fails with [`Error::Poisoned`]. An error before the first byte of a
 //! frame (a read timeout, `EAGAIN`) leaves it usable.
 //!
 //! (The `kipc sock` command speaks newline-delimited text on streams instead,
@@ -101,8 +101,8 @@ impl<S: Write> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) if `payload` exceeds the maximum
-    /// (nothing is sent; the stream stays usable); [`Error::Poisoned`](crate::Error::Poisoned);
+    /// [`Error::InvalidFrame`] if `payload` exceeds the maximum
+    /// (nothing is sent; the stream stays usable); [`Error::Poisoned`];
     /// the stream's write error (which poisons it).
     pub fn send_frame(&mut self, payload: &[u8]) -> Result<()> {
         if self.poisoned {
@@ -135,11 +135,11 @@ impl<S: Read> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidFrame`](crate::Error::InvalidFrame) for a length above the maximum,
-    /// [`Error::FrameTruncated`](crate::Error::FrameTruncated) if the peer closed mid-frame (both poison
-    /// the stream); [`Error::Timeout`](crate::Error::Timeout) if a read timeout or `EAGAIN`
+    /// [`Error::InvalidFrame`] for a length above the maximum,
+    /// [`Error::FrameTruncated`] if the peer closed mid-frame (both poison
+    /// the stream); [`Error::Timeout`] if a read timeout or `EAGAIN`
     /// hits before the frame's first byte (the stream stays usable; after it,
-    /// it is poisoned); [`Error::Poisoned`](crate::Error::Poisoned); other read errors.
+    /// it is poisoned); [`Error::Poisoned`]; other read errors.
     pub fn recv_frame(&mut self) -> Result<Option<Vec<u8>>> {
         if self.poisoned {
             return Err(Error::Poisoned);

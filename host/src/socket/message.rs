@@ -3,12 +3,12 @@
 //!
 //! Each send carries one message and each receive returns one whole message.
 //! A message longer than the receive buffer is an error
-//! ([`Error::MessageTruncated`](crate::Error::MessageTruncated), with its real length): the kernel
+//! ([`Error::MessageTruncated`], with its real length): the kernel
 //! discards the tail, and silently returning a prefix would hide that.
 //!
 //! Every operation comes in three forms: `try_` (never waits: `EAGAIN` is
-//! returned as [`Error::Sys`](crate::Error::Sys)), blocking, and `_timeout`
-//! ([`Error::Timeout`](crate::Error::Timeout) when it runs out). They all make non-blocking
+//! returned as [`Error::Sys`]), blocking, and `_timeout`
+//! ([`Error::Timeout`] when it runs out). They all make non-blocking
 //! calls (`MSG_DONTWAIT`) and wait with `poll`, so the socket itself stays in
 //! blocking mode for anyone who shares it.
 
@@ -27,7 +27,7 @@ use crate::{Error, Result};
 ///
 /// # Errors
 ///
-/// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
+/// [`Error::Sys`] from `socketpair`.
 ///
 /// # Examples
 ///
@@ -116,7 +116,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`; [`Error::Sys`](crate::Error::Sys) from
+    /// [`Error::WrongKind`] for `tcp:`; [`Error::Sys`] from
     /// `socket`, `setsockopt` or `bind`.
     pub fn bind(addr: &Addr) -> Result<Self> {
         addr.check_kind(SocketKind::Datagram)?;
@@ -133,7 +133,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`; [`Error::Sys`](crate::Error::Sys) from
+    /// [`Error::WrongKind`] for `tcp:`; [`Error::Sys`] from
     /// `socket`, `bind` or `connect`.
     pub fn connect(peer: &Addr) -> Result<Self> {
         addr_kind(peer)?;
@@ -155,7 +155,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `socket`.
+    /// [`Error::Sys`] from `socket`.
     pub fn unbound(like: &Addr) -> Result<Self> {
         addr_kind(like)?;
         let fd = new_socket(like.family(), SocketKind::Datagram, &like.to_string())?;
@@ -166,7 +166,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
+    /// [`Error::Sys`] from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = socketpair(SocketKind::Datagram)?;
         Ok((Self::from_fd(a), Self::from_fd(b)))
@@ -181,7 +181,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `send` (`EMSGSIZE` for a datagram too
+    /// [`Error::Sys`] from `send` (`EMSGSIZE` for a datagram too
     /// large, `ECONNREFUSED`, `EDESTADDRREQ` if not connected).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         send_on(self.fd.as_fd(), msg, None, Wait::Forever, "datagram socket")
@@ -200,7 +200,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`send`](Self::send); [`Error::Timeout`].
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         send_on(
             self.fd.as_fd(),
@@ -215,7 +215,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `sendto` (`ENOENT`/`ECONNREFUSED` when
+    /// [`Error::Sys`] from `sendto` (`ENOENT`/`ECONNREFUSED` when
     /// nobody is bound at `to`, `EMSGSIZE`).
     pub fn send_to(&self, msg: &[u8], to: &Addr) -> Result<usize> {
         send_on(
@@ -231,7 +231,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`send_to`](Self::send_to); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`send_to`](Self::send_to); [`Error::Timeout`].
     pub fn send_to_timeout(&self, msg: &[u8], to: &Addr, timeout: Duration) -> Result<usize> {
         send_on(
             self.fd.as_fd(),
@@ -246,8 +246,8 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if it was longer than `buf`;
-    /// [`Error::Sys`](crate::Error::Sys) from `recv`.
+    /// [`Error::MessageTruncated`] if it was longer than `buf`;
+    /// [`Error::Sys`] from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
     }
@@ -265,7 +265,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`recv`](Self::recv); [`Error::Timeout`].
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         self.recv_from_timeout(buf, timeout).map(|(n, _)| n)
     }
@@ -325,7 +325,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `getsockname`.
+    /// [`Error::Sys`] from `getsockname`.
     pub fn local_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getsockname(&self.fd)
             .map_err(|e| Error::sys("getsockname", "datagram socket", e))?;
@@ -337,7 +337,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
+    /// [`Error::Sys`] from `setsockopt`.
     pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<()> {
         rustix::net::sockopt::set_socket_recv_buffer_size(&self.fd, bytes)
             .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", "datagram socket", e))
@@ -369,7 +369,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) for `tcp:`/`udp:`; [`Error::Sys`](crate::Error::Sys)
+    /// [`Error::WrongKind`] for `tcp:`/`udp:`; [`Error::Sys`]
     /// from `socket` or `connect`.
     pub fn connect(addr: &Addr) -> Result<Self> {
         addr.check_kind(SocketKind::Seqpacket)?;
@@ -382,7 +382,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
+    /// [`Error::Sys`] from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = socketpair(SocketKind::Seqpacket)?;
         Ok((Self::from_fd(a), Self::from_fd(b)))
@@ -402,7 +402,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys): `EINVAL` here for an empty message (it would
+    /// [`Error::Sys`]: `EINVAL` here for an empty message (it would
     /// read as end of file), `EPIPE` if the peer is gone, `EMSGSIZE`.
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         seq_send(self.fd.as_fd(), msg, Wait::Forever)
@@ -421,7 +421,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`send`](Self::send); [`Error::Timeout`].
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         seq_send(self.fd.as_fd(), msg, Wait::timeout(timeout))
     }
@@ -430,8 +430,8 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) if it was longer than `buf`;
-    /// [`Error::Sys`](crate::Error::Sys) from `recv`.
+    /// [`Error::MessageTruncated`] if it was longer than `buf`;
+    /// [`Error::Sys`] from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         recv_on(
             self.fd.as_fd(),
@@ -463,7 +463,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`recv`](Self::recv); [`Error::Timeout`].
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         recv_on(
             self.fd.as_fd(),
@@ -479,7 +479,7 @@ impl SeqpacketSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `shutdown`.
+    /// [`Error::Sys`] from `shutdown`.
     pub fn shutdown_write(&self) -> Result<()> {
         rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Write)
             .map_err(|e| Error::sys("shutdown", "seqpacket socket", e))

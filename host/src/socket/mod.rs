@@ -18,19 +18,19 @@
 //!
 //! Every descriptor is an [`OwnedFd`] created with `SOCK_CLOEXEC`; received
 //! descriptors are made `CLOEXEC` by `MSG_CMSG_CLOEXEC`. Every socket type is
-//! [`AsFd`], so it fits epoll, mio and tokio.
+//! [`AsFd`](std::os::fd::AsFd), so it fits epoll, mio and tokio.
 //!
 //! Input from the peer (frame lengths, control messages, datagram sizes) is
-//! checked and turned into an [`Error`](crate::Error), never a panic.
+//! checked and turned into an [`Error`], never a panic.
 //!
 //! # Errors
 //!
-//! Every function returns the crate's [`Result`](crate::Result): failed system
-//! calls are [`Error::Sys`](crate::Error::Sys), waits that run out of time
-//! [`Error::Timeout`](crate::Error::Timeout), and the socket-specific cases
-//! have their own variants ([`Error::BadAddr`](crate::Error::BadAddr),
-//! [`Error::InvalidFrame`](crate::Error::InvalidFrame),
-//! [`Error::ControlTruncated`](crate::Error::ControlTruncated), ...).
+//! Every function returns the crate's [`Result`]: failed system
+//! calls are [`Error::Sys`], waits that run out of time
+//! [`Error::Timeout`], and the socket-specific cases
+//! have their own variants ([`Error::BadAddr`],
+//! [`Error::InvalidFrame`],
+//! [`Error::ControlTruncated`], ...).
 
 pub mod addr;
 pub mod cred;

@@ -94,8 +94,8 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) for datagram sockets or a `udp:`/seqpacket
-    /// mismatch; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for
+    /// [`Error::WrongKind`] for datagram sockets or a `udp:`/seqpacket
+    /// mismatch; [`Error::InvalidArgument`] for
     /// `max_connections == 0` or `allowed_uids` on TCP; from `socket`, `bind`
     /// or `listen`.
     pub fn bind(addr: &Addr, kind: SocketKind, options: ServerOptions) -> Result<Self> {
@@ -165,7 +165,7 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `accept4` (`EMFILE`, ...).
+    /// [`Error::Sys`] from `accept4` (`EMFILE`, ...).
     pub fn try_accept(&self) -> Result<Option<Connection>> {
         loop {
             let fd = match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
@@ -218,7 +218,7 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// As [`try_accept`](Self::try_accept); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`try_accept`](Self::try_accept); [`Error::Timeout`].
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection> {
         self.accept_wait(Wait::timeout(timeout))
     }
@@ -284,7 +284,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `getpeername`.
+    /// [`Error::Sys`] from `getpeername`.
     pub fn peer_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getpeername(&self.fd)
             .map_err(|e| Error::sys("getpeername", "connection", e))?;
@@ -295,7 +295,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `send` (`EPIPE` when the peer is gone).
+    /// [`Error::Sys`] from `send` (`EPIPE` when the peer is gone).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
         self.send_wait(msg, Wait::Forever)
     }
@@ -314,7 +314,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`send`](Self::send); [`Error::Timeout`].
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
         self.send_wait(msg, Wait::timeout(timeout))
     }
@@ -349,8 +349,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::MessageTruncated`](crate::Error::MessageTruncated) for a seqpacket message longer than
-    /// `buf`; [`Error::Sys`](crate::Error::Sys) from `recv`.
+    /// [`Error::MessageTruncated`] for a seqpacket message longer than
+    /// `buf`; [`Error::Sys`] from `recv`.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         self.recv_wait(buf, Wait::Forever)
     }
@@ -368,7 +368,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv); [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`recv`](Self::recv); [`Error::Timeout`].
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         self.recv_wait(buf, Wait::timeout(timeout))
     }
@@ -388,7 +388,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `shutdown`.
+    /// [`Error::Sys`] from `shutdown`.
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         let how = match how {
             Shutdown::Read => rustix::net::Shutdown::Read,

@@ -44,7 +44,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongKind`](crate::Error::WrongKind) for a `udp:` address; [`Error::Sys`](crate::Error::Sys)
+    /// [`Error::WrongKind`] for a `udp:` address; [`Error::Sys`]
     /// from `socket` or `connect` (`ECONNREFUSED`, `ENOENT` for a missing
     /// socket file, ...).
     pub fn connect(addr: &Addr) -> Result<Self> {
@@ -60,7 +60,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect); [`Error::Timeout`](crate::Error::Timeout) when time runs
+    /// As [`connect`](Self::connect); [`Error::Timeout`] when time runs
     /// out.
     pub fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Self> {
         addr.check_kind(SocketKind::Stream)?;
@@ -107,7 +107,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `socketpair`.
+    /// [`Error::Sys`] from `socketpair`.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = super::socketpair(SocketKind::Stream)?;
         Ok((Self { fd: a }, Self { fd: b }))
@@ -129,7 +129,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `shutdown` (`ENOTCONN`).
+    /// [`Error::Sys`] from `shutdown` (`ENOTCONN`).
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         let how = match how {
             Shutdown::Read => rustix::net::Shutdown::Read,
@@ -144,7 +144,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt` (`EDOM` for a huge timeout).
+    /// [`Error::Sys`] from `setsockopt` (`EDOM` for a huge timeout).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         rustix::net::sockopt::set_socket_timeout(
             &self.fd,
@@ -158,7 +158,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `setsockopt`.
+    /// [`Error::Sys`] from `setsockopt`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         rustix::net::sockopt::set_socket_timeout(
             &self.fd,
@@ -173,7 +173,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `ioctl`.
+    /// [`Error::Sys`] from `ioctl`.
     pub fn set_nonblocking(&self, on: bool) -> Result<()> {
         rustix::io::ioctl_fionbio(&self.fd, on)
             .map_err(|e| Error::sys("ioctl(FIONBIO)", "stream socket", e))
@@ -183,7 +183,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `getsockname`.
+    /// [`Error::Sys`] from `getsockname`.
     pub fn local_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getsockname(&self.fd)
             .map_err(|e| Error::sys("getsockname", "stream socket", e))?;
@@ -194,7 +194,7 @@ impl StreamSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`](crate::Error::Sys) from `getpeername` (`ENOTCONN`).
+    /// [`Error::Sys`] from `getpeername` (`ENOTCONN`).
     pub fn peer_addr(&self) -> Result<Option<Addr>> {
         let a = rustix::net::getpeername(&self.fd)
             .map_err(|e| Error::sys("getpeername", "stream socket", e))?;

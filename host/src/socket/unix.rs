@@ -19,7 +19,7 @@ use crate::{Error, Result};
 ///
 /// # Errors
 ///
-/// [`Error::Sys`](crate::Error::Sys) from `bind`.
+/// [`Error::Sys`] from `bind`.
 pub fn autobind(fd: BorrowedFd<'_>) -> Result<()> {
     rustix::net::bind(fd, &SocketAddrUnix::new_unnamed())
         .map_err(|e| Error::sys("bind", "unix socket (autobind)", e))

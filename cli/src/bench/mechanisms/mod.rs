@@ -2,8 +2,8 @@
 //!
 //! - [`floor`]: the hardware floor, and the bare `futex` ping-pong (both a
 //!   single shared word);
-//! - [`spsc`]: kipc's SPSC region ring, busy-polling and spin-then-futex;
-//! - [`mpmc`]: kipc's MPMC region ring (spin-then-futex);
+//! - [`ring`]: kipc's `ShmRing` (SPSC busy-polling and spin-then-futex, MPMC
+//!   spin-then-futex) through its public `Sender`/`Receiver`;
 //! - [`mbox`]: kipc mailboxes, one each way (spin-then-futex);
 //! - [`pipe`]: anonymous pipes and FIFOs;
 //! - [`socket`]: Unix stream, datagram and seqpacket sockets, TCP and UDP
@@ -17,7 +17,7 @@
 //!   by default; reported as not measured without it);
 //!
 //! Each module has a `parent` function (create what is shared, spawn the
-//! peer, hand a [`Channel`](super::protocol::Channel) to the driver) and a
+//! peer, hand a [`Channel`] to the driver) and a
 //! `child` function (the same from the peer's side).
 
 use std::io;
