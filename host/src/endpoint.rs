@@ -395,8 +395,35 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         self.shared.segment.fd()
     }
 
-    /// The core queue laid over the segment (geometry, doorbells, owners).
-    pub fn queue(&self) -> &Q {
+    /// The core queue laid over the segment. Crate-private: the core value
+    /// is `Clone` and can claim handles, and neither would keep the mapping
+    /// alive, so safe code outside must not reach it (see
+    /// [`raw_queue`](Self::raw_queue)).
+    pub(crate) fn queue(&self) -> &Q {
+        &self.shared.queue
+    }
+
+    /// The core queue laid over the segment, for code that drives the core
+    /// protocol itself (the conformance tests do).
+    ///
+    /// # Safety
+    ///
+    /// The core value points into this queue's mapping without keeping it
+    /// alive: no clone of it, and no handle claimed from it, may be used
+    /// after the last `ShmQueue`, [`Sender`] and [`Receiver`] of this mapping
+    /// is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::queue::Queue;
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// // SAFETY: only used while `ring` lives.
+    /// assert_eq!(unsafe { ring.raw_queue() }.capacity(), 4);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub unsafe fn raw_queue(&self) -> &Q {
         &self.shared.queue
     }
 
@@ -606,7 +633,7 @@ impl<Q: QueueLayout> Sender<Q> {
     }
 
     /// The core handle (for kind-specific calls such as the MPMC lane).
-    pub fn producer(&self) -> Option<&Q::Producer> {
+    pub(crate) fn producer(&self) -> Option<&Q::Producer> {
         self.handle.as_ref()
     }
 
@@ -648,9 +675,11 @@ impl<Q: QueueLayout> Sender<Q> {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`]; [`Error::PeerDead`] if the consumer process exited
-    /// while the queue was full (noticed within about 20 ms); as
-    /// [`try_send`](Self::try_send) otherwise (except `Full`).
+    /// [`Error::Timeout`]; [`Error::PeerDead`] if the consumer process died
+    /// holding its side while the queue was full (noticed within about
+    /// 20 ms; a consumer that released its side cleanly left a vacant side a
+    /// new consumer may take, so the wait goes on; a mailbox never reports
+    /// it); as [`try_send`](Self::try_send) otherwise (except `Full`).
     ///
     /// # Examples
     ///
@@ -770,11 +799,6 @@ impl<Q: QueueLayout> Receiver<Q> {
         self.handle.as_mut().ok_or(Error::PeerDead)
     }
 
-    /// The core handle (for kind-specific calls such as mailbox selectors).
-    pub fn consumer(&mut self) -> Option<&mut Q::Consumer> {
-        self.handle.as_mut()
-    }
-
     /// Receives the next message into `buf` if there is one; returns its
     /// length and wakes a sleeping sender.
     ///
@@ -817,8 +841,11 @@ impl<Q: QueueLayout> Receiver<Q> {
     /// # Errors
     ///
     /// [`Error::Timeout`]; [`Error::PeerDead`] once the queue is drained and
-    /// the producer process has exited (noticed within about 20 ms); as
-    /// [`try_recv`](Self::try_recv) otherwise (except `Empty`).
+    /// the producers are gone (noticed within about 20 ms): for SPSC, the
+    /// producer died holding its side (one that released it cleanly left a
+    /// vacant side a new producer may take, so the wait goes on); for MPMC,
+    /// no lane is owned by a live producer any more; a mailbox never reports
+    /// it. As [`try_recv`](Self::try_recv) otherwise (except `Empty`).
     ///
     /// # Examples
     ///

@@ -204,7 +204,17 @@ const OWNER_LOCK_BASE: i64 = 1 << 40;
 /// - Each handle opens its own open file description (through
 ///   `/proc/self/fd`), so a memfd passed with `SCM_RIGHTS` — one open file
 ///   description shared by both processes — still gives each process its own
-///   locks. Without `/proc` the segment's own descriptor is used.
+///   locks. If that reopen fails (no `/proc`, a security module), the
+///   verdicts cannot be trusted (a description shared with the peer hides
+///   its locks from us), so every owner counts as alive: nothing is reaped
+///   or taken over, and blocking calls end by their timeouts.
+/// - An owner whose id is our own pid number is us: never reaped or taken
+///   over. A peer in another pid namespace with the same pid number as ours
+///   therefore waits for its side to be released (its `Busy`), and its death
+///   is not reported to us; give such peers distinct pids.
+/// - Owners recorded by the core level alone (the C ABI's
+///   `kipc_spsc_*_attach`, which hold no lock) are judged dead: do not mix
+///   core-level and host-level handles on one queue.
 ///
 /// # Examples
 ///
@@ -222,6 +232,9 @@ pub struct OwnerLocks {
     fd: OwnedFd,
     /// Our owner id.
     me: u32,
+    /// `false` when `fd` may be shared with a peer (the reopen failed): no
+    /// verdict of death is trusted then.
+    exact: bool,
 }
 
 impl OwnerLocks {
@@ -233,21 +246,25 @@ impl OwnerLocks {
     /// [`Error::Sys`] from `open` or `fcntl`.
     pub(crate) fn acquire(segment: BorrowedFd<'_>, me: u32) -> Result<Self> {
         let path = format!("/proc/self/fd/{}", segment.as_raw_fd());
-        let fd = match rustix::fs::open(
+        let (fd, exact) = match rustix::fs::open(
             path.as_str(),
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         ) {
-            Ok(fd) => fd,
-            // No /proc: our descriptor of the segment (shared with whoever
-            // passed it to us, for a memfd).
-            Err(_) => segment.try_clone_to_owned().map_err(|e| {
-                Error::sys(
-                    "dup",
-                    "owner lock",
-                    Errno::from_io_error(&e).unwrap_or(Errno::IO),
-                )
-            })?,
+            Ok(fd) => (fd, true),
+            // Our descriptor of the segment, possibly shared with whoever
+            // passed it to us: it still holds our lock, but its verdicts on
+            // others are not trusted.
+            Err(_) => {
+                let fd = segment.try_clone_to_owned().map_err(|e| {
+                    Error::sys(
+                        "dup",
+                        "owner lock",
+                        Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                    )
+                })?;
+                (fd, false)
+            }
         };
         crate::sys::ofd::ofd_setlk_range(
             fd.as_fd(),
@@ -256,14 +273,14 @@ impl OwnerLocks {
             1,
         )
         .map_err(|e| Error::sys("fcntl(F_OFD_SETLK)", "owner lock", e))?;
-        Ok(Self { fd, me })
+        Ok(Self { fd, me, exact })
     }
 
     /// Whether owner `id` is alive: someone holds its lock (we always are).
     /// An unexpected `fcntl` failure answers alive, so a waiter keeps
     /// waiting (bounded by its timeout) rather than taking over a side.
     pub fn is_alive(&self, id: u32) -> bool {
-        if id == self.me {
+        if id == self.me || !self.exact {
             return true;
         }
         crate::sys::ofd::ofd_range_is_locked(self.fd.as_fd(), OWNER_LOCK_BASE + i64::from(id), 1)

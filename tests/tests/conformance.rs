@@ -110,7 +110,9 @@ impl<Q: QueueLayout> Case<Q> {
         };
         Case {
             kind,
-            queue: shm.queue().clone(),
+            // SAFETY: the case keeps `shm` (in `backing`) as long as the
+            // queue and every handle the tests claim from it.
+            queue: unsafe { shm.raw_queue() }.clone(),
             backing,
         }
     }
@@ -507,8 +509,7 @@ fn an_owned_receiver_outlives_its_queue_value<Q: QueueLayout>(c: Case<Q>) {
     let mut tx = shm.sender().unwrap();
     let mut rx = shm.receiver().unwrap();
     drop(shm);
-    let (q, c2) = (c.queue.clone(), c);
-    drop(c2); // the case's handles, and the name of a named queue, are gone
+    drop(c); // the case's ShmQueue, and the name of a named queue, are gone
     let t = std::thread::spawn(move || {
         let mut buf = [0u8; MAX];
         let n = rx.recv_timeout(&mut buf, Duration::from_secs(10))?;
@@ -516,7 +517,6 @@ fn an_owned_receiver_outlives_its_queue_value<Q: QueueLayout>(c: Case<Q>) {
     });
     tx.send(b"still mapped").unwrap();
     assert_eq!(t.join().unwrap().unwrap(), b"still mapped");
-    drop(q);
 }
 
 macro_rules! conformance {

@@ -27,6 +27,13 @@ pub struct Args {
     /// Most seconds of round trips per mechanism and size.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub duration: f64,
+    /// Rounds to measure in: each round runs the floor and a short burst of
+    /// every selected row (the --iters and --duration budgets are split
+    /// between rounds), and the table gives each row's median over rounds of
+    /// its p50 and of its ratio to the same round's floor, with the spread,
+    /// so a change of the machine's state between rows affects them alike.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub rounds: u32,
     /// Print one JSON object per (mechanism, size) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -63,8 +70,10 @@ pub struct Config {
     pub sizes: Vec<usize>,
     /// Most timed round trips.
     pub iters: u64,
-    /// Most time spent on timed round trips.
+    /// Most time spent on timed round trips (over all rounds).
     pub duration: Duration,
+    /// Rounds (1..=100).
+    pub rounds: u32,
     /// JSON lines instead of a table.
     pub json: bool,
     /// Where to write the SVG chart.
@@ -99,11 +108,15 @@ impl Config {
                 args.duration
             ));
         }
+        if !(1..=100).contains(&args.rounds) {
+            return Err(format!("--rounds must be in 1..=100, not {}", args.rounds));
+        }
         Ok(Config {
             mechs,
             sizes,
             iters: args.iters,
             duration: Duration::from_secs_f64(args.duration),
+            rounds: args.rounds,
             json: args.json,
             plot: args.plot.clone(),
             same_core: args.same_core,

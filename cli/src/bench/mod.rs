@@ -64,18 +64,29 @@ pub fn run(args: Args) -> CmdResult {
     if !cfg.json {
         println!("{}", report::header(&machine, placement));
     }
-    let mut rows = Vec::new();
-    for (i, &size) in cfg.sizes.iter().enumerate() {
-        for &mech in &cfg.mechs {
-            // Fixed-size mechanisms run once, whatever the size list.
-            let size = match mech.fixed_size() {
-                Some(_) if i > 0 => continue,
-                Some(fixed) => fixed,
-                None => size,
-            };
-            rows.push(run_one(mech, size, &cfg, placement, progress));
+    // Every round measures every row (the floor first), so each row's
+    // ratio compares figures taken minutes, not hours, apart.
+    let mut rounds = Vec::new();
+    for round in 0..cfg.rounds {
+        let mut rows = Vec::new();
+        for (i, &size) in cfg.sizes.iter().enumerate() {
+            for &mech in &cfg.mechs {
+                // Fixed-size mechanisms run once, whatever the size list.
+                let size = match mech.fixed_size() {
+                    Some(_) if i > 0 => continue,
+                    Some(fixed) => fixed,
+                    None => size,
+                };
+                rows.push(run_one(mech, size, &cfg, placement, progress, round));
+            }
         }
+        rounds.push(rows);
     }
+    let rows = if cfg.rounds > 1 {
+        report::combine(rounds)
+    } else {
+        rounds.pop().unwrap_or_default()
+    };
     if cfg.json {
         let floor = report::floor_p50(&rows);
         for r in &rows {
@@ -127,31 +138,42 @@ pub fn run(args: Args) -> CmdResult {
 }
 
 /// Measures one (mechanism, size): spawn the peer, run the client, reap.
-fn run_one(mech: Mech, size: usize, cfg: &Config, placement: Placement, progress: bool) -> Row {
+fn run_one(
+    mech: Mech,
+    size: usize,
+    cfg: &Config,
+    placement: Placement,
+    progress: bool,
+    round: u32,
+) -> Row {
     // Slow mechanisms (a file per message) get a shorter budget, so the
-    // default run stays well under 90 s.
+    // default run stays well under 90 s. The budgets are split between the
+    // rounds.
     let duration = mech
         .max_duration()
-        .map_or(cfg.duration, |d| cfg.duration.min(d));
+        .map_or(cfg.duration, |d| cfg.duration.min(d))
+        / cfg.rounds;
+    let iters = cfg.iters.div_ceil(u64::from(cfg.rounds)).max(1);
     let plan = Plan {
         size,
         ack_len: mech.ack_len(size),
-        iters: cfg.iters,
+        iters,
         duration,
         stream: mech.streams().then(|| StreamBudget {
-            max_msgs: cfg.iters.saturating_mul(20).max(1_000),
+            max_msgs: iters.saturating_mul(20).max(1_000),
             time: (duration / 4).min(Duration::from_millis(500)),
         }),
-        idle: mech.idle_check().then_some(IDLE_CHECK),
+        // Once per row: the idle check is not a figure that drifts.
+        idle: (mech.idle_check() && round == 0).then_some(IDLE_CHECK),
     };
     let bar = if progress {
-        let bar = ProgressBar::new(cfg.iters);
+        let bar = ProgressBar::new(iters);
         if let Ok(style) =
             ProgressStyle::with_template("{prefix:>16} {bar:30} {pos}/{len} round trips {elapsed}")
         {
             bar.set_style(style);
         }
-        bar.set_prefix(mech.name());
+        bar.set_prefix(format!("{} {}/{}", mech.name(), round + 1, cfg.rounds));
         bar
     } else {
         ProgressBar::hidden()
@@ -172,7 +194,12 @@ fn run_one(mech: Mech, size: usize, cfg: &Config, placement: Placement, progress
         }),
         (Ok(()), None) => Err("no measurement".into()),
     };
-    Row { mech, size, result }
+    Row {
+        mech,
+        size,
+        result,
+        rounds: Vec::new(),
+    }
 }
 
 /// The peer process: set up, serve, exit.

@@ -158,6 +158,7 @@ mod tests {
                     stream: None,
                     idle_cpu_pct: None,
                 }),
+                rounds: Vec::new(),
             },
             Row {
                 mech: Mech::Pipe,
@@ -167,11 +168,13 @@ mod tests {
                     stream: None,
                     idle_cpu_pct: None,
                 }),
+                rounds: Vec::new(),
             },
             Row {
                 mech: Mech::Udp,
                 size: 64,
                 result: Err("x".into()),
+                rounds: Vec::new(),
             },
         ];
         let path = std::env::temp_dir().join(format!("kipc-plot-test-{}.svg", std::process::id()));

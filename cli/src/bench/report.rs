@@ -14,8 +14,21 @@ pub struct Row {
     pub mech: Mech,
     /// Bytes per message actually moved.
     pub size: usize,
-    /// The figures, or why there are none.
+    /// The figures, or why there are none. After [`combine`], those of the
+    /// round whose p50 is the median (its samples summed over all rounds).
     pub result: Result<Measurement, String>,
+    /// Per round (after [`combine`]): this row's p50 and its ratio to the
+    /// same round's floor. Empty for a single measurement.
+    pub rounds: Vec<RoundFigure>,
+}
+
+/// One round's figures of a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundFigure {
+    /// Median round trip in that round, ns.
+    pub p50: u64,
+    /// `p50` over the floor's p50 in the same round (`None` without a floor).
+    pub ratio: Option<f64>,
 }
 
 impl Row {
@@ -23,6 +36,88 @@ impl Row {
     pub fn p50(&self) -> Option<u64> {
         self.result.as_ref().ok().map(|m| m.rtt.p50)
     }
+
+    /// The ratio to the floor: with rounds, the median over rounds of each
+    /// round's ratio to that round's floor; otherwise this p50 over `floor`.
+    pub fn ratio(&self, floor: Option<u64>) -> Option<f64> {
+        let ratios = self.round_ratios();
+        if ratios.is_empty() {
+            return self.p50().and_then(|p| ratio(p, floor));
+        }
+        let mid = ratios.len() / 2;
+        Some(if ratios.len() % 2 == 1 {
+            ratios[mid]
+        } else {
+            (ratios[mid - 1] + ratios[mid]) / 2.0
+        })
+    }
+
+    /// The smallest and largest per-round ratio, if there are rounds.
+    pub fn ratio_spread(&self) -> Option<(f64, f64)> {
+        let ratios = self.round_ratios();
+        Some((*ratios.first()?, *ratios.last()?))
+    }
+
+    /// Per-round ratios, sorted.
+    fn round_ratios(&self) -> Vec<f64> {
+        let mut r: Vec<f64> = self.rounds.iter().filter_map(|f| f.ratio).collect();
+        r.sort_by(f64::total_cmp);
+        r
+    }
+}
+
+/// Combines the rows of several rounds, each of which measured the same
+/// (mechanism, size) list in the same order, into one row each: a failure
+/// in any round fails the row; otherwise the row keeps every round's p50
+/// and ratio to that round's floor, and the measurement of its median round.
+pub fn combine(rounds: Vec<Vec<Row>>) -> Vec<Row> {
+    let floors: Vec<Option<u64>> = rounds.iter().map(|r| floor_p50(r)).collect();
+    let n = rounds.iter().map(Vec::len).min().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            let cells: Vec<&Row> = rounds.iter().map(|r| &r[i]).collect();
+            let (mech, size) = (cells[0].mech, cells[0].size);
+            if let Some(bad) = cells.iter().find(|c| c.result.is_err()) {
+                return Row {
+                    mech,
+                    size,
+                    result: bad.result.clone(),
+                    rounds: Vec::new(),
+                };
+            }
+            let figures: Vec<RoundFigure> = cells
+                .iter()
+                .zip(&floors)
+                .map(|(c, &floor)| {
+                    let p50 = c.p50().unwrap_or(0);
+                    RoundFigure {
+                        p50,
+                        ratio: ratio(p50, floor),
+                    }
+                })
+                .collect();
+            let mut order: Vec<usize> = (0..cells.len()).collect();
+            order.sort_by_key(|&k| figures[k].p50);
+            let median = order[order.len() / 2];
+            let result = cells[median].result.clone().map(|mut m| {
+                m.rtt.samples = cells
+                    .iter()
+                    .filter_map(|c| c.result.as_ref().ok())
+                    .map(|m| m.rtt.samples)
+                    .sum();
+                m.idle_cpu_pct = cells
+                    .iter()
+                    .find_map(|c| c.result.as_ref().ok().and_then(|m| m.idle_cpu_pct));
+                m
+            });
+            Row {
+                mech,
+                size,
+                result,
+                rounds: figures,
+            }
+        })
+        .collect()
 }
 
 /// What the table's header says about this machine.
@@ -126,6 +221,11 @@ pub fn table(rows: &[Row]) -> String {
         "MB/s",
         "p50/floor",
     ];
+    // The spread column only when rows were measured in rounds.
+    let spread = rows.iter().any(|r| r.rounds.len() > 1);
+    if spread {
+        head.push("spread");
+    }
     if idle {
         head.push("idle CPU");
     }
@@ -154,8 +254,15 @@ pub fn table(rows: &[Row]) -> String {
                     fmt_ns(s.max),
                     mps,
                     mbs,
-                    ratio(s.p50, floor).map_or("-".into(), |x| format!("{x:.2}x")),
+                    r.ratio(floor).map_or("-".into(), |x| format!("{x:.2}x")),
                 ];
+                if spread {
+                    line.push(
+                        r.ratio_spread()
+                            .filter(|_| r.rounds.len() > 1)
+                            .map_or("-".into(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
+                    );
+                }
                 if idle {
                     line.push(m.idle_cpu_pct.map_or("-".into(), |p| format!("{p:.2}%")));
                 }
@@ -262,7 +369,12 @@ pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
                 "rtt_max_ns": s.max,
                 "msgs_per_s": mps,
                 "bytes_per_s": bps,
-                "ratio_to_floor": ratio(s.p50, floor),
+                "ratio_to_floor": r.ratio(floor),
+                "ratio_spread": r.ratio_spread().map(|(lo, hi)| json!([lo, hi])),
+                "rounds": r.rounds.iter().map(|f| json!({
+                    "rtt_p50_ns": f.p50,
+                    "ratio_to_floor": f.ratio,
+                })).collect::<Vec<_>>(),
                 "cpu_bench": cpu_bench,
                 "cpu_peer": cpu_peer,
                 "same_core": placement.shared_core(),
@@ -301,6 +413,49 @@ mod tests {
         "ratio_to_floor",
     ];
 
+    #[test]
+    fn rounds_report_the_median_ratio_to_each_rounds_own_floor() {
+        // The machine slows down between rounds 1 and 2 (floor 100 -> 400):
+        // a ring at 150 then 600 is 1.5x the floor in both, which the ratio
+        // to one run-wide floor would not show.
+        let rounds = vec![
+            vec![row(Mech::Floor, 100, false), row(Mech::SpscSpin, 150, true)],
+            vec![row(Mech::Floor, 400, false), row(Mech::SpscSpin, 600, true)],
+            vec![row(Mech::Floor, 110, false), row(Mech::SpscSpin, 176, true)],
+        ];
+        let rows = combine(rounds);
+        assert_eq!(rows.len(), 2);
+        let ring = &rows[1];
+        assert_eq!(ring.rounds.len(), 3);
+        assert_eq!(ring.ratio(floor_p50(&rows)), Some(1.5));
+        assert_eq!(ring.ratio_spread(), Some((1.5, 1.6)));
+        // The measurement kept is the median round's, samples summed.
+        assert_eq!(ring.p50(), Some(176));
+        assert_eq!(ring.result.as_ref().unwrap().rtt.samples, 3000);
+        let table = table(&rows);
+        assert!(table.contains("spread"), "{table}");
+        assert!(table.contains("1.50x"), "{table}");
+        assert!(table.contains("1.50-1.60"), "{table}");
+        let j = json_row(ring, floor_p50(&rows), Placement::Unpinned);
+        assert_eq!(j["ratio_to_floor"], json!(1.5));
+        assert_eq!(j["rounds"].as_array().unwrap().len(), 3);
+        assert_eq!(j["rounds"][1]["rtt_p50_ns"], json!(600));
+        assert_eq!(j["ratio_spread"], json!([1.5, 1.6]));
+    }
+
+    #[test]
+    fn a_failure_in_any_round_fails_the_row() {
+        let mut bad = row(Mech::Pipe, 5_000, true);
+        bad.result = Err("peer died".into());
+        let rounds = vec![
+            vec![row(Mech::Floor, 100, false), row(Mech::Pipe, 4_000, true)],
+            vec![row(Mech::Floor, 100, false), bad],
+        ];
+        let rows = combine(rounds);
+        assert_eq!(rows[1].result.as_ref().unwrap_err(), "peer died");
+        assert!(rows[0].result.is_ok());
+    }
+
     fn row(mech: Mech, p50: u64, stream: bool) -> Row {
         let rtt = Summary {
             samples: 1000,
@@ -324,6 +479,7 @@ mod tests {
                 stream,
                 idle_cpu_pct: None,
             }),
+            rounds: Vec::new(),
         }
     }
 
@@ -362,6 +518,7 @@ mod tests {
             mech: Mech::Tcp,
             size: 64,
             result: Err("peer process 42 died".into()),
+            rounds: Vec::new(),
         };
         let v = json_row(&failed, Some(200), Placement::Unpinned);
         for f in REQUIRED {
@@ -380,6 +537,7 @@ mod tests {
                 mech: Mech::Udp,
                 size: 64,
                 result: Err("no reply".into()),
+                rounds: Vec::new(),
             },
         ];
         let t = table(&rows);

@@ -1581,39 +1581,50 @@ impl Drop for RegionConsumer {
 }
 
 impl Region {
-    /// Marks `lane` dead if its owner is still `owner` and its claim the one
-    /// whose epoch was read as `epoch` before the owner was judged dead.
-    fn mark_lane_dead_from(&self, lane: u32, owner: u32, epoch: u32) -> bool {
+    /// Marks `lane` dead if its owner is still `owner`, its claim the one
+    /// whose epoch was read as `epoch` before the owner was judged dead, and
+    /// its state still `seen` (LIVE, or CLOSED for an owner that died while
+    /// claiming or closing the lane).
+    ///
+    /// Known window: the epoch check and the state CAS are two steps, so a
+    /// second party that marks, reclaims and re-opens this very lane between
+    /// them (it too must have judged `owner` dead) can have its fresh claim
+    /// marked; its sends then fail with `InUse` until it claims again.
+    /// Packing the epoch into the state word, as the SPSC endpoint does,
+    /// would close it.
+    fn mark_lane_dead_from(&self, lane: u32, owner: u32, epoch: u32, seen: u32) -> bool {
         let record = &self.lane(lane).prod;
-        if record.owner.load(Ordering::Acquire) != owner
+        if seen == DEAD
+            || record.owner.load(Ordering::Acquire) != owner
             || record.epoch.load(Ordering::Acquire) != epoch
         {
             return false;
         }
-        // SYNC: lane close. The CAS from LIVE keeps a close or another mark
-        // from being overwritten; a reclaim between the epoch check and this
-        // CAS needs the lane DEAD first, which this CAS would then fail on.
+        // SYNC: lane close. A CAS from the state seen, so a close or another
+        // mark in between is not overwritten.
         record
             .state
-            .compare_exchange(LIVE, DEAD, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(seen, DEAD, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Marks dead every live lane whose owner (not `me`) `alive` says has
+    /// Marks dead every owned lane (live, or closed by an owner that died
+    /// while claiming or closing it) whose owner (not `me`) `alive` says has
     /// exited; returns whether it marked any.
     fn reap_lanes(&self, me: u32, alive: &mut dyn FnMut(NonZeroU32) -> bool) -> bool {
         let mut marked = false;
         for lane in 0..self.geo.lanes {
             let record = &self.lane(lane).prod;
-            // Epoch first, owner second (see `mark_lane_dead_from`).
+            // Epoch and state first, owner second (see `mark_lane_dead_from`).
             let epoch = record.epoch.load(Ordering::Acquire);
+            let seen = record.state.load(Ordering::Acquire);
             let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
                 continue;
             };
-            if owner.get() == me || record.state.load(Ordering::Acquire) != LIVE {
+            if owner.get() == me || seen == DEAD {
                 continue;
             }
-            if !alive(owner) && self.mark_lane_dead_from(lane, owner.get(), epoch) {
+            if !alive(owner) && self.mark_lane_dead_from(lane, owner.get(), epoch, seen) {
                 marked = true;
             }
         }
@@ -1647,15 +1658,14 @@ impl Queue for Region {
         for lane in 0..self.geo.lanes {
             let record = &self.lane(lane).prod;
             let epoch = record.epoch.load(Ordering::Acquire);
+            let seen = record.state.load(Ordering::Acquire);
             let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
                 continue;
             };
             if owner.get() == id || alive(owner) {
                 continue;
             }
-            if record.state.load(Ordering::Acquire) != DEAD
-                && !self.mark_lane_dead_from(lane, owner.get(), epoch)
-            {
+            if seen != DEAD && !self.mark_lane_dead_from(lane, owner.get(), epoch, seen) {
                 continue;
             }
             if let Ok(p) = self.reclaim_lane(lane, owner.get(), id) {

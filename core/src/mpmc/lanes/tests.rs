@@ -574,3 +574,27 @@ fn corrupt_free_lane_is_skipped_when_claiming() {
     assert_eq!(region.lane_owner(0), Ok(0), "corrupt lane released again");
     assert!(matches!(region.producer(2), Err(Error::Corrupt { .. })));
 }
+
+#[test]
+fn a_dead_owner_left_in_a_closed_lane_is_reaped_and_its_lane_reclaimed() {
+    use crate::queue::{Queue, Role};
+    let (_mem, region) = region_with(1, 4, 16);
+    let mut p = region.producer(77).unwrap();
+    p.try_send(b"kept").unwrap();
+    // Owner 77 dies in the middle of closing (state CLOSED, owner still
+    // recorded), as it could while claiming a lane closed before.
+    core::mem::forget(p);
+    region.lane(0).prod.state.store(CLOSED, Ordering::Release);
+    let mut c = region.consumer(1).unwrap();
+    let dead_77 = &mut |id: NonZeroU32| id.get() != 77;
+    // A live owner is never marked; the dead one is, from CLOSED too.
+    assert!(!region.reap(Role::Consumer, 1, &mut |_| true));
+    assert!(region.reap(Role::Consumer, 1, dead_77));
+    assert_eq!(region.lane_state(0), Ok(LaneState::Dead));
+    assert_eq!(recv_vec(&mut c).map(|(m, _)| m), Ok(b"kept".to_vec()));
+    assert_eq!(recv_vec(&mut c), Err(Error::PeerDead));
+    // And its lane is taken over.
+    let mut q = region.claim_producer(78, dead_77).unwrap();
+    q.try_send(b"new").unwrap();
+    assert_eq!(recv_vec(&mut c).map(|(m, _)| m), Ok(b"new".to_vec()));
+}
