@@ -36,6 +36,11 @@ const CONSUMERS_OPEN: u32 = 0;
 /// `consumers_state`: the host declared the consumer side dead.
 const CONSUMERS_DEAD: u32 = 2;
 
+/// Bits of `consumers_state` that hold the state; the rest is a generation
+/// every consumer attach bumps, so a death verdict reached before an attach
+/// (a CAS from the word read before it) cannot land after it.
+const CONSUMERS_STATE_MASK: u32 = 0b11;
+
 /// Read-mostly header words (first 128-byte line).
 #[repr(C)]
 struct Meta {
@@ -298,7 +303,7 @@ pub enum LaneState {
 /// | 32                      | `total_len: u64`        | creator               | bytes the layout spans                   |
 /// | 40                      | `producer_seen: u32`    | producers             | 1 once any producer claimed a lane       |
 /// | 44                      | `consumer_seen: u32`    | consumers             | 1 once any consumer attached             |
-/// | 48                      | `consumers_state: u32`  | host, consumers       | 0 open, 2 dead (producers get `PeerDead`) |
+/// | 48                      | `consumers_state: u32`  | host, consumers       | bits 0..2: 0 open, 2 dead (producers get `PeerDead`); bits 2..: generation bumped by each attach |
 /// | 52                      | reserved `u32`          | -                     | 0                                        |
 /// | 56                      | `consumer_ids: [u32; 16]` | consumers (CAS)     | ids of attached consumers, 0 = free      |
 /// | 128                     | `not_empty: u32`        | producers' hosts, consumers wait | doorbell                      |
@@ -805,8 +810,22 @@ impl Region {
                 .is_ok()
             {
                 meta.consumer_seen.store(1, Ordering::Relaxed);
-                meta.consumers_state
-                    .store(CONSUMERS_OPEN, Ordering::Relaxed);
+                // A new generation, open: a verdict on the consumers seen
+                // before this attach no longer applies.
+                let mut w = meta.consumers_state.load(Ordering::Relaxed);
+                loop {
+                    let next = (w & !CONSUMERS_STATE_MASK).wrapping_add(CONSUMERS_STATE_MASK + 1)
+                        | CONSUMERS_OPEN;
+                    match meta.consumers_state.compare_exchange_weak(
+                        w,
+                        next,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        Err(now) => w = now,
+                    }
+                }
                 return Ok(RegionConsumer {
                     region: self.clone(),
                     id,
@@ -1003,11 +1022,28 @@ impl Region {
     /// assert_eq!(p.try_send(b"x"), Err(Error::PeerDead));
     /// ```
     pub fn mark_consumers_dead(&self) {
-        self.meta()
-            .consumers_state
-            .store(CONSUMERS_DEAD, Ordering::Relaxed);
+        let state = &self.meta().consumers_state;
+        let _ = state.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+            Some((w & !CONSUMERS_STATE_MASK) | CONSUMERS_DEAD)
+        });
         self.not_empty().ring_all();
         self.not_full().ring_all();
+    }
+
+    /// Marks the consumer side dead if its word is still `seen` (read before
+    /// the verdict on the consumers; an attach since bumped it).
+    fn mark_consumers_dead_from(&self, seen: u32) -> bool {
+        let dead = (seen & !CONSUMERS_STATE_MASK) | CONSUMERS_DEAD;
+        let marked = self
+            .meta()
+            .consumers_state
+            .compare_exchange(seen, dead, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if marked {
+            self.not_empty().ring_all();
+            self.not_full().ring_all();
+        }
+        marked
     }
 
     /// `true` if some lane is owned and not marked dead.
@@ -1197,7 +1233,8 @@ impl RegionProducer {
     }
 
     fn check_alive(&self) -> Result<(), Error> {
-        if self.region.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN {
+        let consumers = self.region.meta().consumers_state.load(Ordering::Relaxed);
+        if consumers & CONSUMERS_STATE_MASK != CONSUMERS_OPEN {
             return Err(Error::PeerDead);
         }
         if !self.owns_lane() || self.record().prod.state.load(Ordering::Relaxed) == DEAD {
@@ -1707,11 +1744,11 @@ impl Queue for Region {
         match waiter {
             Role::Consumer => self.reap_lanes(me, alive),
             Role::Producer => {
+                // The word before the ids: see `mark_consumers_dead_from`.
+                let seen = self.meta().consumers_state.load(Ordering::Acquire);
                 let ids = self.consumer_ids();
                 let mut recorded = ids.iter().filter_map(|&i| NonZeroU32::new(i)).peekable();
-                if recorded.peek().is_none()
-                    || self.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN
-                {
+                if recorded.peek().is_none() || seen & CONSUMERS_STATE_MASK != CONSUMERS_OPEN {
                     return false;
                 }
                 let mut all_dead = true;
@@ -1727,8 +1764,7 @@ impl Queue for Region {
                 for id in ids {
                     self.evict_consumer(id);
                 }
-                self.mark_consumers_dead();
-                true
+                self.mark_consumers_dead_from(seen)
             }
         }
     }
@@ -1745,7 +1781,8 @@ impl Queue for Region {
                 });
             }
         }
-        let dead = self.meta().consumers_state.load(Ordering::Relaxed) != CONSUMERS_OPEN;
+        let dead = self.meta().consumers_state.load(Ordering::Relaxed) & CONSUMERS_STATE_MASK
+            != CONSUMERS_OPEN;
         for id in self.consumer_ids().into_iter().filter_map(NonZeroU32::new) {
             f(Owner {
                 role: Role::Consumer,

@@ -598,3 +598,22 @@ fn a_dead_owner_left_in_a_closed_lane_is_reaped_and_its_lane_reclaimed() {
     q.try_send(b"new").unwrap();
     assert_eq!(recv_vec(&mut c).map(|(m, _)| m), Ok(b"new".to_vec()));
 }
+
+#[test]
+fn a_consumer_that_attaches_after_the_verdict_is_not_marked_dead() {
+    let (_mem, region) = region_with(1, 4, 16);
+    let mut p = region.producer(1).unwrap();
+    let old = region.consumer(5).unwrap();
+    // A waiting producer reads the word, then judges consumer 5 dead...
+    let seen = region.meta().consumers_state.load(Ordering::Acquire);
+    core::mem::forget(old);
+    // ...while consumer 6 attaches.
+    let _new = region.consumer(6).unwrap();
+    region.evict_consumer(5);
+    assert!(!region.mark_consumers_dead_from(seen));
+    assert_eq!(p.try_send(b"to the live one"), Ok(()));
+    // Without a new attach the verdict lands.
+    let seen = region.meta().consumers_state.load(Ordering::Acquire);
+    assert!(region.mark_consumers_dead_from(seen));
+    assert_eq!(p.try_send(b"x"), Err(Error::PeerDead));
+}
