@@ -31,6 +31,17 @@ const CLOSED: u32 = 1;
 /// Lane `state`: the host marked the owner dead.
 const DEAD: u32 = 2;
 
+/// Bits of a lane's `state` word that hold the state (`LIVE`, `CLOSED`,
+/// `DEAD`; 3 is corruption); the rest is a generation every claim bumps, so
+/// a word read before a verdict no longer matches after a new claim.
+const STATE_MASK: u32 = 0b11;
+
+/// The state bits of a lane's `state` word.
+#[inline(always)]
+const fn state_of(word: u32) -> u32 {
+    word & STATE_MASK
+}
+
 /// `consumers_state`: consumers are (or may come) attached.
 const CONSUMERS_OPEN: u32 = 0;
 /// `consumers_state`: the host declared the consumer side dead.
@@ -75,12 +86,13 @@ struct LaneProducerSide {
     tail: AtomicU64,
     /// Id of the owning producer; 0 = free.
     owner: AtomicU32,
-    /// [`LIVE`], [`CLOSED`] or [`DEAD`].
+    /// `generation << 2 | state`, the state [`LIVE`], [`CLOSED`] or
+    /// [`DEAD`]. Every claim and reclaim starts a new generation right after
+    /// the `owner` CAS; a handle remembers the word its claim produced, and
+    /// any other value means the lane was marked, closed or claimed again
+    /// since, even by the same id.
     state: AtomicU32,
-    /// Claim generation: bumped (wrapping) by every claim and reclaim, right
-    /// after the `owner` CAS. A handle remembers the value its claim
-    /// produced; a different value means the lane was claimed again since,
-    /// even if by the same id.
+    /// A count of claims (wrapping), for inspection only.
     epoch: AtomicU32,
     /// 0; keeps the record free of implicit padding.
     reserved: AtomicU32,
@@ -240,16 +252,16 @@ pub enum LaneState {
 /// # Protocol
 ///
 /// - **Claim a lane** ([`producer`](Self::producer)): CAS `owner: 0 -> id`,
-///   then `epoch.fetch_add(1)` (wrapping; the handle keeps the value it
-///   produced), store `state = LIVE`, set `producer_seen`, read `tail` and `head`
+///   then `epoch.fetch_add(1)` (a count of claims), then CAS `state` to a new
+///   generation in state LIVE (the handle keeps that word), set
+///   `producer_seen`, read `tail` and `head`
 ///   (checked: `tail - head <= S`). The new owner continues at the lane's
 ///   `tail`, so a lane closed by one producer and claimed by the next keeps
 ///   FIFO order. [`reclaim_lane`](Self::reclaim_lane) does the same after
-///   its CAS `owner: dead_id -> new_id`: owner CAS, then epoch bump, then
-///   `state = LIVE`.
+///   its CAS `owner: dead_id -> new_id`: owner CAS, then the new generation.
 /// - **Send** ([`RegionProducer::try_send`]): check the lane is still ours
-///   (`owner == id`, `epoch` == the handle's, `state != DEAD`; Relaxed loads
-///   of one cache line), else `InUse`; if the cached `head` says full,
+///   (`owner == id` and `state` == the handle's word; Relaxed loads of one
+///   cache line), else `InUse`; if the cached `head` says full,
 ///   re-read `head` (Acquire; SYNC: release slot) and check `tail - head <=
 ///   S`; write the length word (Release; SYNC: slot reuse) and the payload
 ///   (raw copy) into slot `tail & (S-1)`; store
@@ -267,8 +279,13 @@ pub enum LaneState {
 ///   caller's buffer (read with Acquire; SYNC: slot reuse) is checked against
 ///   an unchanged `head` and reported as `TooLarge` with the
 ///   message left in place.
-/// - **Close** (dropping a [`RegionProducer`]): if `owner == id` and `epoch`
-///   is the handle's, store `state = CLOSED`, then CAS `owner: id -> 0` (both Release; SYNC: lane close). Published
+/// - **Close** (dropping a [`RegionProducer`]): if `owner == id`, CAS
+///   `state` from the handle's word (or that generation marked dead) to the
+///   same generation CLOSED, then CAS `owner: id -> 0` (SYNC: lane close).
+/// - **Mark dead** (the host): read `state`, then `owner`; judge the owner;
+///   CAS `state` from the word read to the same generation DEAD. A claim in
+///   between changed the generation, so the verdict cannot land on it.
+///   Published
 ///   messages stay receivable; the lane is free for the next producer.
 /// - **Waiting** is the host's job: after a successful send it rings
 ///   [`not_empty`](Self::not_empty), after a successful receive
@@ -310,8 +327,8 @@ pub enum LaneState {
 /// | 256                     | `not_full: u32`         | consumers' hosts, producers wait | doorbell                      |
 /// | 384 + 256 i             | lane i `tail: u64`      | lane owner            | next position to publish                 |
 /// | 384 + 256 i + 8         | lane i `owner: u32`     | producers (CAS), host | owner id, 0 = free                       |
-/// | 384 + 256 i + 12        | lane i `state: u32`     | owner, host           | 0 live, 1 closed, 2 dead                 |
-/// | 384 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | claim generation, wrapping       |
+/// | 384 + 256 i + 12        | lane i `state: u32`     | owner, host           | bits 0..2: 0 live, 1 closed, 2 dead; bits 2..: claim generation |
+/// | 384 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | count of claims, wrapping (informational) |
 /// | 384 + 256 i + 20        | lane i reserved `u32`   | -                     | 0                                        |
 /// | 384 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
 /// | 384 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
@@ -326,16 +343,17 @@ pub enum LaneState {
 /// - Producer dies after storing `tail`: the message is complete and receivable.
 /// - Producer dies while closing: `state = CLOSED` with its owner still set
 ///   reads as live until the host marks it dead; messages stay receivable.
-/// - Producer dies between the owner CAS and the epoch bump: the lane reads
-///   owned with the previous epoch; no handle holds the new one, and the host
-///   marks it dead and reclaims it (which bumps the epoch) as above.
+/// - Producer dies between the owner CAS and the new generation: the lane
+///   reads owned (live or closed) with the previous generation; no handle
+///   holds the new one, and the host marks it dead (from either state) and
+///   reclaims it as above.
 /// - A handle outlives its claim (the host reclaimed the lane, possibly for
-///   the same id, or it was closed and claimed again): its `epoch` no longer
+///   the same id, or it was closed and claimed again): its word no longer
 ///   matches, so it gets `InUse` on every send and its drop leaves the lane
 ///   alone; it never publishes with its out-of-date private `tail`. The check
 ///   is a guard, not a lock: a send already past it when the lane is
 ///   reclaimed races as before (the host reclaims only lanes of exited
-///   processes), and an epoch repeats only after 2^32 claims of one lane.
+///   processes), and a word repeats only after 2^30 claims of one lane.
 /// - Consumer dies before its CAS: it claimed nothing; the message stays for
 ///   others. After its CAS: that one message is gone (at-most-once for a
 ///   consumer that dies mid-receive). Its `consumer_ids` record stays until
@@ -758,8 +776,21 @@ impl Region {
         let record = &self.lane(lane).prod;
         // Only the winner of the owner CAS bumps, so the value we produce is
         // ours; a stale handle (even with our id) holds an older one.
-        let epoch = record.epoch.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        record.state.store(LIVE, Ordering::Release);
+        record.epoch.fetch_add(1, Ordering::Relaxed);
+        // A new generation, live: the word our handle checks on every send.
+        let mut w = record.state.load(Ordering::Relaxed);
+        let epoch = loop {
+            let next = (w & !STATE_MASK).wrapping_add(STATE_MASK + 1) | LIVE;
+            // SYNC: lane close. Release: pairs with the Acquire loads of
+            // `state` in `any_live_lane` and the reapers.
+            match record
+                .state
+                .compare_exchange_weak(w, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => break next,
+                Err(now) => w = now,
+            }
+        };
         self.meta().producer_seen.store(1, Ordering::Relaxed);
         let tail = record.tail.load(Ordering::Relaxed);
         let mut producer = RegionProducer {
@@ -871,12 +902,12 @@ impl Region {
     ///
     /// See [`LaneState`].
     pub fn lane_state(&self, lane: u32) -> Result<LaneState, Error> {
-        match self.checked_lane(lane)?.prod.state.load(Ordering::Acquire) {
+        match state_of(self.checked_lane(lane)?.prod.state.load(Ordering::Acquire)) {
             LIVE => Ok(LaneState::Live),
             CLOSED => Ok(LaneState::Closed),
             DEAD => Ok(LaneState::Dead),
             _ => Err(Error::Corrupt {
-                what: "lane state is not 0, 1 or 2",
+                what: "lane state bits are not 0, 1 or 2",
             }),
         }
     }
@@ -906,10 +937,11 @@ impl Region {
     /// ```
     pub fn mark_lane_dead(&self, lane: u32) -> Result<(), Error> {
         // SYNC: lane close. Pairs with the Acquire loads in `any_live_lane`.
-        self.checked_lane(lane)?
-            .prod
-            .state
-            .store(DEAD, Ordering::Release);
+        let _ = self.checked_lane(lane)?.prod.state.fetch_update(
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+            |w| Some((w & !STATE_MASK) | DEAD),
+        );
         self.not_empty().ring_all();
         self.not_full().ring_all();
         Ok(())
@@ -956,7 +988,7 @@ impl Region {
                 what: "producer id must not be 0",
             });
         }
-        if record.state.load(Ordering::Acquire) != DEAD {
+        if state_of(record.state.load(Ordering::Acquire)) != DEAD {
             return Err(Error::InUse);
         }
         record
@@ -1054,7 +1086,7 @@ impl Region {
             // `RegionProducer::drop` and `mark_lane_dead`.
             let state = record.state.load(Ordering::Acquire);
             let owner = record.owner.load(Ordering::Acquire);
-            owner != 0 && state != DEAD
+            owner != 0 && state_of(state) != DEAD
         })
     }
 
@@ -1167,8 +1199,8 @@ pub struct RegionProducer {
     region: Region,
     lane: u32,
     id: u32,
-    /// The lane's `epoch` as our claim left it; another value there means
-    /// the lane was claimed again since (possibly by our id).
+    /// The lane's `state` word as our claim left it; another value there
+    /// means the lane was marked dead, closed or claimed again since.
     epoch: u32,
     /// Our `tail`: the truth for this lane while we own it.
     tail: u64,
@@ -1237,17 +1269,20 @@ impl RegionProducer {
         if consumers & CONSUMERS_STATE_MASK != CONSUMERS_OPEN {
             return Err(Error::PeerDead);
         }
-        if !self.owns_lane() || self.record().prod.state.load(Ordering::Relaxed) == DEAD {
+        // A lane marked dead, reclaimed or claimed again no longer holds
+        // our word.
+        if !self.owns_lane() {
             return Err(Error::InUse);
         }
         Ok(())
     }
 
-    /// `owner` is our id and `epoch` is the one our claim produced.
+    /// `owner` is our id and `state` still the word our claim produced
+    /// (same generation, live).
     fn owns_lane(&self) -> bool {
         let record = &self.record().prod;
         record.owner.load(Ordering::Relaxed) == self.id
-            && record.epoch.load(Ordering::Relaxed) == self.epoch
+            && record.state.load(Ordering::Relaxed) == self.epoch
     }
 
     fn check_len(&self, msg: &[u8]) -> Result<(), Error> {
@@ -1427,18 +1462,35 @@ impl RegionProducer {
 
 impl Drop for RegionProducer {
     fn drop(&mut self) {
-        if !self.owns_lane() {
-            // The lane was reclaimed or claimed again since our claim (by
-            // another id or by ours): not ours to close.
+        let record = &self.record().prod;
+        if record.owner.load(Ordering::Relaxed) != self.id {
             return;
         }
-        let record = &self.record().prod;
+        let generation = self.epoch & !STATE_MASK;
+        let closed = generation | CLOSED;
         // SYNC: lane close. Release: whoever sees the lane closed (a consumer
-        // deciding `PeerDead`, the next owner) sees our last `tail`.
-        record.state.store(CLOSED, Ordering::Release);
-        let _ = record
-            .owner
-            .compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+        // deciding `PeerDead`, the next owner) sees our last `tail`. Ours to
+        // close only while the word is our claim's (live, or marked dead
+        // while we still held it); a lane reclaimed or claimed again since
+        // has another generation.
+        let ours = record
+            .state
+            .compare_exchange(self.epoch, closed, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+            || record
+                .state
+                .compare_exchange(
+                    generation | DEAD,
+                    closed,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if ours {
+            let _ = record
+                .owner
+                .compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+        }
     }
 }
 
@@ -1618,30 +1670,26 @@ impl Drop for RegionConsumer {
 }
 
 impl Region {
-    /// Marks `lane` dead if its owner is still `owner`, its claim the one
-    /// whose epoch was read as `epoch` before the owner was judged dead, and
-    /// its state still `seen` (LIVE, or CLOSED for an owner that died while
-    /// claiming or closing the lane).
-    ///
-    /// Known window: the epoch check and the state CAS are two steps, so a
-    /// second party that marks, reclaims and re-opens this very lane between
-    /// them (it too must have judged `owner` dead) can have its fresh claim
-    /// marked; its sends then fail with `InUse` until it claims again.
-    /// Packing the epoch into the state word, as the SPSC endpoint does,
-    /// would close it.
-    fn mark_lane_dead_from(&self, lane: u32, owner: u32, epoch: u32, seen: u32) -> bool {
+    /// Marks `lane` dead if its owner is still `owner` and its state word is
+    /// still `seen`, read before the owner was judged dead: live, or closed
+    /// by an owner that died while claiming or closing the lane. Every claim
+    /// changes the word's generation, so a verdict on an old owner never
+    /// lands on a newer claim.
+    fn mark_lane_dead_from(&self, lane: u32, owner: u32, seen: u32) -> bool {
         let record = &self.lane(lane).prod;
-        if seen == DEAD
-            || record.owner.load(Ordering::Acquire) != owner
-            || record.epoch.load(Ordering::Acquire) != epoch
-        {
+        if state_of(seen) == DEAD || record.owner.load(Ordering::Acquire) != owner {
             return false;
         }
-        // SYNC: lane close. A CAS from the state seen, so a close or another
-        // mark in between is not overwritten.
+        // SYNC: lane close. A CAS from the word seen, so a close, a mark or a
+        // new claim in between is never overwritten.
         record
             .state
-            .compare_exchange(seen, DEAD, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                seen,
+                (seen & !STATE_MASK) | DEAD,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
     }
 
@@ -1652,16 +1700,15 @@ impl Region {
         let mut marked = false;
         for lane in 0..self.geo.lanes {
             let record = &self.lane(lane).prod;
-            // Epoch and state first, owner second (see `mark_lane_dead_from`).
-            let epoch = record.epoch.load(Ordering::Acquire);
+            // State word first, owner second (see `mark_lane_dead_from`).
             let seen = record.state.load(Ordering::Acquire);
             let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
                 continue;
             };
-            if owner.get() == me || seen == DEAD {
+            if owner.get() == me || state_of(seen) == DEAD {
                 continue;
             }
-            if !alive(owner) && self.mark_lane_dead_from(lane, owner.get(), epoch, seen) {
+            if !alive(owner) && self.mark_lane_dead_from(lane, owner.get(), seen) {
                 marked = true;
             }
         }
@@ -1694,7 +1741,6 @@ impl Queue for Region {
         }
         for lane in 0..self.geo.lanes {
             let record = &self.lane(lane).prod;
-            let epoch = record.epoch.load(Ordering::Acquire);
             let seen = record.state.load(Ordering::Acquire);
             let Some(owner) = NonZeroU32::new(record.owner.load(Ordering::Acquire)) else {
                 continue;
@@ -1702,7 +1748,7 @@ impl Queue for Region {
             if owner.get() == id || alive(owner) {
                 continue;
             }
-            if seen != DEAD && !self.mark_lane_dead_from(lane, owner.get(), epoch, seen) {
+            if state_of(seen) != DEAD && !self.mark_lane_dead_from(lane, owner.get(), seen) {
                 continue;
             }
             if let Ok(p) = self.reclaim_lane(lane, owner.get(), id) {
@@ -1777,7 +1823,7 @@ impl Queue for Region {
                     role: Role::Producer,
                     lane: Some(lane),
                     id,
-                    marked_dead: record.state.load(Ordering::Acquire) == DEAD,
+                    marked_dead: state_of(record.state.load(Ordering::Acquire)) == DEAD,
                 });
             }
         }

@@ -559,7 +559,7 @@ fn scribbled_lane_indices_and_lengths_give_corrupt_not_ub() {
     assert!(results.contains(&Ok((b"good".to_vec(), 0))));
 
     // Garbage in a lane's state word.
-    lane.prod.state.store(77, Ordering::Relaxed);
+    lane.prod.state.store(0xffff_ffff, Ordering::Relaxed);
     assert!(matches!(region.lane_state(0), Err(Error::Corrupt { .. })));
     assert!(region.lane_state(2).is_err());
     assert!(region.mark_lane_dead(2).is_err());
@@ -616,4 +616,19 @@ fn a_consumer_that_attaches_after_the_verdict_is_not_marked_dead() {
     let seen = region.meta().consumers_state.load(Ordering::Acquire);
     assert!(region.mark_consumers_dead_from(seen));
     assert_eq!(p.try_send(b"x"), Err(Error::PeerDead));
+}
+
+#[test]
+fn a_death_verdict_on_an_old_lane_claim_never_marks_a_newer_one() {
+    let (_mem, region) = region_with(1, 4, 16);
+    core::mem::forget(region.producer(7).unwrap());
+    // A reaper reads the lane's word, then judges owner 7 dead...
+    let seen = region.lane(0).prod.state.load(Ordering::Acquire);
+    // ...meanwhile someone else marks and reclaims the lane, here for an id
+    // equal to the old one (a pid reused), so the owner check alone passes.
+    region.mark_lane_dead(0).unwrap();
+    let mut fresh = region.reclaim_lane(0, 7, 7).unwrap();
+    assert!(!region.mark_lane_dead_from(0, 7, seen));
+    assert_eq!(region.lane_state(0), Ok(LaneState::Live));
+    assert_eq!(fresh.try_send(b"still mine"), Ok(()));
 }
