@@ -57,6 +57,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .args(["produce", &name])
         .spawn()?;
     let got = consume(&name);
+    if got.is_err() {
+        // The producer would wait for room for ever: stop it.
+        let _ = child.kill();
+    }
     let status = child.wait()?;
     ShmRing::unlink(&name)?;
     println!("received {} messages; producer {status}", got?);
