@@ -7,9 +7,10 @@
  * Conventions: every function returns 0 or a negative KIPC_E* code (Linux
  * errno values); kipc_strerror() names it. NULL or misaligned pointers give
  * -KIPC_EFAULT, never undefined behaviour. Handles live in storage you
- * provide (no heap at the core level); do not copy or move attached handle
- * storage. Using storage that was never zeroed or attached is undefined, as
- * is using a ring's memory after it is unmapped.
+ * provide (no heap at the core level). Attached storage holds no pointer
+ * into itself and may be moved with memcpy while no other thread uses it
+ * (use only the new copy afterwards). Using storage that was never zeroed or
+ * attached is undefined, as is using a ring's memory after it is unmapped.
  *
  * Handles that the library allocates (host level: kipc_ring, kipc_mailbox,
  * kipc_signals) are freed by their close function; using a closed handle is
@@ -371,7 +372,8 @@ typedef struct kipc_siginfo_t {
 // spin forever on a lock the interrupted code holds). `kipc_sigstate_init`
 // needs the storage to itself. The lock is for one address space: do not
 // share the storage between processes (a holder that dies would wedge the
-// others). Do not copy or move the storage after init (`-KIPC_EBADF`).
+// others). The storage holds no pointer into itself: it may be moved with
+// `memcpy` while no other thread uses it (use only the new copy afterwards).
 typedef struct KIPC_ALIGNED(128) kipc_sigstate_t {
   uint64_t opaque[2048];
 } kipc_sigstate_t;

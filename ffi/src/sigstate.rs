@@ -201,7 +201,8 @@ impl From<Disposition> for kipc_sigaction_t {
 /// spin forever on a lock the interrupted code holds). `kipc_sigstate_init`
 /// needs the storage to itself. The lock is for one address space: do not
 /// share the storage between processes (a holder that dies would wedge the
-/// others). Do not copy or move the storage after init (`-KIPC_EBADF`).
+/// others). The storage holds no pointer into itself: it may be moved with
+/// `memcpy` while no other thread uses it (use only the new copy afterwards).
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct kipc_sigstate_t {

@@ -152,14 +152,14 @@ impl<Q: Queue> Shared<Q> {
         futex::ring_all(self.queue.not_full());
     }
 
-    /// What a waiter on side `waiter` runs every liveness slice: applies the
-    /// verdicts on its peers and wakes everyone if that changed anything.
-    /// Always "go on": the core's next try reports what changed.
+    /// Applies the verdicts on the peers of side `waiter` and wakes everyone
+    /// if that changed anything; returns whether it did.
     fn reap(&self, waiter: Role) -> bool {
-        if self.queue.reap(waiter, self.me, &mut self.owners.oracle()) {
+        let changed = self.queue.reap(waiter, self.me, &mut self.owners.oracle());
+        if changed {
             self.wake_everyone();
         }
-        true
+        changed
     }
 
     /// Spin, then sleep on `bell` until `op` gives an answer, reaping dead
@@ -171,7 +171,12 @@ impl<Q: Queue> Shared<Q> {
         deadline: Option<Instant>,
         op: impl FnMut() -> Option<Result<T, CoreError>>,
     ) -> Result<T> {
-        let alive = || self.reap(waiter);
+        // Every liveness slice; always "go on": the core's next try reports
+        // what the reap changed (PeerDead, or a recovered slot).
+        let alive = || {
+            self.reap(waiter);
+            true
+        };
         Ok(futex::wait_until(
             bell,
             futex::DEFAULT_SPIN_ITERS,
@@ -549,14 +554,7 @@ impl<Q: QueueLayout> ShmQueue<Q> {
     /// Applies liveness verdicts for a waiter on side `waiter` now (what a
     /// blocking call does every slice); returns whether anything changed.
     pub fn reap(&self, waiter: Role) -> bool {
-        let shared = &self.shared;
-        let changed = shared
-            .queue
-            .reap(waiter, shared.me, &mut shared.owners.oracle());
-        if changed {
-            shared.wake_everyone();
-        }
-        changed
+        self.shared.reap(waiter)
     }
 
     /// This process's owner lock on the segment, and the verdicts on the
