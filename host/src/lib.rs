@@ -61,6 +61,7 @@ pub mod socket;
 pub mod spool;
 mod sys;
 pub mod sysv;
+pub mod wake;
 
 pub use error::{Error, Result};
 pub use ring::{Receiver, RingConfig, RingInfo, RingKind, Sender, ShmRing};
