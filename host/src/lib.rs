@@ -22,6 +22,8 @@
 //! - [`spool`]: a maildir-style spool directory, each message taken once;
 //! - [`lock`]: flock and OFD advisory locks with timeouts, pid lock files;
 //! - [`name`]: validation of kipc object names;
+//! - `tokio` (the `tokio` cargo feature): async ring, mailbox and signal
+//!   endpoints over tokio's reactor, with `Stream` and `Sink`;
 //! - [`error`]: the crate's [`Error`].
 //!
 //! System calls go through `rustix`; the few it lacks (System V shared memory,
@@ -61,6 +63,8 @@ pub mod socket;
 pub mod spool;
 mod sys;
 pub mod sysv;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wake;
 
 pub use error::{Error, Result};
