@@ -101,3 +101,43 @@ fn same_core_json_says_so_and_reports_the_idle_check() {
         .unwrap_or_else(|| panic!("no idle_cpu_pct in {stdout}"));
     assert!(idle >= 0.0, "{stdout}");
 }
+
+#[test]
+fn the_tokio_rows_run_and_the_async_ring_reports_its_idle_check() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
+        .args([
+            "bench",
+            "--mech",
+            "kipc-spsc-async,tokio-unix-stream",
+            "--iters",
+            "2000",
+            "--duration",
+            "0.5",
+            "--json",
+        ])
+        .output()
+        .expect("run kipc bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kipc bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let mechs: Vec<_> = rows.iter().map(|v| v["mech"].as_str().unwrap()).collect();
+    assert_eq!(mechs, ["kipc-spsc-async", "tokio-unix-stream"]);
+    // Without the floor in the run there is no ratio; the rest is there.
+    for v in &rows {
+        for f in ["rtt_p50_ns", "rtt_p99_ns", "msgs_per_s", "bytes_per_s"] {
+            let x = v[f].as_f64().unwrap_or_else(|| panic!("{f} in {v}"));
+            assert!(x > 0.0, "{f} = {x} in {v}");
+        }
+    }
+    let idle = rows[0]["idle_cpu_pct"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no idle_cpu_pct in {stdout}"));
+    assert!(idle >= 0.0, "{stdout}");
+}

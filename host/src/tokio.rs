@@ -317,14 +317,15 @@ impl<Q: QueueLayout> AsyncReceiver<Q> {
         )
     }
 
-    /// Receives a message if one is there now (arming the descriptor if
-    /// not).
+    /// Receives a message if one is there now, without waiting: a plain
+    /// [`Receiver::try_recv`] (no system call; it does not arm the
+    /// descriptor, which [`recv`](Self::recv) does when it has to wait).
     ///
     /// # Errors
     ///
-    /// As [`PollReceiver::try_recv`] (`Empty` when there is none).
+    /// As [`Receiver::try_recv`] (`Empty` when there is none).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.fd.get_mut().0.try_recv(buf)
+        self.fd.get_mut().0.get_mut().try_recv(buf)
     }
 
     /// Largest message in bytes (a `buf` this long always fits).
@@ -486,13 +487,16 @@ impl<Q: QueueLayout> AsyncSender<Q> {
         )
     }
 
-    /// Sends `msg` if there is room now (arming the descriptor if not).
+    /// Sends `msg` if there is room now, without waiting: a plain
+    /// [`Sender::try_send`] (no system call unless a receiver waits; it
+    /// does not arm the descriptor, which [`send`](Self::send) does when it
+    /// has to wait).
     ///
     /// # Errors
     ///
-    /// As [`PollSender::try_send`] (`Full` when there is no room).
+    /// As [`Sender::try_send`] (`Full` when there is no room).
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
-        self.fd.get_mut().0.try_send(msg)
+        self.fd.get_mut().0.get_mut().try_send(msg)
     }
 
     /// Largest message in bytes.

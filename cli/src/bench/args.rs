@@ -13,9 +13,10 @@ pub const MAX_SIZE: usize = 1 << 20;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Mechanisms to run, comma-separated (default: every one built in):
-    /// floor, kipc-spsc-spin, kipc-spsc-block, kipc-mpmc, kipc-mbox, iceoryx2,
-    /// futex, eventfd, pipe, fifo, unix-stream, unix-dgram, unix-seqpacket,
-    /// tcp, udp, posix-mq, signal.
+    /// floor, kipc-spsc-spin, kipc-spsc-block, kipc-spsc-async, kipc-mpmc,
+    /// kipc-mbox, iceoryx2, futex, eventfd, pipe, fifo, unix-stream,
+    /// tokio-unix-stream, unix-dgram, unix-seqpacket, tcp, udp, posix-mq,
+    /// signal, spool.
     #[arg(long, value_name = "LIST")]
     pub mech: Option<String>,
     /// Message sizes in bytes, comma-separated (a `k` suffix means KiB).

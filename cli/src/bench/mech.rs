@@ -16,6 +16,9 @@ pub enum Mech {
     SpscSpin,
     /// kipc SPSC region ring, spin then futex.
     SpscBlock,
+    /// kipc SPSC region ring through the tokio endpoints: spin, then wait
+    /// in tokio's reactor on the wake descriptor.
+    SpscAsync,
     /// kipc MPMC region ring, spin then futex.
     Mpmc,
     /// kipc mailboxes, one each way.
@@ -32,6 +35,8 @@ pub enum Mech {
     Fifo,
     /// `AF_UNIX`, `SOCK_STREAM`.
     UnixStream,
+    /// `AF_UNIX`, `SOCK_STREAM`, as tokio's `UnixStream`.
+    TokioUnixStream,
     /// `AF_UNIX`, `SOCK_DGRAM`.
     UnixDgram,
     /// `AF_UNIX`, `SOCK_SEQPACKET`.
@@ -50,10 +55,11 @@ pub enum Mech {
 
 impl Mech {
     /// Every mechanism, in table order.
-    pub const ALL: [Mech; 18] = [
+    pub const ALL: [Mech; 20] = [
         Mech::Floor,
         Mech::SpscSpin,
         Mech::SpscBlock,
+        Mech::SpscAsync,
         Mech::Mpmc,
         Mech::Mbox,
         Mech::Iceoryx2,
@@ -62,6 +68,7 @@ impl Mech {
         Mech::Pipe,
         Mech::Fifo,
         Mech::UnixStream,
+        Mech::TokioUnixStream,
         Mech::UnixDgram,
         Mech::UnixSeqpacket,
         Mech::Tcp,
@@ -77,6 +84,7 @@ impl Mech {
             Mech::Floor => "floor",
             Mech::SpscSpin => "kipc-spsc-spin",
             Mech::SpscBlock => "kipc-spsc-block",
+            Mech::SpscAsync => "kipc-spsc-async",
             Mech::Mpmc => "kipc-mpmc",
             Mech::Mbox => "kipc-mbox",
             Mech::Iceoryx2 => "iceoryx2",
@@ -85,6 +93,7 @@ impl Mech {
             Mech::Pipe => "pipe",
             Mech::Fifo => "fifo",
             Mech::UnixStream => "unix-stream",
+            Mech::TokioUnixStream => "tokio-unix-stream",
             Mech::UnixDgram => "unix-dgram",
             Mech::UnixSeqpacket => "unix-seqpacket",
             Mech::Tcp => "tcp",
@@ -105,6 +114,9 @@ impl Mech {
         match self {
             Mech::Iceoryx2 if !cfg!(feature = "iceoryx2") => {
                 Err("built without the cargo feature iceoryx2 (add --features iceoryx2)")
+            }
+            Mech::SpscAsync | Mech::TokioUnixStream if !cfg!(feature = "tokio") => {
+                Err("built without the cargo feature tokio (on by default)")
             }
             _ => Ok(()),
         }
@@ -128,9 +140,12 @@ impl Mech {
 
     /// Whether the run includes the idle check (a receiver left waiting with
     /// nothing to receive; its CPU use is reported): the spin-then-futex
-    /// kipc transports, whose waiting must really sleep.
+    /// kipc transports, whose waiting must really sleep, and the async one.
     pub fn idle_check(self) -> bool {
-        matches!(self, Mech::SpscBlock | Mech::Mpmc | Mech::Mbox)
+        matches!(
+            self,
+            Mech::SpscBlock | Mech::SpscAsync | Mech::Mpmc | Mech::Mbox
+        )
     }
 
     /// A shorter time budget for mechanisms too slow to fill the default

@@ -13,6 +13,8 @@
 //! - [`signal`]: `sigqueue` + `sigtimedwait` with blocked real-time signals;
 //! - [`spool`]: kipc's maildir-style spool, one directory each way in
 //!   `/dev/shm` (a file per message);
+//! - `async_tokio`: `kipc-spsc-async` (kipc-host's tokio endpoints) and
+//!   `tokio-unix-stream` (cargo feature `tokio`, on by default);
 //! - `iceoryx2`: iceoryx2 publish-subscribe (cargo feature `iceoryx2`, off
 //!   by default; reported as not measured without it);
 //!
@@ -27,6 +29,8 @@ pub use super::mech::Mech;
 use super::protocol::Channel;
 use ring::Flavour;
 
+#[cfg(feature = "tokio")]
+pub mod async_tokio;
 pub mod eventfd;
 pub mod floor;
 #[cfg(feature = "iceoryx2")]
@@ -53,6 +57,12 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::Futex => floor::parent(ctx, drive, floor::Wait::Futex),
         Mech::SpscSpin => ring::parent(ctx, drive, Flavour::SpscSpin),
         Mech::SpscBlock => ring::parent(ctx, drive, Flavour::SpscBlock),
+        #[cfg(feature = "tokio")]
+        Mech::SpscAsync => async_tokio::parent_ring(ctx, drive),
+        #[cfg(feature = "tokio")]
+        Mech::TokioUnixStream => async_tokio::parent_stream(ctx, drive),
+        #[cfg(not(feature = "tokio"))]
+        Mech::SpscAsync | Mech::TokioUnixStream => Err(unavailable(ctx.mech)),
         Mech::Mpmc => ring::parent(ctx, drive, Flavour::Mpmc),
         Mech::Mbox => mbox::parent(ctx, drive),
         Mech::Eventfd => eventfd::parent(ctx, drive),
@@ -82,6 +92,12 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
         Mech::Futex => floor::child(ctx, drive, floor::Wait::Futex),
         Mech::SpscSpin => ring::child(ctx, drive, Flavour::SpscSpin),
         Mech::SpscBlock => ring::child(ctx, drive, Flavour::SpscBlock),
+        #[cfg(feature = "tokio")]
+        Mech::SpscAsync => async_tokio::child_ring(ctx, drive),
+        #[cfg(feature = "tokio")]
+        Mech::TokioUnixStream => async_tokio::child_stream(ctx, drive),
+        #[cfg(not(feature = "tokio"))]
+        Mech::SpscAsync | Mech::TokioUnixStream => Err(unavailable(mech)),
         Mech::Mpmc => ring::child(ctx, drive, Flavour::Mpmc),
         Mech::Mbox => mbox::child(ctx, drive),
         Mech::Eventfd => eventfd::child(ctx, drive),
@@ -102,7 +118,7 @@ pub fn child(mech: Mech, ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
     }
 }
 
-#[cfg_attr(feature = "iceoryx2", allow(dead_code))]
+#[cfg_attr(all(feature = "iceoryx2", feature = "tokio"), allow(dead_code))]
 fn unavailable(m: Mech) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
