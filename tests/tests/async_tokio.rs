@@ -313,11 +313,12 @@ fn receive_futures_dropped_at_random_points_lose_and_duplicate_nothing() {
         .unwrap();
     rt.block_on(async {
         let mut rx = AsyncReceiver::new(t.ring.receiver().unwrap()).unwrap();
-        // The producer pauses every 64 messages, so the receiver often
-        // drains the ring and is dropped while armed and waiting.
+        // The producer pauses 3 ms every 500 messages: the receiver drains
+        // the ring and waits, armed, until a timer (at most 1.5 ms, plus
+        // tokio's 1 ms granularity) drops its future.
         let child = ring_peer(
             &t,
-            &["produce-paced", &t.arg, "9", &COUNT.to_string(), "64"],
+            &["produce-paced", &t.arg, "9", &COUNT.to_string(), "500", "3000"],
         );
         let mut rng = u64::from(std::process::id()) << 20 | 0x9e37_79b9;
         let (mut by_timer, mut by_polls) = (0u64, 0u64);

@@ -3,9 +3,9 @@
 //! ```text
 //! kipc-ring-peer produce TARGET TAG COUNT    send seqs 0..COUNT tagged TAG, exit 0
 //! kipc-ring-peer produce-forever TARGET TAG  print "ready", send seqs 0.. until killed
-//! kipc-ring-peer produce-paced TARGET TAG COUNT EVERY
-//!                                            as produce, pausing 200 us after every EVERY
-//!                                            messages (the receiver drains and waits)
+//! kipc-ring-peer produce-paced TARGET TAG COUNT EVERY PAUSE_US
+//!                                            as produce, pausing PAUSE_US microseconds after
+//!                                            every EVERY messages (the receiver drains and waits)
 //! kipc-ring-peer consume TARGET COUNT        receive COUNT messages, print tallies
 //! kipc-ring-peer consume-until-gone TARGET   receive until the producers are gone
 //! ```
@@ -55,7 +55,15 @@ fn num<T: std::str::FromStr>(s: Option<&String>, what: &str) -> Result<T, String
         .ok_or_else(|| format!("missing or bad {what}"))
 }
 
-fn produce(ring: &ShmRing, tag: u32, count: Option<u64>, every: u64) -> Result<(), String> {
+/// Sends seqs `0..count` (forever with `None`), pausing `pause` after every
+/// `every` messages (never with 0).
+fn produce(
+    ring: &ShmRing,
+    tag: u32,
+    count: Option<u64>,
+    every: u64,
+    pause: Duration,
+) -> Result<(), String> {
     let mut tx = ring.sender().map_err(|e| format!("sender: {e}"))?;
     if count.is_none() {
         println!("ready");
@@ -69,7 +77,7 @@ fn produce(ring: &ShmRing, tag: u32, count: Option<u64>, every: u64) -> Result<(
             .map_err(|e| format!("send of seq {seq}: {e}"))?;
         seq += 1;
         if every > 0 && seq % every == 0 {
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(pause);
         }
     }
     Ok(())
@@ -110,14 +118,16 @@ fn run(args: &[String]) -> Result<(), String> {
             num(args.get(3), "TAG")?,
             Some(num(args.get(4), "COUNT")?),
             0,
+            Duration::ZERO,
         ),
         "produce-paced" => produce(
             &ring,
             num(args.get(3), "TAG")?,
             Some(num(args.get(4), "COUNT")?),
             num(args.get(5), "EVERY")?,
+            Duration::from_micros(num(args.get(6), "PAUSE_US")?),
         ),
-        "produce-forever" => produce(&ring, num(args.get(3), "TAG")?, None, 0),
+        "produce-forever" => produce(&ring, num(args.get(3), "TAG")?, None, 0, Duration::ZERO),
         "consume" => consume(&ring, Some(num(args.get(3), "COUNT")?)),
         "consume-until-gone" => consume(&ring, None),
         other => Err(format!("unknown mode {other:?}")),
