@@ -8,7 +8,7 @@
 //! | [`AsyncReceiver`]   | a [`PollReceiver`] in an `AsyncFd`     | [`recv`](AsyncReceiver::recv), [`recv_vec`](AsyncReceiver::recv_vec), `Stream` |
 //! | [`AsyncSender`]     | a [`PollSender`] in an `AsyncFd`       | [`send`](AsyncSender::send), `Sink` |
 //! | [`AsyncMailbox`]    | a [`Mailbox`] and one [`WakeFd`] a side | [`recv`](AsyncMailbox::recv), [`send`](AsyncMailbox::send) |
-//! | [`AsyncSignals`]    | a [`Signals`] (its eventfd)             | [`recv`](AsyncSignals::recv) |
+//! | [`AsyncSignals`]    | a [`Signals`] (its eventfd)             | [`recv`](AsyncSignals::recv), `Stream` |
 //!
 //! # How a wait goes
 //!
@@ -740,6 +740,16 @@ impl AsyncSignals {
     /// The `Signals`, deregistered from the reactor.
     pub fn into_inner(self) -> Signals {
         self.fd.into_inner().0
+    }
+}
+
+impl Stream for AsyncSignals {
+    type Item = Result<SigInfo>;
+
+    /// The next signal, as [`recv`](AsyncSignals::recv); the stream never
+    /// ends.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Some)
     }
 }
 

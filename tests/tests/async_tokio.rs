@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_core::Stream;
 use kipc_core::signal::{SigSet, Signal};
 use kipc_host::endpoint::QueueLayout;
 use kipc_host::ring::{RingConfig, ShmRing};
@@ -495,9 +496,12 @@ fn async_signals_receive_kill_and_sigqueue() {
             .await
             .expect("signal never received")
             .unwrap();
-        let second = timeout(Duration::from_secs(10), sigs.recv())
+        // The Stream form gives the next one.
+        let next = std::future::poll_fn(|cx| Pin::new(&mut sigs).poll_next(cx));
+        let second = timeout(Duration::from_secs(10), next)
             .await
             .expect("signal never received")
+            .expect("the signal stream never ends")
             .unwrap();
         sender.await.unwrap();
         // Lowest number first once both are in; USR1 is sent first anyway.
