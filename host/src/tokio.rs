@@ -42,7 +42,8 @@
 //!
 //! # Runtime requirements
 //!
-//! Constructors must run inside a tokio runtime with I/O and time enabled
+//! Constructors (and an [`AsyncMailbox`] side's first wait, which binds its
+//! descriptor) must run inside a tokio runtime with I/O and time enabled
 //! (`enable_all`); outside any runtime they return
 //! [`Error::InvalidArgument`]. Any runtime flavour works; the futures are
 //! `Send` when the queue's handles are.
@@ -109,10 +110,12 @@ fn register<T: AsFd>(inner: T) -> Result<AsyncFd<Fd<T>>> {
             reason: "must be made inside a tokio runtime",
         });
     }
-    // SAFETY: every `T` used here (a pollable endpoint, a `WakeFd`, a
-    // `Signals`) owns its descriptor in a private `OwnedFd` field that is
-    // never replaced or closed before the value drops, so the descriptor
-    // stays open and the same for as long as the `AsyncFd` owns it.
+    // SAFETY: every `T` registered here (a pollable endpoint, a `WakeFd`,
+    // a `Signals`) owns its descriptor in a private `OwnedFd` field that is
+    // never replaced or closed before the value drops, and this module never
+    // hands out `&mut T` (which could swap the value) while it is
+    // registered: the descriptor stays open and the same for as long as the
+    // `AsyncFd` owns it.
     let fd = unsafe { AsyncFd::register_with_interest(Fd(inner), Interest::READABLE) };
     fd.map_err(|e| Error::from(e.into_parts().1))
 }
