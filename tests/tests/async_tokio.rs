@@ -24,15 +24,17 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use kipc_core::signal::{SigSet, Signal};
 use kipc_host::endpoint::QueueLayout;
+use kipc_host::mailbox::{Mailbox, MailboxConfig};
 use kipc_host::ring::{RingConfig, ShmRing};
 use kipc_host::signals::{self, Signals};
-use kipc_host::tokio::{AsyncReceiver, AsyncSender, AsyncSignals};
+use kipc_host::tokio::{AsyncMailbox, AsyncReceiver, AsyncSender, AsyncSignals};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{decode, encode, MAX_LEN};
-use kipc_tests::ChildGuard;
+use kipc_tests::{mbox_payload, ChildGuard};
 use tokio::time::timeout;
 
 const RING_PEER: &str = env!("CARGO_BIN_EXE_kipc-ring-peer");
+const MBOX_PEER: &str = env!("CARGO_BIN_EXE_kipc-mbox-peer");
 const MILLION: u64 = 1_000_000;
 /// Far longer than the work takes even in a debug build on a busy machine:
 /// reaching it means a wake-up was lost.
@@ -49,6 +51,8 @@ const TESTS: &[&str] = &[
     "a_killed_consumer_ends_an_async_send_with_peer_dead",
     "an_idle_async_receiver_uses_almost_no_cpu",
     "async_signals_receive_kill_and_sigqueue",
+    "an_async_mailbox_receives_every_message_of_a_peer_process_with_its_priority",
+    "an_async_mailbox_sends_through_a_small_mailbox_to_a_peer_process",
 ];
 
 /// One test at a time (see the module docs).
@@ -508,5 +512,110 @@ fn async_signals_receive_kill_and_sigqueue() {
         assert_eq!((first.signo, first.pid), (Signal::USR1, me as u32));
         assert_eq!((second.signo, second.value), (rt1, 42));
         drop(sigs.into_inner());
+    });
+}
+
+/// A named mailbox, unlinked again when dropped.
+struct MboxName(String);
+
+impl Drop for MboxName {
+    fn drop(&mut self) {
+        let _ = Mailbox::unlink(&self.0);
+    }
+}
+
+fn mbox_peer(args: &[&str]) -> ChildGuard {
+    let mut cmd = Command::new(MBOX_PEER);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd).unwrap()
+}
+
+#[test]
+fn an_async_mailbox_receives_every_message_of_a_peer_process_with_its_priority() {
+    const COUNT: u64 = 20_000;
+    let _s = serial();
+    let name = MboxName(Name::new("mbox").0.clone());
+    let mb = Mailbox::create(&name.0, MailboxConfig::new(16, 64)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut amb = AsyncMailbox::new(mb.clone());
+        let child = mbox_peer(&["send", &name.0, "7", &COUNT.to_string()]);
+        let run = async {
+            let mut buf = [0u8; 64];
+            let mut last: std::collections::HashMap<u8, u64> = Default::default();
+            let mut seen = vec![false; COUNT as usize];
+            for n in 0..COUNT {
+                let got = amb
+                    .recv(&mut buf)
+                    .await
+                    .map_err(|e| format!("recv {n}: {e}"))?;
+                let (tag, seq, prio) = mbox_payload::check(&buf[..got.len])?;
+                if (tag, prio, u64::from(tag)) != (7, got.prio, got.mtype) {
+                    return Err(format!("header {got:?} vs payload {tag} {seq} {prio}"));
+                }
+                // One sender: within a priority, its order.
+                if last.insert(prio, seq).is_some_and(|prev| seq <= prev) {
+                    return Err(format!("prio {prio}: seq {seq} after a later one"));
+                }
+                let slot = seen.get_mut(seq as usize).ok_or("seq out of range")?;
+                if std::mem::replace(slot, true) {
+                    return Err(format!("seq {seq} twice"));
+                }
+            }
+            Ok::<_, String>(())
+        };
+        timeout(BOUND, run)
+            .await
+            .expect("lost wake-up: timed out")
+            .unwrap();
+        assert_peer_succeeded(child);
+        assert_eq!(mb.try_recv(&mut [0; 64]), Err(Error::Empty));
+    });
+}
+
+#[test]
+fn an_async_mailbox_sends_through_a_small_mailbox_to_a_peer_process() {
+    const COUNT: u64 = 5_000;
+    let _s = serial();
+    let name = MboxName(Name::new("mbox").0.clone());
+    // Four slots: the sender waits for room again and again.
+    let mb = Mailbox::create(&name.0, MailboxConfig::new(4, 64)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut amb = AsyncMailbox::new(mb.clone());
+        let child = mbox_peer(&["recv", &name.0]);
+        let run = async {
+            let mut buf = [0u8; 32];
+            for seq in 0..COUNT {
+                let prio = (seq % 3) as u8;
+                mbox_payload::encode(5, seq, prio, &mut buf);
+                amb.send(&buf, prio, 5).await?;
+            }
+            amb.send(mbox_payload::STOP, 0, 0).await
+        };
+        timeout(BOUND, run)
+            .await
+            .expect("lost wake-up: timed out")
+            .unwrap();
+        let out = child.into_inner().wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "peer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut got: Vec<u64> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("got 5 "))
+            .map(|s| s.parse().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..COUNT).collect::<Vec<_>>(), "each message once");
     });
 }
