@@ -12,6 +12,17 @@ use std::path::Path;
 
 use kipc_ffi::*;
 
+/// Removes a named object and its wake directory when a test ends, so a
+/// failed test leaves nothing in /dev/shm.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/kipc.{}", self.0));
+        let _ = std::fs::remove_dir_all(format!("/dev/shm/kipc.{}.wake", self.0));
+    }
+}
+
 fn readable(fd: c_int) -> bool {
     // SAFETY: `fd` belongs to a handle that outlives this call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -111,6 +122,7 @@ fn ring_fd_of_a_sender_becomes_readable_when_room_is_freed() {
 fn without_ring_fd_a_try_binds_nothing_and_close_removes_what_fd_bound() {
     let name = format!("ffi-wake-{}", std::process::id());
     let cname = std::ffi::CString::new(name.clone()).unwrap();
+    let _cleanup = Cleanup(name.clone());
     let wake_dir = format!("/dev/shm/kipc.{name}.wake");
     let mut rx = core::ptr::null_mut();
     let mut tx = core::ptr::null_mut();
@@ -153,13 +165,14 @@ fn without_ring_fd_a_try_binds_nothing_and_close_removes_what_fd_bound() {
 }
 
 /// A new named mailbox (the C ABI has no anonymous one) and its name.
-fn mailbox(tag: &str, slots: u32) -> (std::ffi::CString, *mut kipc_mailbox) {
-    let name = std::ffi::CString::new(format!("ffi-wake-{tag}-{}", std::process::id())).unwrap();
+fn mailbox(tag: &str, slots: u32) -> (Cleanup, std::ffi::CString, *mut kipc_mailbox) {
+    let plain = format!("ffi-wake-{tag}-{}", std::process::id());
+    let name = std::ffi::CString::new(plain.clone()).unwrap();
     let mut mb = core::ptr::null_mut();
     // SAFETY: NUL-terminated name; out-pointer to a local.
     let rc = unsafe { kipc_mbox_create(name.as_ptr(), slots, 16, 0, &mut mb) };
     assert_eq!(rc, 0);
-    (name, mb)
+    (Cleanup(plain), name, mb)
 }
 
 fn mbox_open(name: &std::ffi::CStr) -> *mut kipc_mailbox {
@@ -213,7 +226,7 @@ fn mbox_close(name: &std::ffi::CStr, handles: &[*mut kipc_mailbox]) {
 
 #[test]
 fn mbox_fd_wakes_a_receiver_and_a_sender_after_eagain() {
-    let (name, rx) = mailbox("rx", 1);
+    let (_cleanup, name, rx) = mailbox("rx", 1);
     let tx = mbox_open(&name);
     let rfd = mbox_fd(rx);
     let tfd = mbox_fd(tx);
@@ -239,7 +252,7 @@ fn mbox_fd_is_shared_by_threads_and_every_message_is_taken_once() {
     use std::sync::{Arc, Mutex};
     const N: u32 = 200;
     const STOP: u32 = u32::MAX;
-    let (name, rx) = mailbox("threads", 4);
+    let (_cleanup, name, rx) = mailbox("threads", 4);
     let tx = mbox_open(&name);
     let fd = mbox_fd(rx);
     struct Handle(*mut kipc_mailbox);
