@@ -1107,7 +1107,8 @@ int kipc_signals_wait(struct kipc_signals *sigs, int64_t timeout_ns, struct kipc
 #if defined(KIPC_HOST)
 // Writes a descriptor that becomes readable when a signal may have arrived
 // (for poll/epoll); then call `kipc_signals_wait(sigs, 0, ...)` until it
-// returns `-KIPC_EAGAIN`. The descriptor belongs to the handle: do not
+// returns `-KIPC_EAGAIN`, which leaves it unreadable until the next
+// signal. The descriptor belongs to the handle: do not
 // read or close it; it is valid until `kipc_signals_close`.
 //
 // Returns 0 or `-KIPC_EFAULT`.

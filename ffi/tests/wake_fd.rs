@@ -325,3 +325,58 @@ fn mbox_fd_is_shared_by_threads_and_every_message_is_taken_once() {
     assert_eq!(all, (0..N).collect::<Vec<_>>(), "each message once");
     mbox_close(&name, &[rx, tx]);
 }
+
+/// `kipc_signals_fd` in a level-triggered loop: once `kipc_signals_wait`
+/// with timeout 0 has taken every signal and said `-KIPC_EAGAIN`, the
+/// descriptor is no longer readable (else epoll would spin), and the next
+/// signal makes it readable again.
+#[test]
+fn signals_fd_is_quiet_after_eagain_and_wakes_for_the_next_signal() {
+    let sig = 12; // SIGUSR2
+    let mut sigs = core::ptr::null_mut();
+    // SAFETY: out-pointer to a local.
+    let rc = unsafe { kipc_signals_open(1u64 << (sig - 1), &mut sigs) };
+    assert_eq!(rc, 0);
+    let mut fd = -1;
+    // SAFETY: a live handle; `fd` writable.
+    assert_eq!(unsafe { kipc_signals_fd(sigs, &mut fd) }, 0);
+    let take = || {
+        let mut info = kipc_siginfo_t {
+            signo: 0,
+            code: 0,
+            pid: 0,
+            uid: 0,
+            value: 0,
+        };
+        // SAFETY: a live handle used by this thread only; `info` writable.
+        let rc = unsafe { kipc_signals_wait(sigs, 0, &mut info) };
+        (rc, info.value)
+    };
+    // Waits (bounded, so a failure cannot hang) for the descriptor.
+    let wait_readable = || {
+        // SAFETY: the handle's descriptor, alive until the close below.
+        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut fds = [rustix::event::PollFd::new(
+            &bfd,
+            rustix::event::PollFlags::IN,
+        )];
+        let t = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut fds, Some(&t)).unwrap() == 1
+    };
+    let me = std::process::id() as i32;
+    for value in [5u64, 6] {
+        assert_eq!(kipc_signals_send(me, sig, value), 0);
+        assert!(wait_readable(), "a signal makes the descriptor readable");
+        assert_eq!(take(), (0, value));
+        assert_eq!(take().0, -KIPC_EAGAIN);
+        assert!(
+            !readable(fd),
+            "after EAGAIN the descriptor is quiet (a level-triggered loop would spin)"
+        );
+    }
+    // SAFETY: a live handle, not used again.
+    assert_eq!(unsafe { kipc_signals_close(sigs) }, 0);
+}
