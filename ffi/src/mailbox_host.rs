@@ -1,7 +1,8 @@
 //! Host level (feature `host`): named mailboxes between processes
 //! (`kipc_host::mailbox::Mailbox`): the core mailbox (priorities, SysV-style
 //! type selection, crash recovery) in a `/dev/shm/kipc.NAME` segment, with
-//! blocking send and receive.
+//! blocking send and receive, and a wake descriptor for event loops
+//! ([`kipc_mbox_fd`]; see `crate::wake`).
 //!
 //! A `kipc_mailbox` handle is heap-allocated by [`kipc_mbox_create`] or
 //! [`kipc_mbox_open`] and freed by [`kipc_mbox_close`]. Every send and

@@ -1,6 +1,7 @@
 //! Host level (feature `host`): shared-memory rings between processes
 //! (`kipc_host::ring::ShmRing`), named or anonymous (a sealed memfd passed
-//! to the peer), SPSC or MPMC, with blocking send and receive.
+//! to the peer), SPSC or MPMC, with blocking send and receive, and a wake
+//! descriptor for event loops ([`kipc_ring_fd`]; see `crate::wake`).
 //!
 //! A `kipc_ring` handle is heap-allocated by [`kipc_ring_create`],
 //! [`kipc_ring_create_anonymous`], [`kipc_ring_open`] or
