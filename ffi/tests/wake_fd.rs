@@ -37,15 +37,15 @@ fn readable(fd: c_int) -> bool {
     rustix::event::poll(&mut fds, Some(&zero)).unwrap() == 1
 }
 
-/// An anonymous SPSC ring of `slots` 16-byte slots, and a second handle on
-/// it (through its memfd).
-fn ring_pair(slots: u32) -> (*mut kipc_ring, *mut kipc_ring) {
+/// An anonymous ring (`flags`: 0 for SPSC, or `KIPC_RING_MPMC`) of `slots`
+/// 16-byte slots, and a second handle on it (through its memfd).
+fn ring_pair(slots: u32, flags: u32) -> (*mut kipc_ring, *mut kipc_ring) {
     let mut a = core::ptr::null_mut();
     let mut b = core::ptr::null_mut();
     let mut memfd = -1;
     // SAFETY: out-pointers to locals; handles closed by the caller.
     unsafe {
-        assert_eq!(kipc_ring_create_anonymous(slots, 16, 0, &mut a), 0);
+        assert_eq!(kipc_ring_create_anonymous(slots, 16, flags, &mut a), 0);
         assert_eq!(kipc_ring_memfd(a, &mut memfd), 0);
         assert_eq!(kipc_ring_from_fd(memfd, &mut b), 0);
     }
@@ -82,7 +82,13 @@ fn close(ring: *mut kipc_ring) {
 
 #[test]
 fn ring_fd_becomes_readable_when_a_message_comes_after_eagain() {
-    let (rx, tx) = ring_pair(4);
+    for flags in [0, KIPC_RING_MPMC] {
+        ring_fd_wakes_a_receiver(flags);
+    }
+}
+
+fn ring_fd_wakes_a_receiver(flags: u32) {
+    let (rx, tx) = ring_pair(4, flags);
     let fd = ring_fd(rx);
     assert_eq!(ring_fd(rx), fd, "one descriptor per handle");
     assert_eq!(recv(rx).0, -KIPC_EAGAIN);
@@ -106,7 +112,13 @@ fn ring_fd_becomes_readable_when_a_message_comes_after_eagain() {
 
 #[test]
 fn ring_fd_of_a_sender_becomes_readable_when_room_is_freed() {
-    let (tx, rx) = ring_pair(1);
+    for flags in [0, KIPC_RING_MPMC] {
+        ring_fd_wakes_a_sender(flags);
+    }
+}
+
+fn ring_fd_wakes_a_sender(flags: u32) {
+    let (tx, rx) = ring_pair(1, flags);
     let fd = ring_fd(tx);
     assert_eq!(send(tx, b"a"), 0);
     assert_eq!(send(tx, b"b"), -KIPC_EAGAIN);
