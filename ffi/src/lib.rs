@@ -58,6 +58,8 @@ pub mod ring;
 pub mod signals;
 pub mod sigstate;
 pub mod spsc;
+#[cfg(feature = "host")]
+mod wake;
 
 pub use doorbell::*;
 pub use error::*;
