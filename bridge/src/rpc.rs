@@ -152,7 +152,7 @@ fn answer(
 /// let session = zenoh::open(zenoh::Config::default()).wait()?;
 /// let mut client = Client::with_transport(Box::new(ZenohTransport::new(session, "calc")));
 /// let reply = client.call(1, b"2+2", Duration::from_secs(1))?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 pub struct ZenohTransport {
     session: zenoh::Session,
