@@ -668,3 +668,53 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
         assert_eq!(&buf[..n], &msg(i)[..], "message {i}");
     }
 }
+
+#[test]
+fn best_effort_drops_and_counts_what_finds_the_ring_full() {
+    const N: u64 = 1000;
+    let hosts = Hosts::new();
+    let (ra, rb) = (Name::new("be-a"), Name::new("be-b"));
+    ShmRing::create(&ra.0, RingConfig::spsc(1024, 64)).unwrap();
+    // Nobody reads ring B: after 16 messages every sample finds it full.
+    ShmRing::create(&rb.0, RingConfig::spsc(16, 64)).unwrap();
+    let key = format!("kipc/test/{}", ra.0);
+    let listen = format!("tcp/{}:{}", hosts.addr_b, port());
+    let count = N.to_string();
+    let (mut inb, mut in_out) = bridge(
+        &hosts,
+        false,
+        &[
+            "--listen",
+            &listen,
+            "in",
+            &rb.0,
+            "--key",
+            &key,
+            "--best-effort",
+            "--count",
+            &count,
+        ],
+    );
+    let (_out, _) = bridge(
+        &hosts,
+        true,
+        &["--connect", &listen, "out", &ra.0, "--key", &key],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let _guard = StopOnDrop(Arc::clone(&stop));
+    assert_eq!(produce(ra.0.clone(), N, stop).join().unwrap(), N);
+    // The receiving bridge exits after N samples and reports its counts.
+    let mut report = String::new();
+    in_out.read_to_string(&mut report).unwrap();
+    assert!(inb.0.wait().unwrap().success());
+    assert_eq!(report.trim(), format!("moved 16 dropped {}", N - 16));
+    // What was kept is the first 16, in order.
+    let ring = ShmRing::open(&rb.0).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let mut buf = [0u8; 64];
+    for seq in 0..16u64 {
+        assert_eq!(rx.try_recv(&mut buf), Ok(8));
+        assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), seq);
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+}
