@@ -38,14 +38,18 @@
 //!   and Zenoh had not yet written to the socket: at most its transmission
 //!   queue (`transport/link/tx/queue/size`, by default 2 batches of up to
 //!   64 KiB for data) plus the message in hand; what the kernel already
-//!   held is still delivered. Killing `in` loses what had reached it and
-//!   not the ring: its socket's receive buffer (bound it with
-//!   `#so_rcvbuf=BYTES` on the endpoint), the batch being decoded, its
-//!   subscriber queue ([`SUBSCRIBER_QUEUE`]) and the sample in hand. The
-//!   tests kill each bridge mid-stream and check the loss against these
-//!   windows (8-byte messages, measured on a 2-vCPU VM: killing `out` lost
-//!   0-276 messages, killing `in` with a 128 KiB receive buffer
-//!   2,000-18,300, against windows of 16,384 and 41,216).
+//!   held is still delivered. Killing `in` breaks the link, so it loses
+//!   everything between the two bridges: the sender's transmission queue
+//!   and socket send buffer, its own socket receive buffer and the batch
+//!   being decoded, its subscriber queue ([`SUBSCRIBER_QUEUE`]) and a
+//!   message in hand on each side. Bound the socket buffers with
+//!   `#so_sndbuf=BYTES;so_rcvbuf=BYTES` on both bridges' endpoints (the
+//!   kernel doubles them; without them TCP autotunes up to
+//!   `net.ipv4.tcp_wmem`/`tcp_rmem`). The tests kill each bridge
+//!   mid-stream and check the loss against these windows (8-byte messages,
+//!   128 KiB buffers, on a 2-vCPU VM: killing `out` lost 0-672 messages
+//!   against a window of 16,384; killing `in` lost 2,000-52,000 against
+//!   90,369).
 //!   A restarted bridge resumes with the first message still in the ring
 //!   (`out`) or the first sample published after it subscribed (`in`).
 //!   While the ring's `out` bridge is dead, a producer waiting on a full

@@ -26,16 +26,19 @@ const BRIDGE: &str = env!("CARGO_BIN_EXE_kipc-bridge");
 /// (batches), from its DEFAULT_CONFIG.json5.
 const BATCH: u64 = 65_535;
 const TX_BATCHES: u64 = 2;
-/// The receive buffer the receiving bridge asks for on its endpoint
-/// (`#so_rcvbuf=`); the kernel doubles it.
-const RCVBUF: u64 = 131_072;
+/// The socket buffers both bridges ask for on their endpoints
+/// (`#so_sndbuf=..;so_rcvbuf=..`); the kernel doubles them.
+const SOCKBUF: u64 = 131_072;
 /// The most 8-byte messages a killed sending bridge may lose: its
 /// transmission queue, counted as if messages took no framing, plus the one
 /// in hand.
 const OUT_WINDOW: u64 = TX_BATCHES * BATCH / 8 + 1;
-/// The most a killed receiving bridge may lose: its socket's receive buffer
-/// and the batch being decoded, its subscriber queue, the one in hand.
-const IN_WINDOW: u64 = (2 * RCVBUF + BATCH) / 8 + kipc_bridge::SUBSCRIBER_QUEUE as u64 + 1;
+/// The most a killed receiving bridge may lose: everything between the two
+/// bridges when the link breaks (the sender's transmission queue and socket
+/// send buffer, the receiver's socket receive buffer and the batch being
+/// decoded), its subscriber queue, and one message in hand on each side.
+const IN_WINDOW: u64 =
+    (TX_BATCHES * BATCH + 4 * SOCKBUF + BATCH) / 8 + kipc_bridge::SUBSCRIBER_QUEUE as u64 + 2;
 
 /// A child process killed and reaped on drop.
 struct Proc(Child);
@@ -73,10 +76,12 @@ impl Hosts {
     fn new() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let id = (std::process::id() % 200) * 8 + n % 8;
+        // Names unique per process and test; the addresses need not be:
+        // each pair of namespaces sees only its own link.
+        let id = format!("{}x{n}", std::process::id());
         let (ns_a, ns_b) = (format!("kipc-a-{id}"), format!("kipc-b-{id}"));
         let (va, vb) = (format!("kva{id}"), format!("kvb{id}"));
-        let subnet = format!("10.213.{}.", id % 250);
+        let subnet = "10.213.0.".to_string();
         let root = rustix::process::geteuid().is_root();
         let ok = root
             && run("ip", &["netns", "add", &ns_a])
@@ -327,7 +332,8 @@ fn kill_and_restart(kill_out: bool) -> (u64, u64) {
     ShmRing::create(&ra.0, RingConfig::spsc(1024, 64)).unwrap();
     ShmRing::create(&rb.0, RingConfig::spsc(1024, 64)).unwrap();
     let key = format!("kipc/test/{}", ra.0);
-    let listen = format!("tcp/{}:{}", hosts.addr_a, port());
+    let addr = format!("tcp/{}:{}", hosts.addr_a, port());
+    let listen = format!("{addr}#so_sndbuf={SOCKBUF};so_rcvbuf={SOCKBUF}");
     let out_args = [
         "--listen",
         listen.as_str(),
@@ -336,7 +342,7 @@ fn kill_and_restart(kill_out: bool) -> (u64, u64) {
         "--key",
         key.as_str(),
     ];
-    let connect = format!("{listen}#so_rcvbuf={RCVBUF}");
+    let connect = format!("{addr}#so_sndbuf={SOCKBUF};so_rcvbuf={SOCKBUF}");
     let in_args = [
         "--connect",
         connect.as_str(),
