@@ -11,6 +11,9 @@
 //!   ([`ring::ShmRing`]), with blocking waits and peer liveness;
 //! - [`mailbox`]: message queues with priorities and type selection in
 //!   shared memory, and the inbox/outbox address scheme;
+//! - `typed` (feature `typed`, on by default): `send_value`/`recv_value` of
+//!   plain-old-data types over rings and mailboxes, with the message type
+//!   recorded in the header and checked at open;
 //! - [`rpc`]: procedure calls over mailboxes (or any [`rpc::Transport`]);
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
 //! - [`mq`]: POSIX message queues (`mq_open`), created `0600`, with timeouts;
@@ -61,6 +64,8 @@ pub mod socket;
 pub mod spool;
 mod sys;
 pub mod sysv;
+#[cfg(feature = "typed")]
+pub mod typed;
 
 pub use error::{Error, Result};
 pub use ring::{Receiver, RingConfig, RingInfo, RingKind, Sender, ShmRing};
