@@ -10,8 +10,10 @@
 //!   allocates. With the default `host` feature off this crate is `#![no_std]`
 //!   and builds as a freestanding static library.
 //! - **host level** (feature `host`, default): Linux objects from kipc-host:
-//!   named and memfd rings (`kipc_ring_*`), named mailboxes
-//!   (`kipc_mbox_create`, ...), real signals (`kipc_signals_*`).
+//!   named and memfd rings (`kipc_ring_*`; typed rings, whose header records
+//!   the message type, with `kipc_ring_create_typed`/`kipc_ring_open_typed`),
+//!   named mailboxes (`kipc_mbox_create`, ...), real signals
+//!   (`kipc_signals_*`).
 //!
 //! # Conventions (all functions)
 //!
@@ -58,6 +60,8 @@ pub mod ring;
 pub mod signals;
 pub mod sigstate;
 pub mod spsc;
+#[cfg(feature = "host")]
+pub mod typed;
 
 pub use doorbell::*;
 pub use error::*;
@@ -71,6 +75,8 @@ pub use ring::*;
 pub use signals::*;
 pub use sigstate::*;
 pub use spsc::*;
+#[cfg(feature = "host")]
+pub use typed::*;
 
 // Version macros. cbindgen copies these literals into kipc.h (it cannot
 // expand `env!`); the assertions below fail the build when they differ from

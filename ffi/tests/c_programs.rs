@@ -81,13 +81,18 @@ fn compile(source: &str, link: Link) -> PathBuf {
             // The program records the library's soname (ffi/build.rs), which
             // is the installed name, not cargo's: give the loader a link by
             // that name beside the programs.
-            // (Tests run in parallel: one of them makes it.)
-            match std::os::unix::fs::symlink(&lib, out_dir.join(env!("KIPC_SONAME"))) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    panic!("link {} in {}: {e}", env!("KIPC_SONAME"), out_dir.display())
-                }
-                _ => {}
-            }
+            // Made under a name of its own and renamed into place, so a link
+            // left by another tree (a `target/` copied from elsewhere points
+            // at that tree's library) is replaced, and tests running in
+            // parallel never see a missing link.
+            let link = out_dir.join(env!("KIPC_SONAME"));
+            let mut fresh = partial.clone().into_os_string();
+            fresh.push(".so-link");
+            let fresh = PathBuf::from(fresh);
+            let _ = std::fs::remove_file(&fresh);
+            std::os::unix::fs::symlink(&lib, &fresh)
+                .and_then(|()| std::fs::rename(&fresh, &link))
+                .unwrap_or_else(|e| panic!("link {}: {e}", link.display()));
             cmd.arg(lib)
                 .arg(format!("-Wl,-rpath,{}", out_dir.display()));
         }
@@ -180,6 +185,11 @@ fn header_version_macros_match_kipc_version_at_run_time() {
             env!("CARGO_PKG_VERSION")
         ),
     );
+}
+
+#[test]
+fn typed_ring_from_c_refuses_another_type_at_open() {
+    check_program("tests/c/typed.c", "typed: all checks passed");
 }
 
 #[test]
