@@ -11,7 +11,9 @@
 //! | bits  | meaning                                                      |
 //! |-------|--------------------------------------------------------------|
 //! | 0     | `SLEEPERS`: somebody may be asleep (or about to sleep) on it  |
-//! | 1..32 | a sequence number, bumped each time sleepers are woken        |
+//! | 1     | `ARMED`: somebody waits on a wake descriptor (an fd the host   |
+//! |       | makes readable), not on the word                              |
+//! | 2..32 | a sequence number, bumped each time waiters are woken         |
 //!
 //! # Protocol
 //!
@@ -23,11 +25,17 @@
 //! 4. sleep until the word differs from the ticket (`futex_wait(word, ticket)`),
 //!    then start over.
 //!
+//! A waiter that returns to an event loop instead of sleeping
+//! ([`Doorbell::arm`]) follows the same steps with `ARMED` in place of
+//! `SLEEPERS`, and in step 4 waits for its descriptor to become readable.
+//!
 //! Notifier ([`Doorbell::ring`], after publishing with a Release store):
 //! 1. read the word with an RMW (`fetch_add(0, AcqRel)`);
-//! 2. if `SLEEPERS` is clear, stop: nobody sleeps, and no syscall is made;
-//! 3. otherwise clear the bit and add 2 in one RMW, and tell the host to wake
-//!    every sleeper on the word.
+//! 2. if neither `SLEEPERS` nor `ARMED` is set, stop: nobody waits, and no
+//!    syscall is made;
+//! 3. otherwise clear both bits and add 4 in one RMW, and tell the host
+//!    which kinds of waiter to wake ([`Wake`]): every sleeper on the word
+//!    (a futex wake) and/or every armed descriptor.
 //!
 //! # Why no wake-up is lost
 //!
@@ -55,8 +63,46 @@ use crate::sync::{const_fn, AtomicU32, Ordering};
 
 /// Bit 0 of the doorbell word: a waiter announced itself.
 const SLEEPERS: u32 = 1;
+/// Bit 1 of the doorbell word: a waiter armed a wake descriptor.
+const ARMED: u32 = 2;
 /// What the notifier adds to the word when it wakes sleepers.
-const SEQ_STEP: u32 = 2;
+const SEQ_STEP: u32 = 4;
+
+/// Which waiters a [`Doorbell::ring`] found, and the host must wake.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::doorbell::Doorbell;
+/// let bell = Doorbell::new();
+/// bell.arm();
+/// let wake = bell.ring();
+/// assert!(wake.armed() && !wake.sleepers());
+/// assert!(!bell.ring().any());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wake(u32);
+
+impl Wake {
+    /// Somebody may sleep on the word: wake every sleeper (`FUTEX_WAKE`).
+    #[inline]
+    pub const fn sleepers(self) -> bool {
+        self.0 & SLEEPERS != 0
+    }
+
+    /// Somebody armed a wake descriptor: make every armed descriptor
+    /// readable.
+    #[inline]
+    pub const fn armed(self) -> bool {
+        self.0 & ARMED != 0
+    }
+
+    /// Either kind of waiter.
+    #[inline]
+    pub const fn any(self) -> bool {
+        self.0 != 0
+    }
+}
 
 /// Ordering of the waiter's announce. `--cfg kipc_loom_weaken="doorbell"`
 /// weakens it to `Relaxed`, which must make `loom-tests/tests/doorbell.rs` fail
@@ -75,12 +121,12 @@ const ANNOUNCE_ORDER: Ordering = Ordering::Relaxed;
 /// use kipc_core::doorbell::Doorbell;
 /// let bell = Doorbell::new();
 /// // Nobody waits: ringing needs no wake-up.
-/// assert!(!bell.ring());
+/// assert!(!bell.ring().any());
 /// // A waiter announces itself (the operation still fails) ...
 /// let ticket = bell.poll(|| None::<()>).unwrap_err();
 /// assert_eq!(bell.word().load(core::sync::atomic::Ordering::Relaxed), ticket);
 /// // ... so the next ring asks the host to wake it, and changes the word.
-/// assert!(bell.ring());
+/// assert!(bell.ring().sleepers());
 /// assert_ne!(bell.word().load(core::sync::atomic::Ordering::Relaxed), ticket);
 /// ```
 #[derive(Debug)]
@@ -127,32 +173,54 @@ impl Doorbell {
         }
     }
 
-    /// Notifier: call after publishing. Returns `true` when a waiter may be
-    /// asleep and the host must wake every sleeper on [`word`](Self::word).
+    /// Event-loop waiter, step 2: announces a waiter on a wake descriptor.
+    /// The caller has just failed its operation; it must try once more
+    /// after this call, and if that fails too, wait until its descriptor is
+    /// readable. The next [`ring`](Self::ring) reports [`Wake::armed`].
     #[inline]
-    pub fn ring(&self) -> bool {
-        // SYNC: doorbell. An RMW, not a load: see "Why no wake-up is lost".
-        let seen = self.word.fetch_add(0, Ordering::AcqRel);
-        if seen & SLEEPERS == 0 {
-            return false;
-        }
-        self.word
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-                (w & SLEEPERS != 0).then(|| (w & !SLEEPERS).wrapping_add(SEQ_STEP))
-            })
-            .is_ok()
+    pub fn arm(&self) {
+        // SYNC: doorbell. Same argument as the announce in `poll`.
+        self.word.fetch_or(ARMED, ANNOUNCE_ORDER);
     }
 
-    /// Changes the word unconditionally and returns `true`: wake everyone.
-    /// Used when a peer is marked dead or an object is closed, so sleepers
-    /// re-check their state.
+    /// Notifier: call after publishing. Returns which waiters the host must
+    /// wake: sleepers on [`word`](Self::word) and/or armed descriptors.
+    /// Both flags are cleared, so each announce asks for one wake-up.
     #[inline]
-    pub fn ring_all(&self) -> bool {
-        self.word
+    #[must_use = "a ring that found waiters must be followed by waking them"]
+    pub fn ring(&self) -> Wake {
+        // SYNC: doorbell. An RMW, not a load: see "Why no wake-up is lost".
+        let seen = self.word.fetch_add(0, Ordering::AcqRel);
+        if seen & (SLEEPERS | ARMED) == 0 {
+            return Wake(0);
+        }
+        match self
+            .word
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-                Some((w & !SLEEPERS).wrapping_add(SEQ_STEP))
+                (w & (SLEEPERS | ARMED) != 0)
+                    .then(|| (w & !(SLEEPERS | ARMED)).wrapping_add(SEQ_STEP))
+            }) {
+            Ok(prev) => Wake(prev & (SLEEPERS | ARMED)),
+            // Another notifier cleared the flags and wakes those waiters.
+            Err(_) => Wake(0),
+        }
+    }
+
+    /// Changes the word unconditionally and asks for every sleeper to be
+    /// woken (and every armed descriptor, if one was armed). Used when a
+    /// peer is marked dead or an object is closed, so waiters re-check
+    /// their state. The core calls it itself where it marks a peer dead;
+    /// the host then wakes every waiter of both kinds regardless, since this
+    /// call cleared the flags.
+    #[inline]
+    pub fn ring_all(&self) -> Wake {
+        let prev = self
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                Some((w & !(SLEEPERS | ARMED)).wrapping_add(SEQ_STEP))
             })
-            .is_ok()
+            .unwrap_or_else(|w| w);
+        Wake(SLEEPERS | (prev & ARMED))
     }
 }
 
@@ -163,7 +231,7 @@ mod tests {
     #[test]
     fn ring_without_sleepers_requests_no_wake() {
         let bell = Doorbell::new();
-        assert!(!bell.ring());
+        assert!(!bell.ring().any());
         assert_eq!(bell.word().load(Ordering::Relaxed), 0);
     }
 
@@ -189,19 +257,20 @@ mod tests {
     fn ring_after_announce_changes_word_and_clears_flag() {
         let bell = Doorbell::new();
         let ticket = bell.poll(|| None::<()>).unwrap_err();
-        assert!(bell.ring());
+        let wake = bell.ring();
+        assert!(wake.sleepers() && !wake.armed());
         let now = bell.word().load(Ordering::Relaxed);
         assert_ne!(now, ticket);
         assert_eq!(now & SLEEPERS, 0);
         // A second ring finds nobody.
-        assert!(!bell.ring());
+        assert!(!bell.ring().any());
     }
 
     #[test]
     fn second_waiter_cannot_revive_first_waiters_ticket() {
         let bell = Doorbell::new();
         let first = bell.poll(|| None::<()>).unwrap_err();
-        assert!(bell.ring());
+        assert!(bell.ring().sleepers());
         let second = bell.poll(|| None::<()>).unwrap_err();
         assert_ne!(
             first, second,
@@ -213,7 +282,22 @@ mod tests {
     fn ring_all_always_changes_the_word() {
         let bell = Doorbell::new();
         let before = bell.word().load(Ordering::Relaxed);
-        assert!(bell.ring_all());
+        let wake = bell.ring_all();
+        assert!(wake.sleepers() && !wake.armed());
         assert_ne!(bell.word().load(Ordering::Relaxed), before);
+    }
+
+    #[test]
+    fn arm_is_reported_once_and_alongside_sleepers() {
+        let bell = Doorbell::new();
+        bell.arm();
+        let _ticket = bell.poll(|| None::<()>).unwrap_err();
+        let wake = bell.ring();
+        assert!(wake.armed() && wake.sleepers());
+        assert_eq!(bell.word().load(Ordering::Relaxed) & (SLEEPERS | ARMED), 0);
+        assert!(!bell.ring().any());
+        bell.arm();
+        assert!(bell.ring_all().armed(), "ring_all reports an armed waiter");
+        assert!(!bell.ring_all().armed());
     }
 }

@@ -73,7 +73,7 @@ pub unsafe extern "C" fn kipc_doorbell_ring(word: *const u32, wake: *mut bool) -
         check_ptr(word)?;
         check_ptr(wake)?;
         // SAFETY: checked, and a doorbell word by the C caller's promise.
-        let woke = unsafe { bell(word) }.ring();
+        let woke = unsafe { bell(word) }.ring().sleepers();
         // SAFETY: checked above.
         unsafe { put(wake, woke) };
         Ok(())

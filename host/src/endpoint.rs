@@ -30,10 +30,14 @@
 //! Claims take over sides whose recorded owner has exited, with the same
 //! verdicts.
 //!
-//! # Not pollable
+//! # Pollable
 //!
-//! Waits are futex waits; see [`crate::futex`] for why they cannot be
-//! registered with epoll.
+//! Blocking calls wait on futexes, which cannot be registered with epoll.
+//! For event loops, [`Receiver::into_pollable`] and [`Sender::into_pollable`]
+//! give an endpoint its own wake descriptor ([`PollReceiver`],
+//! [`PollSender`]: `AsFd`); a try that fails has armed it (see
+//! [`crate::wake`]). The `&self` calls of a queue (the mailbox's) get the
+//! same through [`ShmQueue::wake_fd`] and [`ShmQueue::try_or_arm`].
 //!
 //! # Examples
 //!
@@ -69,9 +73,13 @@ use rustix::fd::{BorrowedFd, OwnedFd};
 
 use crate::futex;
 use crate::liveness::OwnerLocks;
+use crate::wake::{Notifier, WakeDir, WakeFd};
+
+mod pollable;
 use crate::segment::{self, Segment};
 use crate::shm::ShmSegment;
 use crate::{Error, Result};
+pub use pollable::{PollReceiver, PollSender};
 
 /// How long [`ShmQueue::open`] waits for a creator to finish initialising.
 pub const OPEN_WAIT: Duration = Duration::from_secs(1);
@@ -143,13 +151,44 @@ struct Shared<Q> {
     /// Our owner lock, held while this process maps the segment, and the
     /// verdicts on everyone else's.
     owners: OwnerLocks,
+    /// Sends wake-ups to waiters on wake descriptors ([`crate::wake`]).
+    notifier: Notifier,
 }
 
 impl<Q: Queue> Shared<Q> {
-    /// Changes both doorbell words and wakes every sleeper on them.
+    /// Changes both doorbell words and wakes every waiter of both kinds:
+    /// futex sleepers and armed descriptors (unconditionally: the core's own
+    /// `ring_all` when it marks a peer dead has already cleared the flags).
     fn wake_everyone(&self) {
-        futex::ring_all(self.queue.not_empty());
-        futex::ring_all(self.queue.not_full());
+        let _ = futex::ring_all(self.queue.not_empty());
+        let _ = futex::ring_all(self.queue.not_full());
+        self.notifier.notify(None);
+    }
+
+    /// After publishing a message: wakes waiting consumers.
+    #[inline]
+    fn ring_consumers(&self) {
+        if futex::ring(self.queue.not_empty()).armed() {
+            self.notifier.notify(Some(Role::Consumer));
+        }
+    }
+
+    /// After freeing a slot: wakes waiting producers.
+    #[inline]
+    fn ring_producers(&self) {
+        if futex::ring(self.queue.not_full()).armed() {
+            self.notifier.notify(Some(Role::Producer));
+        }
+    }
+
+    /// After a receive: wakes waiting producers if a slot was freed, which
+    /// a receive does when it succeeds and when it consumes a corrupt
+    /// message.
+    #[inline]
+    fn ring_if_freed<T>(&self, got: &Result<T>) {
+        if matches!(got, Ok(_) | Err(Error::Corrupt { .. })) {
+            self.ring_producers();
+        }
     }
 
     /// Applies the verdicts on the peers of side `waiter` and wakes everyone
@@ -160,6 +199,34 @@ impl<Q: Queue> Shared<Q> {
             self.wake_everyone();
         }
         changed
+    }
+
+    /// The event-loop form of a try (see [`crate::wake`]): runs `op`; if it
+    /// reports nothing to do for `wake`'s side (`Empty` for a consumer,
+    /// `Full` for a producer), drains `wake`, arms the side's doorbell and
+    /// runs `op` once more. Once per liveness slice it also reaps dead peers
+    /// and, if that changed anything, tries a third time (which reports
+    /// `PeerDead` where the kind has one).
+    fn try_or_arm<T>(&self, wake: &WakeFd, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        let role = wake.role();
+        let idle = |r: &Result<T>| match role {
+            Role::Consumer => matches!(r, Err(Error::Empty)),
+            Role::Producer => matches!(r, Err(Error::Full)),
+        };
+        let first = op();
+        if !idle(&first) {
+            return first;
+        }
+        wake.drain();
+        match role {
+            Role::Consumer => self.queue.not_empty().arm(),
+            Role::Producer => self.queue.not_full().arm(),
+        }
+        let second = op();
+        if idle(&second) && wake.reap_due() && self.reap(role) {
+            return op();
+        }
+        second
     }
 
     /// Spin, then sleep on `bell` until `op` gives an answer, reaping dead
@@ -298,12 +365,14 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         let me = my_id();
         // Before any claim can record `me` in the header.
         let owners = OwnerLocks::acquire(segment.fd(), me)?;
+        let notifier = Notifier::new(WakeDir::for_segment(segment.fd(), segment.name())?);
         Ok(Self {
             shared: Arc::new(Shared {
                 queue,
                 segment,
                 me,
                 owners,
+                notifier,
             }),
         })
     }
@@ -568,6 +637,69 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         self.shared.me
     }
 
+    /// After publishing a message: wakes waiting consumers (futex sleepers
+    /// and armed descriptors).
+    #[inline]
+    pub(crate) fn ring_consumers(&self) {
+        self.shared.ring_consumers();
+    }
+
+    /// After a receive: wakes waiting producers if a slot was freed.
+    #[inline]
+    pub(crate) fn ring_if_freed<T>(&self, got: &Result<T>) {
+        self.shared.ring_if_freed(got);
+    }
+
+    /// Wakes every waiter of both sides and both kinds.
+    pub(crate) fn wake_everyone(&self) {
+        self.shared.wake_everyone();
+    }
+
+    /// A wake descriptor for a waiter of side `role` on this queue: bind it
+    /// once, then pass it to [`try_or_arm`](Self::try_or_arm) and wait for
+    /// it to become readable (see [`crate::wake`]). The owned endpoints wrap
+    /// this as [`PollReceiver`] and [`PollSender`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] if the socket cannot be made or bound (for example a
+    /// read-only `/dev/shm`); [`Error::InvalidArgument`] if the wake
+    /// directory's path is taken by something that is not a directory.
+    pub fn wake_fd(&self, role: Role) -> Result<WakeFd> {
+        WakeFd::bind(self.shared.notifier.dir(), role)
+    }
+
+    /// Runs the try-operation `op` (a `&self` call on this queue, such as
+    /// [`Mailbox::try_recv`](crate::mailbox::Mailbox::try_recv)) in event-loop
+    /// form: when it reports nothing to do for `wake`'s side (`Empty` for a
+    /// consumer, `Full` for a producer), `wake` is armed and `op` re-tried,
+    /// so that a failure returned from here guarantees `wake` becomes
+    /// readable when that side can make progress. Dead peers are reaped
+    /// once per liveness slice.
+    ///
+    /// # Errors
+    ///
+    /// `op`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::queue::Role;
+    /// use kipc_host::{Error, mailbox::{Mailbox, MailboxConfig}};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
+    /// let wake = mb.wake_fd(Role::Consumer)?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(mb.try_or_arm(&wake, || mb.try_recv(&mut buf)), Err(Error::Empty));
+    /// mb.try_send(b"hi", 3, 0)?; // makes `wake` readable
+    /// let mut fds = [rustix::event::PollFd::new(&wake, rustix::event::PollFlags::IN)];
+    /// assert_eq!(rustix::event::poll(&mut fds, None)?, 1);
+    /// assert_eq!(mb.try_or_arm(&wake, || mb.try_recv(&mut buf))?.prio, 3);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn try_or_arm<T>(&self, wake: &WakeFd, op: impl FnMut() -> Result<T>) -> Result<T> {
+        self.shared.try_or_arm(wake, op)
+    }
+
     /// Spin, then sleep until `op` answers; see [`Shared::wait`].
     pub(crate) fn wait<T>(
         &self,
@@ -598,14 +730,6 @@ impl<Q: QueueLayout> fmt::Debug for Sender<Q> {
         f.debug_struct("Sender")
             .field("handle", &self.handle)
             .finish_non_exhaustive()
-    }
-}
-
-/// After a receive: wakes a sleeping sender if a slot was freed, which a
-/// receive does when it succeeds and when it consumes a corrupt message.
-pub(crate) fn ring_if_freed<T>(got: &Result<T>, not_full: &Doorbell) {
-    if matches!(got, Ok(_) | Err(Error::Corrupt { .. })) {
-        futex::ring(not_full);
     }
 }
 
@@ -656,7 +780,7 @@ impl<Q: QueueLayout> Sender<Q> {
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         self.handle()?.try_send(msg)?;
-        futex::ring(self.shared.queue.not_empty());
+        self.shared.ring_consumers();
         Ok(())
     }
 
@@ -705,7 +829,7 @@ impl<Q: QueueLayout> Sender<Q> {
         shared.wait(Role::Producer, shared.queue.not_full(), deadline, || {
             unless_full(handle.try_send(msg))
         })?;
-        futex::ring(shared.queue.not_empty());
+        shared.ring_consumers();
         Ok(())
     }
 
@@ -756,7 +880,7 @@ impl<Q: QueueLayout> Sender<Q> {
                 }))
             },
         )?;
-        futex::ring(shared.queue.not_empty());
+        shared.ring_consumers();
         Ok(())
     }
 
@@ -820,7 +944,7 @@ impl<Q: QueueLayout> Receiver<Q> {
     #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         let got = self.handle()?.try_recv(buf).map_err(Error::from);
-        ring_if_freed(&got, self.shared.queue.not_full());
+        self.shared.ring_if_freed(&got);
         got
     }
 
@@ -882,7 +1006,7 @@ impl<Q: QueueLayout> Receiver<Q> {
         let got = shared.wait(Role::Consumer, shared.queue.not_empty(), deadline, || {
             unless_empty(op(handle))
         });
-        ring_if_freed(&got, shared.queue.not_full());
+        shared.ring_if_freed(&got);
         got
     }
 

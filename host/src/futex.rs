@@ -28,7 +28,7 @@
 use core::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use kipc_core::doorbell::Doorbell;
+use kipc_core::doorbell::{Doorbell, Wake};
 use rustix::io::Errno;
 use rustix::thread::futex::{self as sys, Timespec};
 
@@ -125,25 +125,32 @@ pub fn wait_doorbell(
     wait(bell.word(), ticket, timeout)
 }
 
-/// Notifier side: [`Doorbell::ring`], and if a waiter announced itself, wake
-/// every sleeper on the word. Call after publishing. Returns how many were
-/// woken (0 without a system call when nobody waits).
-pub fn ring(bell: &Doorbell) -> usize {
-    if bell.ring() {
-        wake(bell.word(), i32::MAX as u32)
-    } else {
-        0
+/// Notifier side: [`Doorbell::ring`], and if a waiter announced itself,
+/// wake every sleeper on the word. Call after publishing. Returns what the
+/// ring found: the caller must also wake armed descriptors when
+/// [`Wake::armed`] says so ([`crate::endpoint`] does). No system call when
+/// nobody waits.
+#[must_use = "armed wake descriptors must be notified too"]
+pub fn ring(bell: &Doorbell) -> Wake {
+    let wake = bell.ring();
+    if wake.sleepers() {
+        wake_all(bell);
     }
+    wake
 }
 
 /// [`Doorbell::ring_all`] and wake every sleeper: used when a peer is marked
 /// dead or an object is closed, so that sleepers re-check their state.
-pub fn ring_all(bell: &Doorbell) -> usize {
-    if bell.ring_all() {
-        wake(bell.word(), i32::MAX as u32)
-    } else {
-        0
-    }
+/// Returns what [`Doorbell::ring_all`] found (see [`ring`]).
+pub fn ring_all(bell: &Doorbell) -> Wake {
+    let wake = bell.ring_all();
+    wake_all(bell);
+    wake
+}
+
+/// Wakes every sleeper on `bell`'s word.
+fn wake_all(bell: &Doorbell) {
+    wake(bell.word(), i32::MAX as u32);
 }
 
 /// Runs `op` until it returns `Some`: spin first, then sleep on `bell`.
@@ -298,7 +305,7 @@ mod tests {
         let t = thread::spawn(move || {
             thread::sleep(Duration::from_millis(30));
             f.store(true, Ordering::Release);
-            ring(&b);
+            let _ = ring(&b);
         });
         let deadline = Some(Instant::now() + Duration::from_secs(10));
         let r = wait_until(&bell, DEFAULT_SPIN_ITERS, deadline, &|| true, || {

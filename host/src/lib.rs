@@ -90,6 +90,7 @@ mod sys;
 pub mod sysv;
 #[cfg(feature = "typed")]
 pub mod typed;
+pub mod wake;
 
 pub use error::{Error, Result};
 pub use ring::{Receiver, RingConfig, RingInfo, RingKind, Sender, ShmRing};

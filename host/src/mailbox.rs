@@ -23,7 +23,7 @@
 //! Every send and receive is tagged with this process's pid (the core's
 //! "owner id"), so a slot a process was writing or reading when it died
 //! says who left it. Blocking calls spin briefly, then sleep on the core's
-//! doorbell with a shared futex in slices of [`futex::LIVENESS_SLICE`]; at
+//! doorbell with a shared futex in slices of [`crate::futex::LIVENESS_SLICE`]; at
 //! the start of every sleep they reap dead owners (the core's
 //! [`Queue::reap`](kipc_core::queue::Queue::reap)): a half-written message
 //! of a dead sender is dropped (it never existed), a half-read one of a dead
@@ -84,8 +84,7 @@ use kipc_core::Error as CoreError;
 pub use crate::endpoint::OPEN_WAIT;
 pub use kipc_core::mailbox::{Selector, MAX_MSG, MAX_SLOTS};
 
-use crate::endpoint::{checked_size, deadline_after, ring_if_freed, QueueLayout, ShmQueue};
-use crate::futex;
+use crate::endpoint::{checked_size, deadline_after, QueueLayout, ShmQueue};
 use crate::{Error, Result};
 
 /// The largest mailbox (header, metadata and slots) [`Mailbox`] creates:
@@ -341,7 +340,7 @@ impl ShmQueue<Region> {
     /// ```
     pub fn try_send(&self, msg: &[u8], prio: u8, mtype: u64) -> Result<()> {
         self.queue().try_send(msg, prio, mtype, self.me())?;
-        futex::ring(self.queue().not_empty());
+        self.ring_consumers();
         Ok(())
     }
 
@@ -395,7 +394,7 @@ impl ShmQueue<Region> {
                 r => Some(r),
             }
         })?;
-        futex::ring(q.not_empty());
+        self.ring_consumers();
         Ok(())
     }
 
@@ -430,7 +429,7 @@ impl ShmQueue<Region> {
             .queue()
             .try_recv(selector, self.me(), buf)
             .map_err(Error::from);
-        ring_if_freed(&got, self.queue().not_full());
+        self.ring_if_freed(&got);
         Ok(got?.into())
     }
 
@@ -496,7 +495,7 @@ impl ShmQueue<Region> {
                 r => Some(r),
             }
         });
-        ring_if_freed(&got, q.not_full());
+        self.ring_if_freed(&got);
         Ok(got?.into())
     }
 
@@ -511,8 +510,7 @@ impl ShmQueue<Region> {
             .queue()
             .recover(|owner| owner == 0 || !locks.is_alive(owner));
         if n > 0 {
-            futex::ring_all(self.queue().not_empty());
-            futex::ring_all(self.queue().not_full());
+            self.wake_everyone();
         }
         n
     }

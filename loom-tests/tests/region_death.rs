@@ -68,7 +68,7 @@ fn spsc_consumer_gets_the_last_message_then_peer_dead() {
             thread::spawn(move || {
                 let mut tx = s.region.producer(1).unwrap();
                 tx.try_send(b"last").unwrap();
-                if s.region.not_empty().ring() {
+                if s.region.not_empty().ring().sleepers() {
                     s.futex.wake(s.region.not_empty().word());
                 }
                 // The process dies: no destructor runs, the claim stays.
@@ -169,7 +169,7 @@ fn mpmc_consumer_gets_the_dead_lanes_message_then_peer_dead() {
             let s = s.clone();
             thread::spawn(move || {
                 tx.try_send(b"last").unwrap();
-                if s.region.not_empty().ring() {
+                if s.region.not_empty().ring().sleepers() {
                     s.futex.wake(s.region.not_empty().word());
                 }
                 // Dies: no close.

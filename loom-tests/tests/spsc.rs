@@ -58,7 +58,7 @@ impl Shared {
                 other => Some(other),
             }) {
                 Ok(result) => {
-                    if result.is_ok() && self.region.not_empty().ring() {
+                    if result.is_ok() && self.region.not_empty().ring().sleepers() {
                         self.futex.wake(self.region.not_empty().word());
                     }
                     return result;
@@ -77,7 +77,7 @@ impl Shared {
                 other => Some(other),
             }) {
                 Ok(result) => {
-                    if result.is_ok() && self.region.not_full().ring() {
+                    if result.is_ok() && self.region.not_full().ring().sleepers() {
                         self.futex.wake(self.region.not_full().word());
                     }
                     return result;
