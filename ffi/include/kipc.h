@@ -120,6 +120,11 @@
 // Host level: an object of that name already exists.
 #define KIPC_EEXIST 17
 
+// Host level: a typed ring records another message type (size, alignment
+// or fingerprint) than the one asked for, or is untyped
+// (`kipc_ring_open_typed`). Linux's `EPROTOTYPE` ("wrong type").
+#define KIPC_ETYPE 91
+
 // Highest message priority; 0 is the lowest. Receives take the highest
 // priority first, FIFO within a priority.
 #define KIPC_MBOX_PRIO_MAX 255
@@ -1548,6 +1553,64 @@ int kipc_spsc_producer_doorbells(struct kipc_spsc_producer_t *tx, struct kipc_do
 //
 // As `kipc_spsc_try_pop`; `out` is NULL or writable.
 int kipc_spsc_consumer_doorbells(struct kipc_spsc_consumer_t *rx, struct kipc_doorbells_t *out);
+
+#if defined(KIPC_HOST)
+// Creates the named ring `name` as `kipc_ring_create` does, for messages of
+// `elem_size` bytes (`sizeof` your struct; the slot size), alignment
+// `elem_align` (`_Alignof`, a power of two up to 4096) and type
+// fingerprint `fingerprint` (any 64-bit value you choose for the type;
+// change it when the struct changes), recorded in the header for
+// [`kipc_ring_open_typed`] to check. `flags` as for `kipc_ring_create`.
+//
+// Returns 0; `-KIPC_EINVAL` (bad name, geometry, flags, a zero size or a
+// bad alignment), `-KIPC_EEXIST`, other negative errnos, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `name` is NULL or NUL-terminated; `out` is NULL or writable.
+int kipc_ring_create_typed(const char *name,
+                           uint32_t slots,
+                           uint32_t elem_size,
+                           uint32_t elem_align,
+                           uint64_t fingerprint,
+                           uint32_t flags,
+                           struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Opens the named ring `name` as `kipc_ring_open` does, and checks that its
+// header records exactly `elem_size`, `elem_align` and `fingerprint`.
+//
+// Returns 0; `-KIPC_ETYPE` (another type, or an untyped ring: nothing is
+// opened); as `kipc_ring_open` otherwise (`-KIPC_EINVAL` also for a zero
+// size or a bad alignment).
+//
+// # Safety
+//
+// As `kipc_ring_create_typed`.
+int kipc_ring_open_typed(const char *name,
+                         uint32_t elem_size,
+                         uint32_t elem_align,
+                         uint64_t fingerprint,
+                         struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Writes the message type `ring`'s header recorded when this handle opened
+// it: its size, alignment and fingerprint (all 0 for an untyped ring). Any
+// out-pointer may be NULL to skip it.
+//
+// Returns 0 or `-KIPC_EFAULT` (NULL or misaligned `ring` or out-pointer).
+//
+// # Safety
+//
+// `ring` is NULL or a live handle used by no other thread meanwhile; each
+// out-pointer is NULL or writable.
+int kipc_ring_message_type(struct kipc_ring *ring,
+                           uint32_t *elem_size,
+                           uint32_t *elem_align,
+                           uint64_t *fingerprint);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -59,7 +59,7 @@ impl core::fmt::Debug for kipc_ring {
 }
 
 impl kipc_ring {
-    fn new(ring: ShmRing) -> Box<Self> {
+    pub(crate) fn new(ring: ShmRing) -> Box<Self> {
         Box::new(Self {
             tx: None,
             rx: None,
@@ -68,7 +68,7 @@ impl kipc_ring {
         })
     }
 
-    fn shm(&self) -> &ShmRing {
+    pub(crate) fn shm(&self) -> &ShmRing {
         &self.ring
     }
 
@@ -106,6 +106,7 @@ pub(crate) fn host_code(e: kipc_host::Error) -> Code {
         E::Timeout => Code(-KIPC_ETIMEDOUT),
         E::PeerDead => Code(-KIPC_EPIPE),
         E::NotReady => Code(-KIPC_EAGAIN),
+        E::TypeMismatch { .. } => Code(-crate::error::KIPC_ETYPE),
         _ => Code(-KIPC_EIO),
     }
 }
@@ -130,7 +131,7 @@ pub(crate) unsafe fn name<'a>(name: *const c_char) -> Result<&'a str, Code> {
 /// # Safety
 ///
 /// `ring` is NULL or a live handle used by no other thread meanwhile.
-unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
+pub(crate) unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
     check_ptr(ring)?;
     // SAFETY: a live handle from `kipc_ring_create`/`open` (caller).
     Ok(unsafe { &mut *ring })
@@ -152,7 +153,7 @@ pub(crate) fn wait(timeout_ns: i64) -> Wait {
 }
 
 /// The ring configuration from `kipc_ring_create` arguments.
-fn config(slots: u32, slot_size: u32, flags: u32) -> Result<RingConfig, Code> {
+pub(crate) fn config(slots: u32, slot_size: u32, flags: u32) -> Result<RingConfig, Code> {
     const LANES_MASK: u32 = 0xff << KIPC_RING_LANES_SHIFT;
     if flags & !(KIPC_RING_MPMC | LANES_MASK) != 0 {
         return Err(Code(-KIPC_EINVAL));

@@ -81,13 +81,17 @@ fn compile(source: &str, link: Link) -> PathBuf {
             // The program records the library's soname (ffi/build.rs), which
             // is the installed name, not cargo's: give the loader a link by
             // that name beside the programs.
-            // Made under a name of its own and renamed into place: tests
-            // run in parallel, and a link left by a target directory copied
-            // from another checkout would point at that checkout's library.
+            // Made under a name of its own and renamed into place, so a link
+            // left by another tree (a `target/` copied from elsewhere points
+            // at that tree's library) is replaced, and tests running in
+            // parallel never see a missing link.
             let link = out_dir.join(env!("KIPC_SONAME"));
-            let tmp = PathBuf::from(format!("{}.so-link", partial.display()));
-            std::os::unix::fs::symlink(&lib, &tmp)
-                .and_then(|()| std::fs::rename(&tmp, &link))
+            let mut fresh = partial.clone().into_os_string();
+            fresh.push(".so-link");
+            let fresh = PathBuf::from(fresh);
+            let _ = std::fs::remove_file(&fresh);
+            std::os::unix::fs::symlink(&lib, &fresh)
+                .and_then(|()| std::fs::rename(&fresh, &link))
                 .unwrap_or_else(|e| panic!("link {}: {e}", link.display()));
             cmd.arg(lib)
                 .arg(format!("-Wl,-rpath,{}", out_dir.display()));
@@ -188,6 +192,11 @@ fn header_version_macros_match_kipc_version_at_run_time() {
             env!("CARGO_PKG_VERSION")
         ),
     );
+}
+
+#[test]
+fn typed_ring_from_c_refuses_another_type_at_open() {
+    check_program("tests/c/typed.c", "typed: all checks passed");
 }
 
 #[test]

@@ -34,8 +34,8 @@ static _Alignas(128) unsigned char mem[8192];
 static _Alignas(128) unsigned char other[8192];
 
 /* Layout facts of an SPSC region (core/src/spsc/region.rs), used to play a
- * hostile peer: slot_count at 16, tail at 128, head at 256, slot 0 at 640. */
-#define OFF_SLOT_COUNT 16
+ * hostile peer: slot_count at 32, tail at 128, head at 256, slot 0 at 640. */
+#define OFF_SLOT_COUNT 32
 #define OFF_TAIL 128
 #define OFF_SLOT0 640
 
