@@ -747,7 +747,7 @@ impl Region {
     /// let mut c = region.consumer(9).unwrap();
     /// let ticket = region.not_empty().poll(|| c.try_recv(&mut [0; 16]).ok());
     /// assert!(ticket.is_err()); // nothing to receive: the host would sleep
-    /// assert!(region.not_empty().ring()); // a sender's host wakes it
+    /// assert!(region.not_empty().ring().sleepers()); // a sender's host wakes it
     /// ```
     pub fn not_empty(&self) -> &Doorbell {
         &self.header().not_empty
@@ -767,7 +767,7 @@ impl Region {
     /// let mut p = region.producer(1).unwrap();
     /// p.try_send(b"a").unwrap();
     /// assert!(region.not_full().poll(|| p.try_send(b"b").ok()).is_err());
-    /// assert!(region.not_full().ring());
+    /// assert!(region.not_full().ring().sleepers());
     /// ```
     pub fn not_full(&self) -> &Doorbell {
         &self.header().not_full

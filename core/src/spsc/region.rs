@@ -742,7 +742,7 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert!(!r.not_empty().ring()); // nobody sleeps: no wake-up needed
+    /// assert!(!r.not_empty().ring().any()); // nobody sleeps: no wake-up needed
     /// ```
     #[inline]
     pub fn not_empty(&self) -> &Doorbell {
@@ -759,7 +759,7 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert!(!r.not_full().ring());
+    /// assert!(!r.not_full().ring().any());
     /// ```
     #[inline]
     pub fn not_full(&self) -> &Doorbell {
