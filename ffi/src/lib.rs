@@ -104,11 +104,9 @@ pub mod signals;
 pub mod sigstate;
 pub mod spsc;
 #[cfg(feature = "host")]
-<<<<<<< HEAD
-mod wake;
-=======
 pub mod typed;
->>>>>>> typed
+#[cfg(feature = "host")]
+mod wake;
 
 pub use doorbell::*;
 pub use error::*;
