@@ -132,9 +132,8 @@ fn create(name: &str, slots: u32, slot_size: u32, lanes: Option<u32>) -> CmdResu
         None => RingKind::Spsc,
     };
     let config = RingConfig {
-        slots,
-        slot_size,
         kind,
+        ..RingConfig::spsc(slots, slot_size)
     };
     ShmRing::create(name, config).map_err(|e| describe(name, &e))?;
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,16 @@
 //! | 4      | `version` | creator, before `magic`    | [`LAYOUT_VERSION`]               |
 //! | 8      | `kind`    | creator, before `magic`    | a [`Kind`] as `u32`              |
 //! | 12     | `flags`   | creator, before `magic`    | reserved, 0                      |
+//! | 16     | `elem_size`  | creator, before `magic` | a typed queue's message size in bytes; 0 = untyped |
+//! | 20     | `elem_align` | creator, before `magic` | its alignment (a power of two); 0 when untyped |
+//! | 24     | `fingerprint_lo/hi` | creator, before `magic` | its 64-bit type fingerprint as two `u32`s; 0 when untyped |
+//!
+//! The last three words are the [`TypeTag`]: what the creator said one message
+//! is (see `kipc_host::typed`). The core only records and reports it (every
+//! layout's `init_typed` writes it, `attach` checks that it is either all zero
+//! or a size that fits a slot with a power-of-two alignment); comparing it
+//! with the type a user expects is the host's job. A peer can rewrite it like
+//! any other word, so it is data: a handle copies it once at attach.
 //!
 //! The creator writes the whole layout, then stores `magic` with Release; an
 //! attacher loads it with Acquire, so a zero magic means "not ready yet"
@@ -40,7 +50,9 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 ///
 /// 2: an SPSC endpoint's state word carries a claim generation
 /// ([`crate::spsc::Endpoint`]).
-pub const LAYOUT_VERSION: u32 = 2;
+/// 3: the prologue grew to 32 bytes to carry a [`TypeTag`] (every header
+/// field after it moved by 16 bytes; the MPMC header is 512 bytes).
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Alignment every region base must have (the index words sit on their own
 /// 128-byte lines).
@@ -88,7 +100,86 @@ impl Kind {
     }
 }
 
-/// The first 16 bytes of every region. See the [module documentation](self).
+/// What one message of a typed queue is, as its creator recorded it in the
+/// prologue: size, alignment and a 64-bit fingerprint of the type.
+///
+/// [`TypeTag::UNTYPED`] (all zero) marks a queue of plain bytes. The core
+/// never interprets the fingerprint; two tags name the same message type when
+/// they are equal.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::region::TypeTag;
+/// let tag = TypeTag::new(16, 8, 0xfeed);
+/// assert!(tag.is_typed() && !TypeTag::UNTYPED.is_typed());
+/// assert_eq!(tag.check(64), Ok(()));
+/// assert!(tag.check(8).is_err()); // a 16-byte message in an 8-byte slot
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TypeTag {
+    /// Bytes of one message (`size_of::<T>()`); 0 = untyped.
+    pub size: u32,
+    /// Alignment of the type (`align_of::<T>()`); 0 when untyped.
+    pub align: u32,
+    /// The creator's fingerprint of the type; 0 when untyped.
+    pub fingerprint: u64,
+}
+
+impl TypeTag {
+    /// The tag of a queue of plain bytes.
+    pub const UNTYPED: TypeTag = TypeTag {
+        size: 0,
+        align: 0,
+        fingerprint: 0,
+    };
+
+    /// A tag with these fields (checked by [`check`](Self::check), not here).
+    pub const fn new(size: u32, align: u32, fingerprint: u64) -> Self {
+        Self {
+            size,
+            align,
+            fingerprint,
+        }
+    }
+
+    /// `false` for [`TypeTag::UNTYPED`].
+    pub const fn is_typed(&self) -> bool {
+        self.size != 0
+    }
+
+    /// Checks that the tag can describe messages in slots of `max_msg` bytes:
+    /// either all zero (untyped), or a size in `1..=max_msg` with a
+    /// power-of-two alignment of at most 4096.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGeometry`] naming what is wrong (`init_typed` returns
+    /// it; `attach` reports the same check as [`Error::BadLayout`]).
+    pub const fn check(&self, max_msg: u32) -> Result<(), Error> {
+        if self.size == 0 {
+            if self.align == 0 && self.fingerprint == 0 {
+                return Ok(());
+            }
+            return Err(Error::InvalidGeometry {
+                what: "an untyped tag (size 0) must be all zero",
+            });
+        }
+        if self.size > max_msg {
+            return Err(Error::InvalidGeometry {
+                what: "the message type is larger than a slot",
+            });
+        }
+        if !self.align.is_power_of_two() || self.align > 4096 {
+            return Err(Error::InvalidGeometry {
+                what: "the message type's alignment is not a power of two <= 4096",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The first 32 bytes of every region. See the [module documentation](self).
 #[derive(Debug)]
 #[repr(C)]
 pub struct Prologue {
@@ -96,16 +187,51 @@ pub struct Prologue {
     version: AtomicU32,
     kind: AtomicU32,
     flags: AtomicU32,
+    elem_size: AtomicU32,
+    elem_align: AtomicU32,
+    fingerprint_lo: AtomicU32,
+    fingerprint_hi: AtomicU32,
 }
 
 impl Prologue {
-    /// A prologue for `kind` with a zero magic: not yet published.
-    pub(crate) fn unpublished(kind: Kind) -> Self {
+    /// A prologue for `kind` of messages `tag` with a zero magic: not yet
+    /// published.
+    pub(crate) fn unpublished(kind: Kind, tag: TypeTag) -> Self {
         Self {
             magic: AtomicU32::new(0),
             version: AtomicU32::new(LAYOUT_VERSION),
             kind: AtomicU32::new(kind.to_u32()),
             flags: AtomicU32::new(0),
+            elem_size: AtomicU32::new(tag.size),
+            elem_align: AtomicU32::new(tag.align),
+            fingerprint_lo: AtomicU32::new(tag.fingerprint as u32),
+            fingerprint_hi: AtomicU32::new((tag.fingerprint >> 32) as u32),
+        }
+    }
+
+    /// The recorded type tag, checked against slots of `max_msg` bytes (the
+    /// attacher's step after its geometry checks).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadLayout`] if [`TypeTag::check`] fails.
+    pub(crate) fn type_tag(&self, max_msg: u32) -> Result<TypeTag, Error> {
+        let tag = self.raw_type_tag();
+        match tag.check(max_msg) {
+            Ok(()) => Ok(tag),
+            Err(_) => Err(Error::BadLayout {
+                what: "recorded message type does not fit the layout",
+            }),
+        }
+    }
+
+    /// The recorded type tag as it is, unchecked.
+    fn raw_type_tag(&self) -> TypeTag {
+        TypeTag {
+            size: self.elem_size.load(Ordering::Relaxed),
+            align: self.elem_align.load(Ordering::Relaxed),
+            fingerprint: u64::from(self.fingerprint_lo.load(Ordering::Relaxed))
+                | u64::from(self.fingerprint_hi.load(Ordering::Relaxed)) << 32,
         }
     }
 
@@ -167,6 +293,36 @@ pub unsafe fn probe_kind(base: *const u8, len: usize) -> Result<Kind, Error> {
     // a valid Prologue (four atomics).
     let prologue = unsafe { &*base.cast::<Prologue>() };
     prologue.kind()
+}
+
+/// Reads the kind and the recorded [`TypeTag`] of the object in a region
+/// without attaching to it (what `kipc ls` shows). The tag is as the creator
+/// (or a peer since) wrote it, unchecked: treat it as data.
+///
+/// # Errors
+///
+/// As [`probe_kind`].
+///
+/// # Safety
+///
+/// `base` must be valid for reads of `len` bytes for the duration of the call.
+///
+/// # Examples
+///
+/// ```
+/// use kipc_core::region::{probe_type, Kind, TypeTag};
+/// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+/// # let mut buf = Buf([0; 2048]);
+/// let tag = TypeTag::new(8, 8, 42);
+/// unsafe { kipc_core::spsc::Region::init_typed(buf.0.as_mut_ptr(), 2048, 4, 8, tag) }.unwrap();
+/// let got = unsafe { probe_type(buf.0.as_ptr(), 2048) };
+/// assert_eq!(got, Ok((Kind::Spsc, tag)));
+/// ```
+pub unsafe fn probe_type(base: *const u8, len: usize) -> Result<(Kind, TypeTag), Error> {
+    check_memory(base, len, core::mem::size_of::<Prologue>())?;
+    // SAFETY: as in `probe_kind`.
+    let prologue = unsafe { &*base.cast::<Prologue>() };
+    Ok((prologue.kind()?, prologue.raw_type_tag()))
 }
 
 /// The creator's first step, shared by every layout: checks the memory can
@@ -402,8 +558,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prologue_is_sixteen_bytes() {
-        assert_eq!(core::mem::size_of::<Prologue>(), 16);
+    fn prologue_is_thirty_two_bytes() {
+        assert_eq!(core::mem::size_of::<Prologue>(), 32);
+    }
+
+    #[test]
+    fn type_tag_is_recorded_and_checked() {
+        let tag = TypeTag::new(12, 4, 0x0123_4567_89ab_cdef);
+        let p = Prologue::unpublished(Kind::Spsc, tag);
+        assert_eq!(p.type_tag(12), Ok(tag));
+        assert!(matches!(p.type_tag(11), Err(Error::BadLayout { .. })));
+        let untyped = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED);
+        assert_eq!(untyped.type_tag(1), Ok(TypeTag::UNTYPED));
+        for bad in [
+            TypeTag::new(0, 4, 0),
+            TypeTag::new(0, 0, 9),
+            TypeTag::new(8, 3, 1),
+            TypeTag::new(8, 0, 1),
+            TypeTag::new(8, 8192, 1),
+        ] {
+            assert!(bad.check(64).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -417,7 +592,7 @@ mod tests {
 
     #[test]
     fn unpublished_prologue_reads_as_uninitialized() {
-        let p = Prologue::unpublished(Kind::Spsc);
+        let p = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED);
         assert_eq!(p.validate(Kind::Spsc), Err(Error::Uninitialized));
         p.publish();
         assert_eq!(p.validate(Kind::Spsc), Ok(()));

@@ -120,6 +120,11 @@
 // Host level: an object of that name already exists.
 #define KIPC_EEXIST 17
 
+// Host level: a typed ring records another message type (size, alignment
+// or fingerprint) than the one asked for, or is untyped
+// (`kipc_ring_open_typed`). Linux's `EPROTOTYPE` ("wrong type").
+#define KIPC_ETYPE 91
+
 // Highest message priority; 0 is the lowest. Receives take the highest
 // priority first, FIFO within a priority.
 #define KIPC_MBOX_PRIO_MAX 255
@@ -657,7 +662,9 @@ int kipc_mbox_open(const char *name, struct kipc_mailbox **out);
 //
 // Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
 // `-KIPC_EMSGSIZE` (longer than `max_msg` or the byte budget),
-// `-KIPC_EINVAL` (`prio` above 255), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
+// `-KIPC_EINVAL` (`prio` above 255), `-KIPC_EBADMSG`, `-KIPC_EFAULT`. With
+// `timeout_ns == 0`, `-KIPC_EAGAIN` arms the handle's descriptor if
+// `kipc_mbox_fd` made one.
 //
 // # Safety
 //
@@ -682,7 +689,9 @@ int kipc_mbox_send(const struct kipc_mailbox *mb,
 // Returns 0; `-KIPC_EAGAIN` (nothing matches, `timeout_ns == 0`),
 // `-KIPC_ETIMEDOUT`, `-KIPC_EMSGSIZE` (`*len` = the needed size; the
 // message stays queued), `-KIPC_EINVAL` (selector), `-KIPC_EBADMSG`,
-// `-KIPC_EFAULT`.
+// `-KIPC_EFAULT`. With `timeout_ns == 0`, `-KIPC_EAGAIN` arms the handle's
+// descriptor if `kipc_mbox_fd` made one (for any message: one the selector
+// does not accept also makes it readable).
 //
 // # Safety
 //
@@ -721,6 +730,34 @@ int kipc_mbox_close(struct kipc_mailbox *mb);
 //
 // `name` is NULL or NUL-terminated.
 int kipc_mbox_unlink(const char *name);
+#endif
+
+#if defined(KIPC_HOST)
+// Writes the handle's wake descriptor to `*fd`, for poll/epoll/select: it
+// becomes readable (`EPOLLIN`/`POLLIN`) when a side the handle waits on
+// may make progress: a message to receive, or room to send. Made on the
+// first call (later calls return the same descriptor); it belongs to the
+// handle (close-on-exec, closed by `kipc_mbox_close`, which also takes it
+// out of any epoll set): do not read, write or close it.
+//
+// The contract is `kipc_ring_fd`'s (see there for the loop): once the
+// descriptor exists, a `kipc_mbox_recv` (or `kipc_mbox_send`) with
+// `timeout_ns == 0` that returns `-KIPC_EAGAIN` has armed it, and a message
+// (free slot) that comes after that `EAGAIN` makes it readable. Readability
+// is a hint: retry until `-KIPC_EAGAIN`. Any message wakes a receiver,
+// including one its selector does not accept. Any thread may wait on the
+// descriptor; a wake-up can be taken by another thread's try on the same
+// handle. A try with a descriptor also recovers the slots of dead
+// processes at most once per 20 ms, so wait with a timeout.
+//
+// Returns 0; negative errnos from the system (`epoll_create1`), and from
+// binding the socket on a later try; `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `mb` is NULL or a live handle that is not being closed; `fd` NULL or
+// writable.
+int kipc_mbox_fd(const struct kipc_mailbox *mb, int *fd);
 #endif
 
 // Bytes of memory an MPMC ring of `lanes` lanes (1..=`KIPC_MPMC_MAX_LANES`)
@@ -880,7 +917,8 @@ int kipc_ring_open(const char *name, struct kipc_ring **out);
 // `timeout_ns`: negative waits as long as it takes, 0 tries once, positive
 // waits up to that many nanoseconds (spin, then futex sleep).
 //
-// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`: arms the handle's
+// descriptor if `kipc_ring_fd` made one), `-KIPC_ETIMEDOUT`,
 // `-KIPC_EMSGSIZE`, `-KIPC_EPIPE` (the consumer died), `-KIPC_EBUSY` (another
 // process is the producer), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
 //
@@ -896,7 +934,8 @@ int kipc_ring_send(struct kipc_ring *ring, const void *msg, size_t len, int64_t 
 // length to `*len`, taking the consumer side on first use. `timeout_ns` as
 // for `kipc_ring_send`.
 //
-// Returns 0; `-KIPC_EAGAIN` (empty, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+// Returns 0; `-KIPC_EAGAIN` (empty, `timeout_ns == 0`: arms the handle's
+// descriptor if `kipc_ring_fd` made one), `-KIPC_ETIMEDOUT`,
 // `-KIPC_EMSGSIZE` (`*len` = the needed size; the message stays queued),
 // `-KIPC_EPIPE` (drained and the producer exited), `-KIPC_EBUSY`,
 // `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
@@ -933,13 +972,54 @@ int kipc_ring_unlink(const char *name);
 #endif
 
 #if defined(KIPC_HOST)
-// A descriptor that becomes readable when the ring has messages, for
-// poll/epoll. Shared-memory rings wait on a futex, which has no such
-// descriptor: always `-KIPC_ENOTSUP` for now (`-KIPC_EFAULT` for NULLs).
+// Writes the handle's wake descriptor to `*fd`, for poll/epoll/select: it
+// becomes readable (`EPOLLIN`/`POLLIN`) when the handle's waiting side may
+// make progress: a message to receive, or room to send. Made on the first
+// call (later calls return the same descriptor); it belongs to the handle
+// (close-on-exec, closed by `kipc_ring_close`, which also takes it out of
+// any epoll set): do not read, write or close it.
+//
+// The contract: once the descriptor exists, a `kipc_ring_recv` (or
+// `kipc_ring_send`) with `timeout_ns == 0` that returns `-KIPC_EAGAIN` has
+// armed it, and a message (free slot) that comes after that `EAGAIN` makes
+// it readable. There is no separate arm call; the loop is:
+//
+// ```c
+// for (;;) {   /* after adding fd to the epoll set with EPOLLIN */
+//     while ((rc = kipc_ring_recv(ring, buf, sizeof buf, &len, 0)) == 0)
+//         handle(buf, len);
+//     if (rc != -KIPC_EAGAIN) break;          /* -KIPC_EPIPE: producer gone */
+//     epoll_wait(ep, events, 8, 100);         /* a timeout: see liveness */
+// }
+// ```
+//
+// Readability is a hint: after a wake-up the next try may still return
+// `-KIPC_EAGAIN` (keep looping). A handle that both sends and receives has
+// one descriptor for both: on readable, retry each side that got
+// `-KIPC_EAGAIN`. As with a socket's `EPOLLOUT`, a sender with nothing left
+// to send should take the descriptor out of its set (or use `EPOLLET`):
+// room freed after its last `-KIPC_EAGAIN` keeps it readable.
+//
+// Liveness: a dead peer is noticed by a try, not by the descriptor: a try
+// (timeout 0) on a handle with a descriptor reaps dead peers at most once
+// per 20 ms, after which a drained ring returns `-KIPC_EPIPE`. Wait with a
+// timeout (say 20-100 ms) and try again when it expires, or a dead peer
+// leaves the loop waiting forever. The descriptor is an epoll instance
+// holding one Unix datagram socket per side the handle has waited on,
+// bound under `/dev/shm` beside the ring (named rings) or keyed by the
+// memfd's inode (anonymous rings), so the peers must share `/dev/shm`.
+//
+// The producer side pays nothing for this until a waiter has armed: a
+// send or receive makes a system call only when the doorbell says a
+// descriptor (or a futex sleeper) is waiting.
+//
+// Returns 0; negative errnos from the system (`epoll_create1`), and from
+// binding the socket on a later try; `-KIPC_EFAULT`.
 //
 // # Safety
 //
-// `ring` is NULL or a live handle; `fd` NULL or writable.
+// `ring` is NULL or a live handle used by no other thread meanwhile; `fd`
+// NULL or writable.
 int kipc_ring_fd(struct kipc_ring *ring, int *fd);
 #endif
 
@@ -1032,7 +1112,8 @@ int kipc_signals_wait(struct kipc_signals *sigs, int64_t timeout_ns, struct kipc
 #if defined(KIPC_HOST)
 // Writes a descriptor that becomes readable when a signal may have arrived
 // (for poll/epoll); then call `kipc_signals_wait(sigs, 0, ...)` until it
-// returns `-KIPC_EAGAIN`. The descriptor belongs to the handle: do not
+// returns `-KIPC_EAGAIN`, which leaves it unreadable until the next
+// signal. The descriptor belongs to the handle: do not
 // read or close it; it is valid until `kipc_signals_close`.
 //
 // Returns 0 or `-KIPC_EFAULT`.
@@ -1472,6 +1553,64 @@ int kipc_spsc_producer_doorbells(struct kipc_spsc_producer_t *tx, struct kipc_do
 //
 // As `kipc_spsc_try_pop`; `out` is NULL or writable.
 int kipc_spsc_consumer_doorbells(struct kipc_spsc_consumer_t *rx, struct kipc_doorbells_t *out);
+
+#if defined(KIPC_HOST)
+// Creates the named ring `name` as `kipc_ring_create` does, for messages of
+// `elem_size` bytes (`sizeof` your struct; the slot size), alignment
+// `elem_align` (`_Alignof`, a power of two up to 4096) and type
+// fingerprint `fingerprint` (any 64-bit value you choose for the type;
+// change it when the struct changes), recorded in the header for
+// [`kipc_ring_open_typed`] to check. `flags` as for `kipc_ring_create`.
+//
+// Returns 0; `-KIPC_EINVAL` (bad name, geometry, flags, a zero size or a
+// bad alignment), `-KIPC_EEXIST`, other negative errnos, `-KIPC_EFAULT`.
+//
+// # Safety
+//
+// `name` is NULL or NUL-terminated; `out` is NULL or writable.
+int kipc_ring_create_typed(const char *name,
+                           uint32_t slots,
+                           uint32_t elem_size,
+                           uint32_t elem_align,
+                           uint64_t fingerprint,
+                           uint32_t flags,
+                           struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Opens the named ring `name` as `kipc_ring_open` does, and checks that its
+// header records exactly `elem_size`, `elem_align` and `fingerprint`.
+//
+// Returns 0; `-KIPC_ETYPE` (another type, or an untyped ring: nothing is
+// opened); as `kipc_ring_open` otherwise (`-KIPC_EINVAL` also for a zero
+// size or a bad alignment).
+//
+// # Safety
+//
+// As `kipc_ring_create_typed`.
+int kipc_ring_open_typed(const char *name,
+                         uint32_t elem_size,
+                         uint32_t elem_align,
+                         uint64_t fingerprint,
+                         struct kipc_ring **out);
+#endif
+
+#if defined(KIPC_HOST)
+// Writes the message type `ring`'s header recorded when this handle opened
+// it: its size, alignment and fingerprint (all 0 for an untyped ring). Any
+// out-pointer may be NULL to skip it.
+//
+// Returns 0 or `-KIPC_EFAULT` (NULL or misaligned `ring` or out-pointer).
+//
+// # Safety
+//
+// `ring` is NULL or a live handle used by no other thread meanwhile; each
+// out-pointer is NULL or writable.
+int kipc_ring_message_type(struct kipc_ring *ring,
+                           uint32_t *elem_size,
+                           uint32_t *elem_align,
+                           uint64_t *fingerprint);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

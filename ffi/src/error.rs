@@ -63,6 +63,10 @@ pub const KIPC_ESRCH: c_int = 3;
 pub const KIPC_ENOENT: c_int = 2;
 /// Host level: an object of that name already exists.
 pub const KIPC_EEXIST: c_int = 17;
+/// Host level: a typed ring records another message type (size, alignment
+/// or fingerprint) than the one asked for, or is untyped
+/// (`kipc_ring_open_typed`). Linux's `EPROTOTYPE` ("wrong type").
+pub const KIPC_ETYPE: c_int = 91;
 
 /// An error on its way to C: always a negative code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +129,7 @@ pub extern "C" fn kipc_strerror(code: c_int) -> *const c_char {
         3 => c"no such thread or process",
         17 => c"object already exists",
         36 => c"name too long",
+        91 => c"message type does not match the one the ring records",
         _ => c"unknown error",
     };
     s.as_ptr()

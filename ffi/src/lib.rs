@@ -10,8 +10,10 @@
 //!   allocates. With the default `host` feature off this crate is `#![no_std]`
 //!   and builds as a freestanding static library.
 //! - **host level** (feature `host`, default): Linux objects from kipc-host:
-//!   named and memfd rings (`kipc_ring_*`), named mailboxes
-//!   (`kipc_mbox_create`, ...), real signals (`kipc_signals_*`).
+//!   named and memfd rings (`kipc_ring_*`; typed rings, whose header records
+//!   the message type, with `kipc_ring_create_typed`/`kipc_ring_open_typed`),
+//!   named mailboxes (`kipc_mbox_create`, ...), real signals
+//!   (`kipc_signals_*`).
 //!
 //! # Conventions (all functions)
 //!
@@ -35,6 +37,49 @@
 //!   SPSC handles claim their side in the ring, so of two copies the one
 //!   left behind is refused (`-KIPC_EBUSY`) once the other detaches. Using
 //!   storage that was never zeroed or attached is undefined, as in C.
+//!
+//! # Examples
+//!
+//! The functions are plain `extern "C"` items, callable from Rust too. An
+//! SPSC ring over memory the caller owns, as a C program (or a kernel) would
+//! use it:
+//!
+//! ```
+//! use core::ffi::{c_void, CStr};
+//! use kipc_ffi::*;
+//!
+//! #[repr(C, align(128))]
+//! struct Mem([u8; 4096]);
+//! let mut mem = Mem([0; 4096]);
+//! let (base, len) = (mem.0.as_mut_ptr().cast::<c_void>(), mem.0.len());
+//! // SAFETY (every call below): the pointers are valid for the sizes given,
+//! // `mem` outlives the handles, and the handle storage is zeroed as C's
+//! // `= {0}` would be (every bit pattern is valid storage).
+//! unsafe {
+//!     let mut needed = 0usize;
+//!     assert_eq!(kipc_spsc_region_size(8, 64, &mut needed), 0);
+//!     assert!(needed <= len);
+//!     assert_eq!(kipc_spsc_init(base, len, 8, 64), 0);
+//!     let mut tx: kipc_spsc_producer_t = core::mem::zeroed();
+//!     let mut rx: kipc_spsc_consumer_t = core::mem::zeroed();
+//!     assert_eq!(kipc_spsc_producer_attach(&mut tx, base, len), 0);
+//!     assert_eq!(kipc_spsc_consumer_attach(&mut rx, base, len), 0);
+//!
+//!     assert_eq!(kipc_spsc_try_push(&mut tx, b"hi".as_ptr().cast(), 2), 0);
+//!     let (mut buf, mut n) = ([0u8; 64], 0usize);
+//!     assert_eq!(kipc_spsc_try_pop(&mut rx, buf.as_mut_ptr().cast(), 64, &mut n), 0);
+//!     assert_eq!(&buf[..n], b"hi");
+//!
+//!     // Errors are negative codes that kipc_strerror names.
+//!     let rc = kipc_spsc_try_pop(&mut rx, buf.as_mut_ptr().cast(), 64, &mut n);
+//!     assert_eq!(rc, -KIPC_EAGAIN);
+//!     let text = CStr::from_ptr(kipc_strerror(rc)).to_str().unwrap();
+//!     assert!(text.starts_with("would block"));
+//!
+//!     assert_eq!(kipc_spsc_producer_detach(&mut tx), 0);
+//!     assert_eq!(kipc_spsc_consumer_detach(&mut rx), 0);
+//! }
+//! ```
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -58,6 +103,10 @@ pub mod ring;
 pub mod signals;
 pub mod sigstate;
 pub mod spsc;
+#[cfg(feature = "host")]
+pub mod typed;
+#[cfg(feature = "host")]
+mod wake;
 
 pub use doorbell::*;
 pub use error::*;
@@ -71,6 +120,8 @@ pub use ring::*;
 pub use signals::*;
 pub use sigstate::*;
 pub use spsc::*;
+#[cfg(feature = "host")]
+pub use typed::*;
 
 // Version macros. cbindgen copies these literals into kipc.h (it cannot
 // expand `env!`); the assertions below fail the build when they differ from

@@ -1,7 +1,8 @@
 //! Host level (feature `host`): named mailboxes between processes
 //! (`kipc_host::mailbox::Mailbox`): the core mailbox (priorities, SysV-style
 //! type selection, crash recovery) in a `/dev/shm/kipc.NAME` segment, with
-//! blocking send and receive.
+//! blocking send and receive, and a wake descriptor for event loops
+//! ([`kipc_mbox_fd`]; see `crate::wake`).
 //!
 //! A `kipc_mailbox` handle is heap-allocated by [`kipc_mbox_create`] or
 //! [`kipc_mbox_open`] and freed by [`kipc_mbox_close`]. Every send and
@@ -10,12 +11,16 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use std::sync::OnceLock;
+
 use kipc_host::mailbox::{Mailbox, MailboxConfig};
+use kipc_host::ring::Role;
 
 use crate::boundary::{bytes, bytes_mut, check_ptr, guard, put};
 use crate::error::{Code, KIPC_EINVAL};
 use crate::mailbox::{KIPC_MBOX_ANY, KIPC_MBOX_EXACT, KIPC_MBOX_LOWEST_AT_MOST};
 use crate::ring::{host_code, name, wait, Wait};
+use crate::wake::{self, WakeSet};
 
 /// An open mailbox (opaque, heap-allocated). Not to be confused with
 /// `kipc_mbox_t`, the core-level handle over your own memory.
@@ -27,6 +32,8 @@ use crate::ring::{host_code, name, wait, Wait};
 /// `free`.
 pub struct kipc_mailbox {
     mb: Mailbox,
+    /// Made by `kipc_mbox_fd`; from then on a try arms it (see `wake`).
+    wake: OnceLock<WakeSet>,
 }
 
 impl core::fmt::Debug for kipc_mailbox {
@@ -35,15 +42,15 @@ impl core::fmt::Debug for kipc_mailbox {
     }
 }
 
-/// The mailbox behind `mb` (shared: every operation takes `&Mailbox`).
+/// The handle behind `mb` (shared: every operation takes `&Mailbox`).
 ///
 /// # Safety
 ///
 /// `mb` is NULL or a live handle that is not being closed.
-unsafe fn handle<'a>(mb: *const kipc_mailbox) -> Result<&'a Mailbox, Code> {
+unsafe fn handle<'a>(mb: *const kipc_mailbox) -> Result<&'a kipc_mailbox, Code> {
     check_ptr(mb)?;
     // SAFETY: a live handle from `kipc_mbox_create`/`open` (caller).
-    Ok(unsafe { &(*mb).mb })
+    Ok(unsafe { &*mb })
 }
 
 /// Creates the named mailbox `name` (`/dev/shm/kipc.NAME`, mode 0600,
@@ -76,7 +83,7 @@ pub unsafe extern "C" fn kipc_mbox_create(
         }
         let mb = Mailbox::create(name, config).map_err(host_code)?;
         // SAFETY: checked above.
-        unsafe { put(out, Box::into_raw(Box::new(kipc_mailbox { mb }))) };
+        unsafe { put(out, Box::into_raw(Box::new(kipc_mailbox::new(mb)))) };
         Ok(())
     })
 }
@@ -99,7 +106,7 @@ pub unsafe extern "C" fn kipc_mbox_open(name: *const c_char, out: *mut *mut kipc
         let name = unsafe { self::name(name) }?;
         let mb = Mailbox::open(name).map_err(host_code)?;
         // SAFETY: checked above.
-        unsafe { put(out, Box::into_raw(Box::new(kipc_mailbox { mb }))) };
+        unsafe { put(out, Box::into_raw(Box::new(kipc_mailbox::new(mb)))) };
         Ok(())
     })
 }
@@ -111,7 +118,9 @@ pub unsafe extern "C" fn kipc_mbox_open(name: *const c_char, out: *mut *mut kipc
 ///
 /// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
 /// `-KIPC_EMSGSIZE` (longer than `max_msg` or the byte budget),
-/// `-KIPC_EINVAL` (`prio` above 255), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
+/// `-KIPC_EINVAL` (`prio` above 255), `-KIPC_EBADMSG`, `-KIPC_EFAULT`. With
+/// `timeout_ns == 0`, `-KIPC_EAGAIN` arms the handle's descriptor if
+/// `kipc_mbox_fd` made one.
 ///
 /// # Safety
 ///
@@ -128,7 +137,8 @@ pub unsafe extern "C" fn kipc_mbox_send(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let m = unsafe { handle(mb) }?;
+        let h = unsafe { handle(mb) }?;
+        let m = &h.mb;
         let prio = u8::try_from(prio).map_err(|_| Code(-KIPC_EINVAL))?;
         if len > m.max_msg() {
             return Err(Code::MSGSIZE);
@@ -136,7 +146,7 @@ pub unsafe extern "C" fn kipc_mbox_send(
         // SAFETY: readable for `len` bytes (caller).
         let msg = unsafe { bytes(msg.cast(), len) }?;
         match wait(timeout_ns) {
-            Wait::Never => m.try_send(msg, prio, mtype),
+            Wait::Never => h.try_op(Role::Producer, || m.try_send(msg, prio, mtype)),
             Wait::Forever => m.send(msg, prio, mtype),
             Wait::For(d) => m.send_timeout(msg, prio, mtype, d),
         }
@@ -154,7 +164,9 @@ pub unsafe extern "C" fn kipc_mbox_send(
 /// Returns 0; `-KIPC_EAGAIN` (nothing matches, `timeout_ns == 0`),
 /// `-KIPC_ETIMEDOUT`, `-KIPC_EMSGSIZE` (`*len` = the needed size; the
 /// message stays queued), `-KIPC_EINVAL` (selector), `-KIPC_EBADMSG`,
-/// `-KIPC_EFAULT`.
+/// `-KIPC_EFAULT`. With `timeout_ns == 0`, `-KIPC_EAGAIN` arms the handle's
+/// descriptor if `kipc_mbox_fd` made one (for any message: one the selector
+/// does not accept also makes it readable).
 ///
 /// # Safety
 ///
@@ -175,7 +187,8 @@ pub unsafe extern "C" fn kipc_mbox_recv(
     use kipc_host::mailbox::Selector;
     guard(|| {
         // SAFETY: the C caller's promise.
-        let m = unsafe { handle(mb) }?;
+        let h = unsafe { handle(mb) }?;
+        let m = &h.mb;
         check_ptr(len)?;
         if !prio_out.is_null() {
             check_ptr(prio_out)?;
@@ -193,7 +206,7 @@ pub unsafe extern "C" fn kipc_mbox_recv(
         // SAFETY: writable for `cap` bytes (caller).
         let buf = unsafe { bytes_mut(buf.cast(), cap) }?;
         let result = match wait(timeout_ns) {
-            Wait::Never => m.try_recv_matching(sel, buf),
+            Wait::Never => h.try_op(Role::Consumer, || m.try_recv_matching(sel, buf)),
             Wait::Forever => m.recv_matching(sel, buf, None),
             Wait::For(d) => m.recv_matching(sel, buf, Some(d)),
         };
@@ -252,5 +265,65 @@ pub unsafe extern "C" fn kipc_mbox_unlink(name: *const c_char) -> c_int {
         // SAFETY: the C caller's promise.
         let name = unsafe { self::name(name) }?;
         Mailbox::unlink(name).map_err(host_code)
+    })
+}
+
+impl kipc_mailbox {
+    fn new(mb: Mailbox) -> Self {
+        Self {
+            mb,
+            wake: OnceLock::new(),
+        }
+    }
+
+    /// A timeout-0 operation of side `role`: a plain try, or, once
+    /// `kipc_mbox_fd` has made the wake descriptor, a try that arms it (see
+    /// `crate::wake`).
+    fn try_op<T>(
+        &self,
+        role: Role,
+        mut op: impl FnMut() -> kipc_host::Result<T>,
+    ) -> kipc_host::Result<T> {
+        match self.wake.get() {
+            None => op(),
+            Some(set) => set.try_or_arm(&self.mb, role, op),
+        }
+    }
+}
+
+/// Writes the handle's wake descriptor to `*fd`, for poll/epoll/select: it
+/// becomes readable (`EPOLLIN`/`POLLIN`) when a side the handle waits on
+/// may make progress: a message to receive, or room to send. Made on the
+/// first call (later calls return the same descriptor); it belongs to the
+/// handle (close-on-exec, closed by `kipc_mbox_close`, which also takes it
+/// out of any epoll set): do not read, write or close it.
+///
+/// The contract is `kipc_ring_fd`'s (see there for the loop): once the
+/// descriptor exists, a `kipc_mbox_recv` (or `kipc_mbox_send`) with
+/// `timeout_ns == 0` that returns `-KIPC_EAGAIN` has armed it, and a message
+/// (free slot) that comes after that `EAGAIN` makes it readable. Readability
+/// is a hint: retry until `-KIPC_EAGAIN`. Any message wakes a receiver,
+/// including one its selector does not accept. Any thread may wait on the
+/// descriptor; a wake-up can be taken by another thread's try on the same
+/// handle. A try with a descriptor also recovers the slots of dead
+/// processes at most once per 20 ms, so wait with a timeout.
+///
+/// Returns 0; negative errnos from the system (`epoll_create1`), and from
+/// binding the socket on a later try; `-KIPC_EFAULT`.
+///
+/// # Safety
+///
+/// `mb` is NULL or a live handle that is not being closed; `fd` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn kipc_mbox_fd(mb: *const kipc_mailbox, fd: *mut c_int) -> c_int {
+    guard(|| {
+        // SAFETY: the C caller's promise.
+        let h = unsafe { handle(mb) }?;
+        check_ptr(fd)?;
+        let set = wake::get_or_make(&h.wake).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(fd, set.raw_fd()) };
+        Ok(())
     })
 }

@@ -1,6 +1,7 @@
 //! Host level (feature `host`): shared-memory rings between processes
 //! (`kipc_host::ring::ShmRing`), named or anonymous (a sealed memfd passed
-//! to the peer), SPSC or MPMC, with blocking send and receive.
+//! to the peer), SPSC or MPMC, with blocking send and receive, and a wake
+//! descriptor for event loops ([`kipc_ring_fd`]; see `crate::wake`).
 //!
 //! A `kipc_ring` handle is heap-allocated by [`kipc_ring_create`],
 //! [`kipc_ring_create_anonymous`], [`kipc_ring_open`] or
@@ -12,15 +13,17 @@
 
 use core::ffi::{c_char, c_int, c_void, CStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing};
+use kipc_host::ring::{Receiver, RingConfig, Role, Sender, ShmRing};
 
 use crate::boundary::{bytes, bytes_mut, check_ptr, guard, put};
 use crate::error::{
     Code, KIPC_EACCES, KIPC_EAGAIN, KIPC_EBADF, KIPC_EBADMSG, KIPC_EBUSY, KIPC_EINVAL, KIPC_EIO,
     KIPC_EMSGSIZE, KIPC_ENOTSUP, KIPC_EPIPE, KIPC_EPROTO, KIPC_ETIMEDOUT,
 };
+use crate::wake::{self, WakeSet};
 
 /// `kipc_ring_create` flag: an MPMC ring (per-producer lanes, so a producer
 /// that dies mid-send cannot wedge the others) instead of SPSC. `slots` is
@@ -45,6 +48,8 @@ pub struct kipc_ring {
     /// Claimed on the first receive.
     rx: Option<Receiver>,
     ring: ShmRing,
+    /// Made by `kipc_ring_fd`; from then on a try arms it (see `wake`).
+    wake: OnceLock<WakeSet>,
 }
 
 impl core::fmt::Debug for kipc_ring {
@@ -54,15 +59,16 @@ impl core::fmt::Debug for kipc_ring {
 }
 
 impl kipc_ring {
-    fn new(ring: ShmRing) -> Box<Self> {
+    pub(crate) fn new(ring: ShmRing) -> Box<Self> {
         Box::new(Self {
             tx: None,
             rx: None,
             ring,
+            wake: OnceLock::new(),
         })
     }
 
-    fn shm(&self) -> &ShmRing {
+    pub(crate) fn shm(&self) -> &ShmRing {
         &self.ring
     }
 
@@ -100,6 +106,7 @@ pub(crate) fn host_code(e: kipc_host::Error) -> Code {
         E::Timeout => Code(-KIPC_ETIMEDOUT),
         E::PeerDead => Code(-KIPC_EPIPE),
         E::NotReady => Code(-KIPC_EAGAIN),
+        E::TypeMismatch { .. } => Code(-crate::error::KIPC_ETYPE),
         _ => Code(-KIPC_EIO),
     }
 }
@@ -124,7 +131,7 @@ pub(crate) unsafe fn name<'a>(name: *const c_char) -> Result<&'a str, Code> {
 /// # Safety
 ///
 /// `ring` is NULL or a live handle used by no other thread meanwhile.
-unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
+pub(crate) unsafe fn handle<'a>(ring: *mut kipc_ring) -> Result<&'a mut kipc_ring, Code> {
     check_ptr(ring)?;
     // SAFETY: a live handle from `kipc_ring_create`/`open` (caller).
     Ok(unsafe { &mut *ring })
@@ -146,7 +153,7 @@ pub(crate) fn wait(timeout_ns: i64) -> Wait {
 }
 
 /// The ring configuration from `kipc_ring_create` arguments.
-fn config(slots: u32, slot_size: u32, flags: u32) -> Result<RingConfig, Code> {
+pub(crate) fn config(slots: u32, slot_size: u32, flags: u32) -> Result<RingConfig, Code> {
     const LANES_MASK: u32 = 0xff << KIPC_RING_LANES_SHIFT;
     if flags & !(KIPC_RING_MPMC | LANES_MASK) != 0 {
         return Err(Code(-KIPC_EINVAL));
@@ -223,7 +230,8 @@ pub unsafe extern "C" fn kipc_ring_open(name: *const c_char, out: *mut *mut kipc
 /// `timeout_ns`: negative waits as long as it takes, 0 tries once, positive
 /// waits up to that many nanoseconds (spin, then futex sleep).
 ///
-/// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+/// Returns 0; `-KIPC_EAGAIN` (full, `timeout_ns == 0`: arms the handle's
+/// descriptor if `kipc_ring_fd` made one), `-KIPC_ETIMEDOUT`,
 /// `-KIPC_EMSGSIZE`, `-KIPC_EPIPE` (the consumer died), `-KIPC_EBUSY` (another
 /// process is the producer), `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
 ///
@@ -240,14 +248,15 @@ pub unsafe extern "C" fn kipc_ring_send(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let tx = unsafe { handle(ring) }?.sender()?;
+        let h = unsafe { handle(ring) }?;
+        let tx = h.sender()?;
         if len > tx.max_len() {
             return Err(Code::MSGSIZE);
         }
         // SAFETY: readable for `len` bytes (caller).
         let msg = unsafe { bytes(msg.cast(), len) }?;
         match wait(timeout_ns) {
-            Wait::Never => tx.try_send(msg),
+            Wait::Never => h.try_send(msg),
             Wait::Forever => tx.send(msg),
             Wait::For(d) => tx.send_timeout(msg, d),
         }
@@ -259,7 +268,8 @@ pub unsafe extern "C" fn kipc_ring_send(
 /// length to `*len`, taking the consumer side on first use. `timeout_ns` as
 /// for `kipc_ring_send`.
 ///
-/// Returns 0; `-KIPC_EAGAIN` (empty, `timeout_ns == 0`), `-KIPC_ETIMEDOUT`,
+/// Returns 0; `-KIPC_EAGAIN` (empty, `timeout_ns == 0`: arms the handle's
+/// descriptor if `kipc_ring_fd` made one), `-KIPC_ETIMEDOUT`,
 /// `-KIPC_EMSGSIZE` (`*len` = the needed size; the message stays queued),
 /// `-KIPC_EPIPE` (drained and the producer exited), `-KIPC_EBUSY`,
 /// `-KIPC_EBADMSG`, `-KIPC_EFAULT`.
@@ -278,13 +288,14 @@ pub unsafe extern "C" fn kipc_ring_recv(
 ) -> c_int {
     guard(|| {
         // SAFETY: the C caller's promise.
-        let rx = unsafe { handle(ring) }?.receiver()?;
+        let h = unsafe { handle(ring) }?;
+        let rx = h.receiver()?;
         check_ptr(len)?;
         let cap = cap.min(rx.max_len());
         // SAFETY: writable for `cap` bytes (caller).
         let buf = unsafe { bytes_mut(buf.cast(), cap) }?;
         let result = match wait(timeout_ns) {
-            Wait::Never => rx.try_recv(buf),
+            Wait::Never => h.try_recv(buf),
             Wait::Forever => rx.recv(buf),
             Wait::For(d) => rx.recv_timeout(buf, d),
         };
@@ -334,20 +345,89 @@ pub unsafe extern "C" fn kipc_ring_unlink(name: *const c_char) -> c_int {
     })
 }
 
-/// A descriptor that becomes readable when the ring has messages, for
-/// poll/epoll. Shared-memory rings wait on a futex, which has no such
-/// descriptor: always `-KIPC_ENOTSUP` for now (`-KIPC_EFAULT` for NULLs).
+/// Writes the handle's wake descriptor to `*fd`, for poll/epoll/select: it
+/// becomes readable (`EPOLLIN`/`POLLIN`) when the handle's waiting side may
+/// make progress: a message to receive, or room to send. Made on the first
+/// call (later calls return the same descriptor); it belongs to the handle
+/// (close-on-exec, closed by `kipc_ring_close`, which also takes it out of
+/// any epoll set): do not read, write or close it.
+///
+/// The contract: once the descriptor exists, a `kipc_ring_recv` (or
+/// `kipc_ring_send`) with `timeout_ns == 0` that returns `-KIPC_EAGAIN` has
+/// armed it, and a message (free slot) that comes after that `EAGAIN` makes
+/// it readable. There is no separate arm call; the loop is:
+///
+/// ```c
+/// for (;;) {   /* after adding fd to the epoll set with EPOLLIN */
+///     while ((rc = kipc_ring_recv(ring, buf, sizeof buf, &len, 0)) == 0)
+///         handle(buf, len);
+///     if (rc != -KIPC_EAGAIN) break;          /* -KIPC_EPIPE: producer gone */
+///     epoll_wait(ep, events, 8, 100);         /* a timeout: see liveness */
+/// }
+/// ```
+///
+/// Readability is a hint: after a wake-up the next try may still return
+/// `-KIPC_EAGAIN` (keep looping). A handle that both sends and receives has
+/// one descriptor for both: on readable, retry each side that got
+/// `-KIPC_EAGAIN`. As with a socket's `EPOLLOUT`, a sender with nothing left
+/// to send should take the descriptor out of its set (or use `EPOLLET`):
+/// room freed after its last `-KIPC_EAGAIN` keeps it readable.
+///
+/// Liveness: a dead peer is noticed by a try, not by the descriptor: a try
+/// (timeout 0) on a handle with a descriptor reaps dead peers at most once
+/// per 20 ms, after which a drained ring returns `-KIPC_EPIPE`. Wait with a
+/// timeout (say 20-100 ms) and try again when it expires, or a dead peer
+/// leaves the loop waiting forever. The descriptor is an epoll instance
+/// holding one Unix datagram socket per side the handle has waited on,
+/// bound under `/dev/shm` beside the ring (named rings) or keyed by the
+/// memfd's inode (anonymous rings), so the peers must share `/dev/shm`.
+///
+/// The producer side pays nothing for this until a waiter has armed: a
+/// send or receive makes a system call only when the doorbell says a
+/// descriptor (or a futex sleeper) is waiting.
+///
+/// Returns 0; negative errnos from the system (`epoll_create1`), and from
+/// binding the socket on a later try; `-KIPC_EFAULT`.
 ///
 /// # Safety
 ///
-/// `ring` is NULL or a live handle; `fd` NULL or writable.
+/// `ring` is NULL or a live handle used by no other thread meanwhile; `fd`
+/// NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kipc_ring_fd(ring: *mut kipc_ring, fd: *mut c_int) -> c_int {
     guard(|| {
-        check_ptr(ring)?;
+        // SAFETY: the C caller's promise.
+        let h = unsafe { handle(ring) }?;
         check_ptr(fd)?;
-        Err(Code(-KIPC_ENOTSUP))
+        let set = wake::get_or_make(&h.wake).map_err(host_code)?;
+        // SAFETY: checked above.
+        unsafe { put(fd, set.raw_fd()) };
+        Ok(())
     })
+}
+
+/// The timeout-0 forms: plain tries, or, once `kipc_ring_fd` has made the
+/// wake descriptor, tries that arm it (see `crate::wake`).
+impl kipc_ring {
+    /// A try-send on the claimed producer side.
+    fn try_send(&mut self, msg: &[u8]) -> kipc_host::Result<()> {
+        let Self { tx, ring, wake, .. } = self;
+        let tx = tx.as_mut().ok_or(kipc_host::Error::PeerDead)?;
+        match wake.get() {
+            None => tx.try_send(msg),
+            Some(set) => set.try_or_arm(ring, Role::Producer, || tx.try_send(msg)),
+        }
+    }
+
+    /// A try-receive on the claimed consumer side.
+    fn try_recv(&mut self, buf: &mut [u8]) -> kipc_host::Result<usize> {
+        let Self { rx, ring, wake, .. } = self;
+        let rx = rx.as_mut().ok_or(kipc_host::Error::PeerDead)?;
+        match wake.get() {
+            None => rx.try_recv(buf),
+            Some(set) => set.try_or_arm(ring, Role::Consumer, || rx.try_recv(buf)),
+        }
+    }
 }
 
 /// Creates an anonymous ring in a sealed memfd (nothing is left behind when

@@ -8,6 +8,7 @@
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use kipc_core::signal::{SigSet, Signal};
 use kipc_host::signals::{self, Signals};
@@ -103,7 +104,14 @@ pub unsafe extern "C" fn kipc_signals_wait(
         // SAFETY: a live handle used by this thread alone (caller).
         let s = unsafe { &mut (*sigs).sigs };
         let got = match wait(timeout_ns) {
-            Wait::Never => s.try_next().ok_or(Code(-KIPC_EAGAIN))?,
+            // Not `try_next`: a zero wait also resets the eventfd before it
+            // looks, so once this says EAGAIN the descriptor of
+            // `kipc_signals_fd` is quiet until the next signal (a
+            // level-triggered epoll loop would spin otherwise).
+            Wait::Never => s
+                .wait_timeout(Duration::ZERO)
+                .map_err(host_code)?
+                .ok_or(Code(-KIPC_EAGAIN))?,
             Wait::Forever => s.wait().map_err(host_code)?,
             Wait::For(d) => s
                 .wait_timeout(d)
@@ -118,7 +126,8 @@ pub unsafe extern "C" fn kipc_signals_wait(
 
 /// Writes a descriptor that becomes readable when a signal may have arrived
 /// (for poll/epoll); then call `kipc_signals_wait(sigs, 0, ...)` until it
-/// returns `-KIPC_EAGAIN`. The descriptor belongs to the handle: do not
+/// returns `-KIPC_EAGAIN`, which leaves it unreadable until the next
+/// signal. The descriptor belongs to the handle: do not
 /// read or close it; it is valid until `kipc_signals_close`.
 ///
 /// Returns 0 or `-KIPC_EFAULT`.

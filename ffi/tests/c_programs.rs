@@ -81,13 +81,18 @@ fn compile(source: &str, link: Link) -> PathBuf {
             // The program records the library's soname (ffi/build.rs), which
             // is the installed name, not cargo's: give the loader a link by
             // that name beside the programs.
-            // (Tests run in parallel: one of them makes it.)
-            match std::os::unix::fs::symlink(&lib, out_dir.join(env!("KIPC_SONAME"))) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    panic!("link {} in {}: {e}", env!("KIPC_SONAME"), out_dir.display())
-                }
-                _ => {}
-            }
+            // Made under a name of its own and renamed into place, so a link
+            // left by another tree (a `target/` copied from elsewhere points
+            // at that tree's library) is replaced, and tests running in
+            // parallel never see a missing link.
+            let link = out_dir.join(env!("KIPC_SONAME"));
+            let mut fresh = partial.clone().into_os_string();
+            fresh.push(".so-link");
+            let fresh = PathBuf::from(fresh);
+            let _ = std::fs::remove_file(&fresh);
+            std::os::unix::fs::symlink(&lib, &fresh)
+                .and_then(|()| std::fs::rename(&fresh, &link))
+                .unwrap_or_else(|e| panic!("link {}: {e}", link.display()));
             cmd.arg(lib)
                 .arg(format!("-Wl,-rpath,{}", out_dir.display()));
         }
@@ -126,12 +131,19 @@ fn run(exe: &Path, wrapper: &[&str]) -> String {
     stdout
 }
 
+/// Whether valgrind can run; outside CI a missing valgrind skips the
+/// memcheck runs with a note, in CI (`CI=true`, where `.ci/run` installs it)
+/// it fails the test.
 fn valgrind_available() -> bool {
     let ok = Command::new("valgrind")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "valgrind not found, and CI=true: .ci/run should have installed it"
+        );
         eprintln!("note: valgrind not found; skipping the memcheck runs");
     }
     ok
@@ -180,6 +192,11 @@ fn header_version_macros_match_kipc_version_at_run_time() {
             env!("CARGO_PKG_VERSION")
         ),
     );
+}
+
+#[test]
+fn typed_ring_from_c_refuses_another_type_at_open() {
+    check_program("tests/c/typed.c", "typed: all checks passed");
 }
 
 #[test]
@@ -375,4 +392,271 @@ fn rust_producer_and_c_consumer_talk_over_a_named_ring() {
     );
     // The consumer removed the name.
     assert!(ShmRing::open(&name).is_err());
+}
+
+/// A child process that is killed when the test ends, failed or not.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr piped.
+    fn spawn(cmd: &mut Command) -> Self {
+        use std::process::Stdio;
+        Proc(
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        )
+    }
+
+    /// Its stdout, line by line, through a channel (a reader thread), so a
+    /// test can wait for a line with a deadline.
+    fn lines(&mut self) -> std::sync::mpsc::Receiver<String> {
+        use std::io::BufRead;
+        let out = self.0.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Waits (at most `limit`: a hang bound, not a timing check) for it to
+    /// exit; its exit code and stderr.
+    fn finish(mut self, limit: std::time::Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?} still running after {limit:?}",
+                self.0
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status.code(), err)
+    }
+}
+
+/// Reads lines from `lines` until one satisfies `pred` (returned), failing
+/// after `limit`; every line read is appended to `seen`.
+fn wait_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    limit: std::time::Duration,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) => {
+                seen.push(l.clone());
+                if pred(&l) {
+                    return l;
+                }
+            }
+            Err(e) => panic!("no such line ({e}); printed so far:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Every `TAG msg N` line of `seen` for one tag: must be 0, 1, 2, ...
+fn assert_in_order(seen: &[String], tag: char) -> usize {
+    let prefix = format!("{tag} msg ");
+    let seqs: Vec<usize> = seen
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        seqs.iter().enumerate().all(|(i, &n)| i == n),
+        "ring {tag} out of order: {seqs:?}"
+    );
+    seqs.len()
+}
+
+/// The names a test's rings use, removed (with their wake directories) at
+/// the end whatever happens.
+struct RingNames(Vec<String>);
+
+impl RingNames {
+    fn new(test: &str, n: usize) -> Self {
+        RingNames(
+            (0..n)
+                .map(|i| format!("ffi-epoll-{test}-{i}-{}", std::process::id()))
+                .collect(),
+        )
+    }
+
+    fn gone(&self) -> bool {
+        self.0.iter().all(|n| {
+            !Path::new(&format!("/dev/shm/kipc.{n}")).exists()
+                && !Path::new(&format!("/dev/shm/kipc.{n}.wake")).exists()
+        })
+    }
+}
+
+impl Drop for RingNames {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = std::fs::remove_file(format!("/dev/shm/kipc.{n}"));
+            let _ = std::fs::remove_dir_all(format!("/dev/shm/kipc.{n}.wake"));
+        }
+    }
+}
+
+/// `examples/epoll_consumer.c` (one epoll loop over two rings and a signal
+/// handle) takes everything two `ring_producer` processes send, each ring in
+/// order, then removes both names and leaves no wake socket behind; the
+/// same again under valgrind memcheck.
+#[cfg(feature = "host")]
+#[test]
+fn epoll_example_takes_two_rings_from_two_producer_processes_in_order() {
+    use std::time::Duration;
+    let producer = compile("examples/ring_producer.c", Link::Static);
+    let consumer = compile("examples/epoll_consumer.c", Link::Dynamic);
+    let memcheck = valgrind_available();
+    for (run, wrapper) in [("plain", &[][..]), ("memcheck", MEMCHECK)] {
+        if run == "memcheck" && !memcheck {
+            continue;
+        }
+        let names = RingNames::new(run, 2);
+        // Counts well above the 8 slots, so both producers block on a
+        // full ring and the consumer waits on both descriptors many times.
+        let (a, b) = (400, 300);
+        let pa = Proc::spawn(Command::new(&producer).args([&names.0[0], &a.to_string()]));
+        let pb = Proc::spawn(Command::new(&producer).args([&names.0[1], &b.to_string()]));
+        let mut cmd = match wrapper.split_first() {
+            Some((tool, args)) => {
+                let mut c = Command::new(tool);
+                c.args(args).arg(&consumer);
+                c
+            }
+            None => Command::new(&consumer),
+        };
+        let mut c = Proc::spawn(cmd.args(&names.0));
+        let lines = c.lines();
+        let mut seen = Vec::new();
+        let last = wait_line(&lines, &mut seen, Duration::from_secs(120), |l| {
+            l.starts_with("epoll_consumer:")
+        });
+        let (code, err) = c.finish(Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{run}: {err}\n{}", seen.join("\n"));
+        assert_eq!(
+            last,
+            format!("epoll_consumer: {} messages (A {a}, B {b})", a + b)
+        );
+        assert_eq!(assert_in_order(&seen, 'A'), a);
+        assert_eq!(assert_in_order(&seen, 'B'), b);
+        assert!(seen.contains(&format!("A end after {a} messages")), "{run}");
+        assert!(seen.contains(&format!("B end after {b} messages")), "{run}");
+        for p in [pa, pb] {
+            let (code, err) = p.finish(Duration::from_secs(30));
+            assert_eq!(code, Some(0), "producer: {err}");
+        }
+        assert!(
+            names.gone(),
+            "{run}: a ring or wake directory was left behind"
+        );
+    }
+}
+
+/// A signal from another process (this test) ends the loop: messages sent
+/// before it were taken, in order, and the signal is printed with its value.
+#[cfg(feature = "host")]
+#[test]
+fn epoll_example_ends_on_a_signal_from_another_process() {
+    use kipc_core::signal::Signal;
+    use kipc_host::ring::{RingConfig, ShmRing};
+    use std::time::Duration;
+    let consumer = compile("examples/epoll_consumer.c", Link::Static);
+    let names = RingNames::new("signal", 2);
+    let rings: Vec<ShmRing> = names
+        .0
+        .iter()
+        .map(|n| ShmRing::create(n, RingConfig::spsc(8, 32)).unwrap())
+        .collect();
+    let mut c = Proc::spawn(Command::new(&consumer).args(&names.0));
+    let lines = c.lines();
+    let mut seen = Vec::new();
+    let ready = wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l.starts_with("ready ")
+    });
+    let pid: i32 = ready["ready ".len()..].parse().unwrap();
+    let mut txs: Vec<_> = rings.iter().map(|r| r.sender().unwrap()).collect();
+    for i in 0..3 {
+        txs[0].send(format!("msg {i}").as_bytes()).unwrap();
+    }
+    txs[1].send(b"msg 0").unwrap();
+    wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l == "A msg 2"
+    });
+    wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l == "B msg 0"
+    });
+    kipc_host::signals::sigqueue(pid, Signal::USR1, 7).unwrap();
+    let last = wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l.starts_with("epoll_consumer:")
+    });
+    let (code, err) = c.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}\n{}", seen.join("\n"));
+    let me = std::process::id();
+    assert!(
+        seen.contains(&format!("signal SIGUSR1 value 7 from pid {me}")),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(last, "epoll_consumer: 4 messages (A 3, B 1)");
+}
+
+/// A producer killed mid-stream: the consumer, waiting on its descriptor
+/// with a time-out, takes what was sent, then reports the dead producer
+/// (`-KIPC_EPIPE`) and exits 1 instead of waiting forever.
+#[cfg(feature = "host")]
+#[test]
+fn epoll_example_reports_a_killed_producer() {
+    use std::time::Duration;
+    let producer = compile("examples/ring_producer.c", Link::Static);
+    let consumer = compile("examples/epoll_consumer.c", Link::Dynamic);
+    let names = RingNames::new("killed", 2);
+    let mut pa = Proc::spawn(Command::new(&producer).args([&names.0[0], "100000000"]));
+    let pb = Proc::spawn(Command::new(&producer).args([&names.0[1], "5"]));
+    let mut c = Proc::spawn(Command::new(&consumer).args(&names.0));
+    let lines = c.lines();
+    let mut seen = Vec::new();
+    wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l == "A msg 100"
+    });
+    pa.0.kill().unwrap();
+    let last = wait_line(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l.starts_with("epoll_consumer:")
+    });
+    let (code, err) = c.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{err}");
+    let n = assert_in_order(&seen, 'A');
+    assert_eq!(
+        last,
+        format!("epoll_consumer: ring A: peer is dead after {n} messages")
+    );
+    let (code, err) = pb.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "producer B: {err}");
 }

@@ -23,11 +23,12 @@ use crate::support::AlignedBuf;
 const MAX_LEN: usize = 8192;
 
 /// Offsets a hostile peer finds most interesting in normal builds: the
-/// prologue, the SPSC geometry, endpoints, `tail`, `head` and bells, the
-/// MPMC meta words, bells and the first lanes' `tail`/`owner`/`state`/`head`.
-const HOT: [usize; 24] = [
-    0, 4, 8, 16, 20, 24, 28, 32, 36, 44, 52, 128, 256, 384, 392, 396, 512, 520, 640, 648, 768, 776,
-    896, 904,
+/// prologue (with its type tag), the SPSC geometry, endpoints, `tail`, `head`
+/// and bells, the MPMC meta words, bells and the first lanes'
+/// `tail`/`owner`/`state`/`head`.
+const HOT: [usize; 28] = [
+    0, 4, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 60, 68, 128, 256, 384, 512, 520, 524, 640,
+    768, 776, 780, 896, 1024, 1032,
 ];
 
 /// The target body.
@@ -63,18 +64,22 @@ pub fn region_garbage(data: &[u8]) {
 fn plausible_geometry(buf: &AlignedBuf, spsc_kind: bool, input: &mut Input<'_>) {
     let slots = 1u32 << (input.u8() % 4);
     let slot_size = 1 + u32::from(input.u8() % 64);
+    // An untyped tag (a typed one is only more for attach to check).
+    for offset in [16, 20, 24, 28] {
+        buf.scribble(offset, 0);
+    }
     if spsc_kind {
         let Ok(total) = spsc::region_size(slots, slot_size) else {
             return;
         };
-        buf.scribble(16, slots);
-        buf.scribble(20, slot_size);
-        buf.scribble(24, (4 + slot_size).div_ceil(8) * 8);
-        buf.scribble(28, 640);
-        buf.scribble(32, total as u32);
-        buf.scribble(36, 0);
+        buf.scribble(32, slots);
+        buf.scribble(36, slot_size);
+        buf.scribble(40, (4 + slot_size).div_ceil(8) * 8);
+        buf.scribble(44, 640);
+        buf.scribble(48, total as u32);
+        buf.scribble(52, 0);
         // Endpoints attached and unowned, `tail == head` somewhere.
-        for offset in [40, 44, 48, 52] {
+        for offset in [56, 60, 64, 68] {
             buf.scribble(offset, 0);
         }
         let pos = input.u32();
@@ -85,20 +90,20 @@ fn plausible_geometry(buf: &AlignedBuf, spsc_kind: bool, input: &mut Input<'_>) 
         let Ok(total) = mpmc::region_size(lanes, slots, slot_size) else {
             return;
         };
-        buf.scribble(16, lanes);
-        buf.scribble(20, slots);
-        buf.scribble(24, slot_size);
-        buf.scribble(28, (8 + slot_size).div_ceil(8) * 8);
-        buf.scribble(32, total as u32);
-        buf.scribble(36, 0);
+        buf.scribble(32, lanes);
+        buf.scribble(36, slots);
+        buf.scribble(40, slot_size);
+        buf.scribble(44, (8 + slot_size).div_ceil(8) * 8);
+        buf.scribble(48, total as u32);
+        buf.scribble(52, 0);
         // Consumers open with free records; every lane closed, unowned and
         // empty at some position.
-        for offset in (40..128).step_by(4) {
+        for offset in (56..136).step_by(4) {
             buf.scribble(offset, 0);
         }
         let pos = input.u32();
         for lane in 0..lanes as usize {
-            let record = 384 + 256 * lane;
+            let record = 512 + 256 * lane;
             buf.scribble(record, pos);
             buf.scribble(record + 4, 0);
             buf.scribble(record + 8, 0);

@@ -1022,3 +1022,20 @@ impl<Q: QueueLayout> Drop for Receiver<Q> {
         self.shared.wake_everyone();
     }
 }
+
+/// The queue behind an owned handle, for modules that add operations to
+/// [`Sender`] and [`Receiver`] (`crate::typed`).
+#[cfg(feature = "typed")]
+impl<Q: QueueLayout> Sender<Q> {
+    pub(crate) fn queue(&self) -> &Q {
+        &self.shared.queue
+    }
+}
+
+/// See the `Sender` block above.
+#[cfg(feature = "typed")]
+impl<Q: QueueLayout> Receiver<Q> {
+    pub(crate) fn queue(&self) -> &Q {
+        &self.shared.queue
+    }
+}

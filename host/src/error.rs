@@ -107,6 +107,19 @@ pub enum Error {
         /// The segment's size.
         size: usize,
     },
+    /// A typed queue holds another message type than the one asked for
+    /// (`open_typed`, `send_value`, `recv_value`; see `crate::typed`), or a
+    /// received message's length is not the type's size. Nothing was sent,
+    /// and nothing was reinterpreted (a message of the wrong length was
+    /// consumed).
+    TypeMismatch {
+        /// The type the caller asked for.
+        expected: kipc_core::region::TypeTag,
+        /// What the queue's header records, or (for a received message of
+        /// the wrong length) its length as `size` with `align` and
+        /// `fingerprint` 0.
+        found: kipc_core::region::TypeTag,
+    },
     /// A wait ran out of time.
     Timeout,
     /// The peer process we were waiting on has exited.
@@ -265,6 +278,12 @@ impl fmt::Display for Error {
                 f,
                 "{object}: range {offset}+{len} lies outside its {size} bytes"
             ),
+            Error::TypeMismatch { expected, found } => {
+                f.write_str("message type mismatch: expected ")?;
+                describe_type(f, expected)?;
+                f.write_str(", found ")?;
+                describe_type(f, found)
+            }
             Error::Timeout => f.write_str("timed out"),
             Error::PeerDead => f.write_str("peer process is dead"),
             Error::NotReady => f.write_str("object is not initialised yet"),
@@ -307,6 +326,22 @@ impl fmt::Display for Error {
             Error::Protocol(what) => write!(f, "socket peer: protocol error: {what}"),
             Error::Io { message, .. } => write!(f, "i/o: {message}"),
         }
+    }
+}
+
+/// `TypeMismatch`'s words for one side: untyped bytes, a bare message
+/// length, or a type's size, alignment and fingerprint.
+fn describe_type(f: &mut fmt::Formatter<'_>, t: &kipc_core::region::TypeTag) -> fmt::Result {
+    if !t.is_typed() {
+        f.write_str("untyped bytes")
+    } else if t.align == 0 {
+        write!(f, "a message of {} bytes", t.size)
+    } else {
+        write!(
+            f,
+            "a {}-byte type (align {}, fingerprint {:#018x})",
+            t.size, t.align, t.fingerprint
+        )
     }
 }
 
@@ -384,7 +419,8 @@ impl From<Error> for std::io::Error {
             | Error::OutOfRange { .. }
             | Error::BadAddr { .. }
             | Error::WrongKind { .. }
-            | Error::TooManyFds { .. } => ErrorKind::InvalidInput,
+            | Error::TooManyFds { .. }
+            | Error::TypeMismatch { .. } => ErrorKind::InvalidInput,
             _ => ErrorKind::InvalidData,
         };
         std::io::Error::new(kind, e)
@@ -424,6 +460,27 @@ mod tests {
         );
         let layout = kipc_core::Error::BadLayout { what: "y" };
         assert_eq!(Error::from(layout), Error::Core(layout));
+    }
+
+    #[test]
+    fn type_mismatch_names_both_types() {
+        use kipc_core::region::TypeTag;
+        let e = Error::TypeMismatch {
+            expected: TypeTag::new(16, 8, 0xab),
+            found: TypeTag::UNTYPED,
+        };
+        assert_eq!(
+            e.to_string(),
+            "message type mismatch: expected a 16-byte type (align 8, fingerprint \
+             0x00000000000000ab), found untyped bytes"
+        );
+        let e = Error::TypeMismatch {
+            expected: TypeTag::new(16, 8, 0xab),
+            found: TypeTag::new(3, 0, 0),
+        };
+        assert!(e.to_string().ends_with("found a message of 3 bytes"), "{e}");
+        let io: std::io::Error = e.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
     }
 
     #[test]

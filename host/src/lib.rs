@@ -11,6 +11,9 @@
 //!   ([`ring::ShmRing`]), with blocking waits and peer liveness;
 //! - [`mailbox`]: message queues with priorities and type selection in
 //!   shared memory, and the inbox/outbox address scheme;
+//! - `typed` (feature `typed`, on by default): `send_value`/`recv_value` of
+//!   plain-old-data types over rings and mailboxes, with the message type
+//!   recorded in the header and checked at open;
 //! - [`rpc`]: procedure calls over mailboxes (or any [`rpc::Transport`]);
 //! - [`futex`]: sleeping on a core doorbell word, and the spin-then-sleep wait;
 //! - [`mq`]: POSIX message queues (`mq_open`), created `0600`, with timeouts;
@@ -29,6 +32,30 @@
 //! System calls go through `rustix`; the few it lacks (System V shared memory,
 //! `ftok`, POSIX message queues, `sigaction`, `sigqueue`, ...) are made with
 //! `libc` in one private module, `sys`.
+//!
+//! # Examples
+//!
+//! A named ring between two handles (in practice, two processes: the second
+//! would call [`ShmRing::open`] by the same name):
+//!
+//! ```
+//! use kipc_host::ring::{RingConfig, ShmRing};
+//!
+//! let name = format!("doc-crate-{}", std::process::id());
+//! let ring = ShmRing::create(&name, RingConfig::spsc(16, 64))?;
+//! let peer = ShmRing::open(&name)?;
+//! let (mut tx, mut rx) = (ring.sender()?, peer.receiver()?);
+//! tx.send(b"hello")?;
+//! let mut buf = [0u8; 64];
+//! let n = rx.recv(&mut buf)?;
+//! assert_eq!(&buf[..n], b"hello");
+//! ShmRing::unlink(&name)?;
+//! # Ok::<(), kipc_host::Error>(())
+//! ```
+//!
+//! With the `typed` feature (on by default), `create_typed::<T>` records a
+//! plain-old-data message type in the header, `open_typed::<T>` checks it,
+//! and `send_value`/`recv_value` move `T`s (see the `typed` module).
 #![deny(
     unsafe_code,
     unsafe_op_in_unsafe_fn,
@@ -65,6 +92,8 @@ mod sys;
 pub mod sysv;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "typed")]
+pub mod typed;
 pub mod wake;
 
 pub use error::{Error, Result};

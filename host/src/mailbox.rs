@@ -78,6 +78,7 @@ use std::time::{Duration, Instant};
 
 use kipc_core::mailbox::{region_size, Geometry, Region};
 use kipc_core::queue::Role;
+pub use kipc_core::region::TypeTag;
 use kipc_core::Error as CoreError;
 
 pub use crate::endpoint::OPEN_WAIT;
@@ -115,6 +116,10 @@ pub struct MailboxConfig {
     /// Payload bytes allowed in flight at once (`mq_msgsize * mq_maxmsg`,
     /// SysV `msg_qbytes`); `None`: `slots * max_msg`, which never binds.
     pub byte_budget: Option<u64>,
+    /// What one message is, recorded in the header for attachers to check
+    /// ([`TypeTag::UNTYPED`] for bytes; `crate::typed`'s `create_typed`
+    /// sets it).
+    pub message_type: TypeTag,
 }
 
 impl MailboxConfig {
@@ -130,6 +135,7 @@ impl MailboxConfig {
             slots,
             max_msg,
             byte_budget: None,
+            message_type: TypeTag::UNTYPED,
         }
     }
 
@@ -242,7 +248,7 @@ impl QueueLayout for Region {
 
     unsafe fn init(base: *mut u8, len: usize, config: &MailboxConfig) -> Result<Self, CoreError> {
         // SAFETY: forwarded from our caller.
-        unsafe { Region::init(base, len, config.geometry()) }
+        unsafe { Region::init_typed(base, len, config.geometry(), config.message_type) }
     }
 
     unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, CoreError> {
@@ -270,6 +276,21 @@ impl ShmQueue<Region> {
     /// Whether no message is ready now (a racy snapshot).
     pub fn is_empty(&self) -> bool {
         self.queue().is_empty()
+    }
+
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for a
+    /// mailbox of bytes), read once when this handle attached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::mailbox::{Mailbox, MailboxConfig, TypeTag};
+    /// let mb = Mailbox::create_anonymous(MailboxConfig::new(4, 16))?;
+    /// assert_eq!(mb.message_type(), TypeTag::UNTYPED);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn message_type(&self) -> TypeTag {
+        self.queue().type_tag()
     }
 
     /// Everything `kipc ls` shows.

@@ -82,7 +82,7 @@ use kipc_core::{mpmc, spsc, Error as CoreError};
 
 pub use crate::endpoint::{Attached, OPEN_WAIT};
 pub use kipc_core::queue::Role;
-pub use kipc_core::region::SlotWriter;
+pub use kipc_core::region::{SlotWriter, TypeTag};
 
 use crate::endpoint::{checked_size, QueueLayout, ShmQueue};
 use crate::shm::ShmSegment;
@@ -140,6 +140,10 @@ pub struct RingConfig {
     pub slot_size: u32,
     /// SPSC or MPMC.
     pub kind: RingKind,
+    /// What one message is, recorded in the header for attachers to check
+    /// ([`TypeTag::UNTYPED`] for bytes; see `crate::typed`'s
+    /// `create_typed`, which sets it).
+    pub message_type: TypeTag,
 }
 
 impl RingConfig {
@@ -156,6 +160,7 @@ impl RingConfig {
             slots,
             slot_size,
             kind: RingKind::Spsc,
+            message_type: TypeTag::UNTYPED,
         }
     }
 
@@ -172,6 +177,7 @@ impl RingConfig {
             slots,
             slot_size,
             kind: RingKind::Mpmc { lanes },
+            message_type: TypeTag::UNTYPED,
         }
     }
 
@@ -218,6 +224,8 @@ pub struct RingInfo {
     pub size: usize,
     /// Every process recorded in the header.
     pub attached: Vec<Attached>,
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for bytes).
+    pub message_type: TypeTag,
 }
 
 impl QueueLayout for AnyRing {
@@ -232,12 +240,16 @@ impl QueueLayout for AnyRing {
         let ring = match c.kind {
             RingKind::Spsc => {
                 // SAFETY: forwarded from our caller.
-                let r = unsafe { spsc::Region::init(base, len, c.slots, c.slot_size) };
+                let r = unsafe {
+                    spsc::Region::init_typed(base, len, c.slots, c.slot_size, c.message_type)
+                };
                 AnyRing::Spsc(r?)
             }
             RingKind::Mpmc { lanes } => {
                 // SAFETY: forwarded from our caller.
-                let r = unsafe { mpmc::Region::init(base, len, lanes, c.slots, c.slot_size) };
+                let r = unsafe {
+                    mpmc::Region::init_typed(base, len, lanes, c.slots, c.slot_size, c.message_type)
+                };
                 AnyRing::Mpmc(r?)
             }
         };
@@ -299,7 +311,24 @@ impl ShmQueue<AnyRing> {
             queued: self.queued(),
             size: self.size(),
             attached: self.owners(),
+            message_type: self.message_type(),
         }
+    }
+
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for a
+    /// ring of bytes), read once when this handle attached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// use kipc_core::region::TypeTag;
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// assert_eq!(ring.message_type(), TypeTag::UNTYPED);
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn message_type(&self) -> TypeTag {
+        self.queue().type_tag()
     }
 }
 

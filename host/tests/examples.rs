@@ -64,3 +64,14 @@ fn mailbox_example_receives_by_priority_and_type() {
 fn rpc_example_gets_its_answer() {
     runs("rpc");
 }
+
+#[test]
+#[cfg(feature = "typed")]
+fn typed_example_moves_structs_between_two_processes_and_refuses_another_type() {
+    runs("typed");
+}
+
+#[test]
+fn signals_example_receives_merged_and_queued_signals_from_a_child() {
+    runs("signals");
+}

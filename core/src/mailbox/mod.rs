@@ -27,15 +27,15 @@
 //!
 //! | offset          | field            | written by                    | meaning                                             |
 //! |-----------------|------------------|-------------------------------|-----------------------------------------------------|
-//! | 0               | prologue         | creator (magic last)          | [`region::Prologue`](crate::region): kind = mailbox |
-//! | 16              | `slot_count`     | creator                       | `n`, in `1..=MAX_SLOTS`                             |
-//! | 20              | `max_msg`        | creator                       | largest payload, `1..=MAX_MSG` bytes                |
-//! | 24              | `byte_budget`    | creator                       | payload bytes allowed in flight, `<= n * max_msg`   |
-//! | 32              | `payload_stride` | creator                       | `round_up(max_msg, 8)`                              |
-//! | 36              | `states_offset`  | creator                       | 640                                                 |
-//! | 40              | `meta_offset`    | creator                       | `round_up(640 + 8n, 128)`                           |
-//! | 44              | `payload_offset` | creator                       | `round_up(meta_offset + 24n, 128)`                  |
-//! | 48              | `total_len`      | creator                       | whole layout in bytes (`u64`)                       |
+//! | 0               | prologue (32 B)  | creator (magic last)          | [`region::Prologue`](crate::region): kind = mailbox, type tag |
+//! | 32              | `slot_count`     | creator                       | `n`, in `1..=MAX_SLOTS`                             |
+//! | 36              | `max_msg`        | creator                       | largest payload, `1..=MAX_MSG` bytes                |
+//! | 40              | `byte_budget`    | creator                       | payload bytes allowed in flight, `<= n * max_msg`   |
+//! | 48              | `payload_stride` | creator                       | `round_up(max_msg, 8)`                              |
+//! | 52              | `states_offset`  | creator                       | 640                                                 |
+//! | 56              | `meta_offset`    | creator                       | `round_up(640 + 8n, 128)`                           |
+//! | 60              | `payload_offset` | creator                       | `round_up(meta_offset + 24n, 128)`                  |
+//! | 64              | `total_len`      | creator                       | whole layout in bytes (`u64`)                       |
 //! | 128             | `hint`           | senders, Relaxed              | where the next free-slot scan starts (any value)    |
 //! | 256             | `seq`            | senders `fetch_add`, receivers snapshot | global send counter: FIFO order within a priority |
 //! | 384             | `not_empty`      | senders ring, receivers wait  | [`Doorbell`](crate::doorbell::Doorbell)             |

@@ -8,7 +8,7 @@ use super::{Geometry, Received, Selector};
 use crate::doorbell::Doorbell;
 use crate::region::{
     attach_header, check_recorded_total, copy_from_shared, init_memory, round_up, Kind, Prologue,
-    SlotWriter,
+    SlotWriter, TypeTag,
 };
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
@@ -235,6 +235,8 @@ pub fn region_size(slots: u32, max_msg: u32) -> Result<usize, Error> {
 pub struct Region {
     header: NonNull<Header>,
     layout: Layout,
+    /// The message type recorded in the prologue, copied at init/attach.
+    tag: TypeTag,
 }
 
 // SAFETY: the region is only ever accessed through atomics and raw byte
@@ -305,14 +307,49 @@ impl Region {
     /// assert!(matches!(too_big, Err(Error::RegionTooSmall { .. })));
     /// ```
     pub unsafe fn init(base: *mut u8, len: usize, geometry: Geometry) -> Result<Self, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Self::init_typed(base, len, geometry, TypeTag::UNTYPED) }
+    }
+
+    /// As [`init`](Self::init), recording `tag` (what one message is) in the
+    /// prologue for attachers to read with [`type_tag`](Self::type_tag).
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init); [`Error::InvalidGeometry`] if
+    /// [`TypeTag::check`] rejects `tag` for the geometry's `max_msg`.
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::{mailbox::{Geometry, Region}, region::TypeTag};
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let tag = TypeTag::new(8, 8, 5);
+    /// // SAFETY: `buf` outlives the region and is only used through it.
+    /// unsafe { Region::init_typed(buf.0.as_mut_ptr(), 2048, Geometry::new(4, 8), tag) }.unwrap();
+    /// let r = unsafe { Region::attach(buf.0.as_mut_ptr(), 2048) }.unwrap();
+    /// assert_eq!(r.type_tag(), tag);
+    /// ```
+    pub unsafe fn init_typed(
+        base: *mut u8,
+        len: usize,
+        geometry: Geometry,
+        tag: TypeTag,
+    ) -> Result<Self, Error> {
         let layout = Layout::new(geometry).map_err(|what| Error::InvalidGeometry { what })?;
+        tag.check(layout.max_msg)?;
         // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
         unsafe { init_memory(base, len, layout.total)? };
         // The offsets are below `total`'s parts computed from `n <= 2^16`
         // small elements, so they fit `u32` (checked by `Layout::new`'s
         // construction: `meta` and `payload` are at most a few MiB).
         let header = Header {
-            prologue: Prologue::unpublished(Kind::Mailbox),
+            prologue: Prologue::unpublished(Kind::Mailbox, tag),
             slot_count: AtomicU32::new(layout.slots),
             max_msg: AtomicU32::new(layout.max_msg),
             byte_budget: AtomicU64::new(layout.budget),
@@ -335,6 +372,7 @@ impl Region {
             // SAFETY: `check_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             layout,
+            tag,
         };
         for i in 0..layout.slots {
             // SAFETY: `state_ptr`/`meta_ptr` are in bounds and aligned (see
@@ -410,11 +448,19 @@ impl Region {
             base,
             len,
         )?;
+        let tag = header.prologue.type_tag(layout.max_msg)?;
         Ok(Region {
             // SAFETY: `check_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             layout,
+            tag,
         })
+    }
+
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for a
+    /// mailbox of bytes), as read at init or attach.
+    pub fn type_tag(&self) -> TypeTag {
+        self.tag
     }
 
     #[inline(always)]
@@ -1219,14 +1265,14 @@ pub(super) mod testing {
         use core::mem::offset_of;
         assert_eq!(HEADER_SIZE, 640);
         assert_eq!(core::mem::align_of::<Header>(), 128);
-        assert_eq!(offset_of!(Header, slot_count), 16);
-        assert_eq!(offset_of!(Header, max_msg), 20);
-        assert_eq!(offset_of!(Header, byte_budget), 24);
-        assert_eq!(offset_of!(Header, payload_stride), 32);
-        assert_eq!(offset_of!(Header, states_offset), 36);
-        assert_eq!(offset_of!(Header, meta_offset), 40);
-        assert_eq!(offset_of!(Header, payload_offset), 44);
-        assert_eq!(offset_of!(Header, total_len), 48);
+        assert_eq!(offset_of!(Header, slot_count), 32);
+        assert_eq!(offset_of!(Header, max_msg), 36);
+        assert_eq!(offset_of!(Header, byte_budget), 40);
+        assert_eq!(offset_of!(Header, payload_stride), 48);
+        assert_eq!(offset_of!(Header, states_offset), 52);
+        assert_eq!(offset_of!(Header, meta_offset), 56);
+        assert_eq!(offset_of!(Header, payload_offset), 60);
+        assert_eq!(offset_of!(Header, total_len), 64);
         assert_eq!(offset_of!(Header, hint), 128);
         assert_eq!(offset_of!(Header, seq), 256);
         assert_eq!(offset_of!(Header, not_empty), 384);

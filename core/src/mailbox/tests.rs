@@ -375,21 +375,24 @@ fn attach_rejects_another_kind_of_region() {
 #[test]
 fn attach_rejects_every_inconsistent_header_field() {
     for (offset, value, what) in [
-        (16, 0u32, "zero slots"),
-        (16, MAX_SLOTS + 1, "too many slots"),
-        (16, 5, "slot count not matching offsets"),
-        (20, 0, "zero max_msg"),
-        (20, 9, "max_msg not matching stride"),
-        (24, 33, "budget above slots * max_msg"),
-        (28, 1, "budget high half"),
-        (32, 16, "stride"),
-        (36, 0, "states offset"),
-        (40, 0, "meta offset"),
-        (44, 0, "payload offset"),
-        (48, 1, "total length"),
-        (52, 1, "total length high half"),
+        (32, 0u32, "zero slots"),
+        (32, MAX_SLOTS + 1, "too many slots"),
+        (32, 5, "slot count not matching offsets"),
+        (36, 0, "zero max_msg"),
+        (36, 9, "max_msg not matching stride"),
+        (40, 33, "budget above slots * max_msg"),
+        (44, 1, "budget high half"),
+        (48, 16, "stride"),
+        (52, 0, "states offset"),
+        (56, 0, "meta offset"),
+        (60, 0, "payload offset"),
+        (64, 1, "total length"),
+        (68, 1, "total length high half"),
         (4, 1, "old layout version"),
         (8, 1, "kind"),
+        (16, 9, "type size above max_msg"),
+        (20, 8, "type alignment of an untyped mailbox"),
+        (28, 1, "fingerprint of an untyped mailbox"),
     ] {
         let mut mem = fresh(4, 8).0;
         mem.poke32(offset, value);

@@ -9,7 +9,7 @@ use core::num::NonZeroU32;
 
 use crate::doorbell::Doorbell;
 use crate::queue::{Consumer, Owner, Producer, Queue, Role};
-use crate::region::{self, Kind, Prologue, SlotWriter};
+use crate::region::{self, Kind, Prologue, SlotWriter, TypeTag};
 use crate::sync::{AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
 
@@ -52,7 +52,8 @@ const CONSUMERS_DEAD: u32 = 2;
 /// (a CAS from the word read before it) cannot land after it.
 const CONSUMERS_STATE_MASK: u32 = 0b11;
 
-/// Read-mostly header words (first 128-byte line).
+/// Read-mostly header words (the first two 128-byte lines since the prologue
+/// grew to 32 bytes).
 #[repr(C)]
 struct Meta {
     prologue: Prologue,
@@ -312,26 +313,26 @@ pub enum LaneState {
 ///
 /// | offset                  | field                   | writer                | meaning                                  |
 /// |-------------------------|-------------------------|-----------------------|------------------------------------------|
-/// | 0                       | prologue (16 B)         | creator, magic last   | magic, version, kind = mpmc, flags       |
-/// | 16                      | `lanes: u32`            | creator               | `L`, 1..=64                              |
-/// | 20                      | `slots_per_lane: u32`   | creator               | `S`, a power of two                      |
-/// | 24                      | `slot_size: u32`        | creator               | largest payload in bytes                 |
-/// | 28                      | `stride: u32`           | creator               | bytes per slot, `round_up(8 + slot_size, 8)` |
-/// | 32                      | `total_len: u64`        | creator               | bytes the layout spans                   |
-/// | 40                      | `producer_seen: u32`    | producers             | 1 once any producer claimed a lane       |
-/// | 44                      | `consumer_seen: u32`    | consumers             | 1 once any consumer attached             |
-/// | 48                      | `consumers_state: u32`  | host, consumers       | bits 0..2: 0 open, 2 dead (producers get `PeerDead`); bits 2..: generation bumped by each attach |
-/// | 52                      | reserved `u32`          | -                     | 0                                        |
-/// | 56                      | `consumer_ids: [u32; 16]` | consumers (CAS)     | ids of attached consumers, 0 = free      |
-/// | 128                     | `not_empty: u32`        | producers' hosts, consumers wait | doorbell                      |
-/// | 256                     | `not_full: u32`         | consumers' hosts, producers wait | doorbell                      |
-/// | 384 + 256 i             | lane i `tail: u64`      | lane owner            | next position to publish                 |
-/// | 384 + 256 i + 8         | lane i `owner: u32`     | producers (CAS), host | owner id, 0 = free                       |
-/// | 384 + 256 i + 12        | lane i `state: u32`     | owner, host           | bits 0..2: 0 live, 1 closed, 2 dead; bits 2..: claim generation |
-/// | 384 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | count of claims, wrapping (informational) |
-/// | 384 + 256 i + 20        | lane i reserved `u32`   | -                     | 0                                        |
-/// | 384 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
-/// | 384 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
+/// | 0                       | prologue (32 B)         | creator, magic last   | magic, version, kind = mpmc, flags, type tag |
+/// | 32                      | `lanes: u32`            | creator               | `L`, 1..=64                              |
+/// | 36                      | `slots_per_lane: u32`   | creator               | `S`, a power of two                      |
+/// | 40                      | `slot_size: u32`        | creator               | largest payload in bytes                 |
+/// | 44                      | `stride: u32`           | creator               | bytes per slot, `round_up(8 + slot_size, 8)` |
+/// | 48                      | `total_len: u64`        | creator               | bytes the layout spans                   |
+/// | 56                      | `producer_seen: u32`    | producers             | 1 once any producer claimed a lane       |
+/// | 60                      | `consumer_seen: u32`    | consumers             | 1 once any consumer attached             |
+/// | 64                      | `consumers_state: u32`  | host, consumers       | bits 0..2: 0 open, 2 dead (producers get `PeerDead`); bits 2..: generation bumped by each attach |
+/// | 68                      | reserved `u32`          | -                     | 0                                        |
+/// | 72                      | `consumer_ids: [u32; 16]` | consumers (CAS)     | ids of attached consumers, 0 = free      |
+/// | 256                     | `not_empty: u32`        | producers' hosts, consumers wait | doorbell                      |
+/// | 384                     | `not_full: u32`         | consumers' hosts, producers wait | doorbell                      |
+/// | 512 + 256 i             | lane i `tail: u64`      | lane owner            | next position to publish                 |
+/// | 512 + 256 i + 8         | lane i `owner: u32`     | producers (CAS), host | owner id, 0 = free                       |
+/// | 512 + 256 i + 12        | lane i `state: u32`     | owner, host           | bits 0..2: 0 live, 1 closed, 2 dead; bits 2..: claim generation |
+/// | 512 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | count of claims, wrapping (informational) |
+/// | 512 + 256 i + 20        | lane i reserved `u32`   | -                     | 0                                        |
+/// | 512 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
+/// | 512 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
 ///
 /// # Crashes
 ///
@@ -385,6 +386,8 @@ pub enum LaneState {
 pub struct Region {
     base: *mut u8,
     geo: Geometry,
+    /// The message type recorded in the prologue, copied at init/attach.
+    tag: TypeTag,
 }
 
 // SAFETY: `Region` is a pointer to memory whose every shared word is an
@@ -442,12 +445,59 @@ impl Region {
         slots_per_lane: u32,
         slot_size: u32,
     ) -> Result<Region, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe {
+            Self::init_typed(
+                base,
+                len,
+                lanes,
+                slots_per_lane,
+                slot_size,
+                TypeTag::UNTYPED,
+            )
+        }
+    }
+
+    /// As [`init`](Self::init), recording `tag` (what one message is) in the
+    /// prologue for attachers to read with [`type_tag`](Self::type_tag).
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init); [`Error::InvalidGeometry`] if
+    /// [`TypeTag::check`] rejects `tag` for `slot_size`.
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[repr(C, align(128))] struct Mem([u8; 4096]);
+    /// # let mut mem = Box::new(Mem([0; 4096]));
+    /// use kipc_core::{mpmc::Region, region::TypeTag};
+    /// let tag = TypeTag::new(4, 4, 99);
+    /// // SAFETY: `mem` is aligned, large enough and outlives the region.
+    /// unsafe { Region::init_typed(mem.0.as_mut_ptr(), 4096, 2, 4, 4, tag) }.unwrap();
+    /// // SAFETY: as above.
+    /// let r = unsafe { Region::attach(mem.0.as_mut_ptr(), 4096) }.unwrap();
+    /// assert_eq!(r.type_tag(), tag);
+    /// ```
+    pub unsafe fn init_typed(
+        base: *mut u8,
+        len: usize,
+        lanes: u32,
+        slots_per_lane: u32,
+        slot_size: u32,
+        tag: TypeTag,
+    ) -> Result<Region, Error> {
         let geo = geometry(lanes, slots_per_lane, slot_size)?;
+        tag.check(slot_size)?;
         // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
         unsafe { region::init_memory(base, len, geo.total)? };
         let header = Header {
             meta: CachePadded::new(Meta {
-                prologue: Prologue::unpublished(Kind::Mpmc),
+                prologue: Prologue::unpublished(Kind::Mpmc, tag),
                 lanes: AtomicU32::new(lanes),
                 slots_per_lane: AtomicU32::new(slots_per_lane),
                 slot_size: AtomicU32::new(slot_size),
@@ -466,7 +516,7 @@ impl Region {
         // SAFETY: `check_memory` showed `base` is 128-byte aligned and `len`
         // covers the whole layout; the caller gives us exclusive write access.
         unsafe { ptr::write(base.cast::<Header>(), header) };
-        let region = Region { base, geo };
+        let region = Region { base, geo, tag };
         for lane in 0..lanes {
             let record = Lane {
                 prod: CachePadded::new(LaneProducerSide {
@@ -549,7 +599,14 @@ impl Region {
             });
         }
         region::check_recorded_total(meta.total_len.load(Ordering::Relaxed), geo.total, base, len)?;
-        Ok(Region { base, geo })
+        let tag = meta.prologue.type_tag(geo.slot_size)?;
+        Ok(Region { base, geo, tag })
+    }
+
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for a
+    /// ring of bytes), as read at init or attach.
+    pub fn type_tag(&self) -> TypeTag {
+        self.tag
     }
 
     // ---- addressing (private geometry only) ----
@@ -690,7 +747,7 @@ impl Region {
     /// let mut c = region.consumer(9).unwrap();
     /// let ticket = region.not_empty().poll(|| c.try_recv(&mut [0; 16]).ok());
     /// assert!(ticket.is_err()); // nothing to receive: the host would sleep
-    /// assert!(region.not_empty().ring()); // a sender's host wakes it
+    /// assert!(region.not_empty().ring().sleepers()); // a sender's host wakes it
     /// ```
     pub fn not_empty(&self) -> &Doorbell {
         &self.header().not_empty
@@ -710,7 +767,7 @@ impl Region {
     /// let mut p = region.producer(1).unwrap();
     /// p.try_send(b"a").unwrap();
     /// assert!(region.not_full().poll(|| p.try_send(b"b").ok()).is_err());
-    /// assert!(region.not_full().ring());
+    /// assert!(region.not_full().ring().sleepers());
     /// ```
     pub fn not_full(&self) -> &Doorbell {
         &self.header().not_full

@@ -113,6 +113,15 @@ impl AnyRing {
             AnyRing::Mpmc(r) => Some(r.lanes()),
         }
     }
+
+    /// The message type the creator recorded
+    /// ([`TypeTag::UNTYPED`](crate::region::TypeTag::UNTYPED) for bytes).
+    pub fn type_tag(&self) -> crate::region::TypeTag {
+        match self {
+            AnyRing::Spsc(r) => r.type_tag(),
+            AnyRing::Mpmc(r) => r.type_tag(),
+        }
+    }
 }
 
 impl Queue for AnyRing {

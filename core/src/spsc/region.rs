@@ -8,16 +8,16 @@
 //!
 //! | offset | field              | written by                  | meaning                                        |
 //! |--------|--------------------|-----------------------------|------------------------------------------------|
-//! | 0      | prologue           | creator (magic last)        | [`region::Prologue`](crate::region): magic, version, kind = spsc |
-//! | 16     | `slot_count`       | creator                     | capacity, a power of two in `1..=2^31`         |
-//! | 20     | `slot_size`        | creator                     | largest payload, `1..=MAX_SLOT_SIZE` bytes     |
-//! | 24     | `slot_stride`      | creator                     | `round_up(4 + slot_size, 8)`                   |
-//! | 28     | `slots_offset`     | creator                     | 640, where slot 0 starts                       |
-//! | 32     | `total_len_lo/hi`  | creator                     | whole layout in bytes, a `u64` as two `u32`s   |
-//! | 40     | producer `owner`   | host (claim/release)        | opaque id (a pid), 0 = none                    |
-//! | 44     | producer `state`   | host                        | 0 attached/unknown, 1 closed, 2 dead           |
-//! | 48     | consumer `owner`   | host (claim/release)        | as for the producer                            |
-//! | 52     | consumer `state`   | host                        | as for the producer                            |
+//! | 0      | prologue (32 B)    | creator (magic last)        | [`region::Prologue`](crate::region): magic, version, kind = spsc, type tag |
+//! | 32     | `slot_count`       | creator                     | capacity, a power of two in `1..=2^31`         |
+//! | 36     | `slot_size`        | creator                     | largest payload, `1..=MAX_SLOT_SIZE` bytes     |
+//! | 40     | `slot_stride`      | creator                     | `round_up(4 + slot_size, 8)`                   |
+//! | 44     | `slots_offset`     | creator                     | 640, where slot 0 starts                       |
+//! | 48     | `total_len_lo/hi`  | creator                     | whole layout in bytes, a `u64` as two `u32`s   |
+//! | 56     | producer `owner`   | host (claim/release)        | opaque id (a pid), 0 = none                    |
+//! | 60     | producer `state`   | host                        | 0 attached/unknown, 1 closed, 2 dead           |
+//! | 64     | consumer `owner`   | host (claim/release)        | as for the producer                            |
+//! | 68     | consumer `state`   | host                        | as for the producer                            |
 //! | 128    | `tail`             | producer, Release           | next position to fill (wrapping `u32`)         |
 //! | 256    | `head`             | consumer, Release           | next position to empty (wrapping `u32`)        |
 //! | 384    | `not_empty`        | producer rings, consumer waits | [`Doorbell`]                                |
@@ -87,7 +87,7 @@ use crate::queue::{Consumer, Owner, Producer, Queue, Role};
 pub use crate::region::SlotWriter;
 use crate::region::{
     attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
-    Kind, Prologue,
+    Kind, Prologue, TypeTag,
 };
 use crate::sync::{AtomicU32, CachePadded, Ordering};
 use crate::Error;
@@ -459,6 +459,8 @@ pub fn region_size(slots: u32, slot_size: u32) -> Result<usize, Error> {
 pub struct Region {
     header: NonNull<Header>,
     geo: Geometry,
+    /// The message type recorded in the prologue, copied at init/attach.
+    tag: TypeTag,
 }
 
 // SAFETY: the region is only ever accessed through atomics and raw byte
@@ -507,13 +509,49 @@ impl Region {
         slots: u32,
         slot_size: u32,
     ) -> Result<Self, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Self::init_typed(base, len, slots, slot_size, TypeTag::UNTYPED) }
+    }
+
+    /// As [`init`](Self::init), recording `tag` (what one message is) in the
+    /// prologue for attachers to read with [`type_tag`](Self::type_tag).
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init); [`Error::InvalidGeometry`] if
+    /// [`TypeTag::check`] rejects `tag` for `slot_size`.
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::{region::TypeTag, spsc::Region};
+    /// # #[repr(C, align(128))] struct Buf([u8; 1024]);
+    /// # let mut buf = Buf([0; 1024]);
+    /// let tag = TypeTag::new(8, 8, 7);
+    /// // SAFETY: `buf` outlives the region and is only used through it.
+    /// unsafe { Region::init_typed(buf.0.as_mut_ptr(), 1024, 2, 8, tag) }.unwrap();
+    /// let r = unsafe { Region::attach(buf.0.as_mut_ptr(), 1024) }.unwrap();
+    /// assert_eq!(r.type_tag(), tag);
+    /// ```
+    pub unsafe fn init_typed(
+        base: *mut u8,
+        len: usize,
+        slots: u32,
+        slot_size: u32,
+        tag: TypeTag,
+    ) -> Result<Self, Error> {
         let geo =
             Geometry::new(slots, slot_size).map_err(|what| Error::InvalidGeometry { what })?;
+        tag.check(geo.slot_size)?;
         // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
         unsafe { init_memory(base, len, geo.total)? };
         let total = geo.total as u64;
         let header = Header {
-            prologue: Prologue::unpublished(Kind::Spsc),
+            prologue: Prologue::unpublished(Kind::Spsc, tag),
             slot_count: AtomicU32::new(geo.slots),
             slot_size: AtomicU32::new(geo.slot_size),
             slot_stride: AtomicU32::new(geo.stride),
@@ -536,6 +574,7 @@ impl Region {
             // SAFETY: `init_memory` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             geo,
+            tag,
         };
         for index in 0..geo.slots {
             let word = region.slot(index).cast::<AtomicU32>();
@@ -602,11 +641,19 @@ impl Region {
         let head = header.head.load(Ordering::Acquire);
         let tail = header.tail.load(Ordering::Acquire);
         check_used(head, tail, geo.slots)?;
+        let tag = header.prologue.type_tag(geo.slot_size)?;
         Ok(Region {
             // SAFETY: `attach_header` rejected a null `base`.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
             geo,
+            tag,
         })
+    }
+
+    /// The message type the creator recorded ([`TypeTag::UNTYPED`] for a
+    /// ring of bytes), as read at init or attach.
+    pub fn type_tag(&self) -> TypeTag {
+        self.tag
     }
 
     #[inline(always)]
@@ -695,7 +742,7 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert!(!r.not_empty().ring()); // nobody sleeps: no wake-up needed
+    /// assert!(!r.not_empty().ring().any()); // nobody sleeps: no wake-up needed
     /// ```
     #[inline]
     pub fn not_empty(&self) -> &Doorbell {
@@ -712,7 +759,7 @@ impl Region {
     /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
     /// # let mut buf = Buf([0; 2048]);
     /// let r = unsafe { Region::init(buf.0.as_mut_ptr(), 2048, 4, 64) }.unwrap();
-    /// assert!(!r.not_full().ring());
+    /// assert!(!r.not_full().ring().any());
     /// ```
     #[inline]
     pub fn not_full(&self) -> &Doorbell {
@@ -1619,14 +1666,14 @@ mod tests {
     fn header_layout_is_pinned() {
         assert_eq!(HEADER_SIZE, 640);
         assert_eq!(core::mem::align_of::<Header>(), 128);
-        assert_eq!(offset_of!(Header, slot_count), 16);
-        assert_eq!(offset_of!(Header, slot_size), 20);
-        assert_eq!(offset_of!(Header, slot_stride), 24);
-        assert_eq!(offset_of!(Header, slots_offset), 28);
-        assert_eq!(offset_of!(Header, total_len_lo), 32);
-        assert_eq!(offset_of!(Header, total_len_hi), 36);
-        assert_eq!(offset_of!(Header, producer), 40);
-        assert_eq!(offset_of!(Header, consumer), 48);
+        assert_eq!(offset_of!(Header, slot_count), 32);
+        assert_eq!(offset_of!(Header, slot_size), 36);
+        assert_eq!(offset_of!(Header, slot_stride), 40);
+        assert_eq!(offset_of!(Header, slots_offset), 44);
+        assert_eq!(offset_of!(Header, total_len_lo), 48);
+        assert_eq!(offset_of!(Header, total_len_hi), 52);
+        assert_eq!(offset_of!(Header, producer), 56);
+        assert_eq!(offset_of!(Header, consumer), 64);
         assert_eq!(offset_of!(Header, tail), TAIL);
         assert_eq!(offset_of!(Header, head), HEAD);
         assert_eq!(offset_of!(Header, not_empty), 384);
@@ -1704,15 +1751,18 @@ mod tests {
     fn attach_rejects_each_inconsistent_header_field() {
         let mut mem = fresh(4, 16).0;
         assert!(attach(&mut mem).is_ok());
-        let cases: [(usize, u32, &str); 8] = [
+        let cases: [(usize, u32, &str); 11] = [
             (0, 0xdead_beef, "magic"),
             (4, 99, "version"),
             (8, Kind::Mpmc.to_u32(), "kind"),
-            (16, 3, "slot count"),
-            (20, 0, "slot size"),
-            (24, 16, "stride"),
-            (28, 641, "slots offset"),
-            (32, 1, "total length"),
+            (16, 17, "type size above the slot size"),
+            (20, 3, "type alignment"),
+            (24, 1, "fingerprint of an untyped ring"),
+            (32, 3, "slot count"),
+            (36, 0, "slot size"),
+            (40, 16, "stride"),
+            (44, 641, "slots offset"),
+            (48, 1, "total length"),
         ];
         for (offset, value, what) in cases {
             let mut mem = fresh(4, 16).0;
@@ -1721,6 +1771,23 @@ mod tests {
                 matches!(attach(&mut mem), Err(Error::BadLayout { .. })),
                 "{what}"
             );
+        }
+    }
+
+    #[test]
+    fn typed_init_records_the_tag_for_attachers() {
+        let mut mem = Mem::new(4096);
+        let tag = TypeTag::new(12, 4, 0xabcd_0123_4567_89ef);
+        // SAFETY: `mem` outlives the region and is only used through it.
+        let r = unsafe { Region::init_typed(mem.base(), 4096, 4, 16, tag) }.unwrap();
+        assert_eq!(r.type_tag(), tag);
+        assert_eq!(attach(&mut mem).unwrap().type_tag(), tag);
+        // A type larger than the slot, or with a bad alignment, is refused.
+        for bad in [TypeTag::new(17, 1, 1), TypeTag::new(8, 6, 1)] {
+            let mut mem = Mem::new(4096);
+            // SAFETY: as above.
+            let r = unsafe { Region::init_typed(mem.base(), 4096, 4, 16, bad) };
+            assert!(matches!(r, Err(Error::InvalidGeometry { .. })), "{bad:?}");
         }
     }
 
@@ -1764,9 +1831,11 @@ mod tests {
     #[test]
     fn geometry_rewritten_after_attach_changes_nothing() {
         let (mut mem, r) = fresh(2, 8);
-        mem.poke(16, 1 << 20);
-        mem.poke(20, 1 << 20);
+        mem.poke(32, 1 << 20);
+        mem.poke(36, 1 << 20);
+        mem.poke(16, 8);
         assert_eq!((r.capacity(), r.slot_size()), (2, 8));
+        assert_eq!(r.type_tag(), TypeTag::UNTYPED);
         let mut tx = r.producer(1).unwrap();
         assert_eq!(
             tx.try_send(&[0; 9]),
@@ -1906,7 +1975,7 @@ mod tests {
     #[test]
     fn bad_endpoint_state_is_corrupt() {
         let (mut mem, r) = fresh(2, 8);
-        mem.poke(52, 7);
+        mem.poke(68, 7); // the consumer's state word
         assert!(matches!(
             r.producer(1).unwrap().try_send(b"x"),
             Err(Error::Corrupt { .. })

@@ -34,8 +34,8 @@ static _Alignas(128) unsigned char mem[8192];
 static _Alignas(128) unsigned char other[8192];
 
 /* Layout facts of an SPSC region (core/src/spsc/region.rs), used to play a
- * hostile peer: slot_count at 16, tail at 128, head at 256, slot 0 at 640. */
-#define OFF_SLOT_COUNT 16
+ * hostile peer: slot_count at 32, tail at 128, head at 256, slot 0 at 640. */
+#define OFF_SLOT_COUNT 32
 #define OFF_TAIL 128
 #define OFF_SLOT0 640
 
@@ -351,6 +351,16 @@ static void anonymous_rings(void)
     TRUE(len == 5 && memcmp(buf, "hello", 5) == 0);
     CHECK(kipc_ring_recv(b, buf, sizeof buf, &len, 0), -KIPC_EAGAIN);
     CHECK(kipc_ring_recv(b, buf, sizeof buf, &len, 1000000), -KIPC_ETIMEDOUT);
+    /* The wake descriptor: NULL out-pointer, then the real one; an EAGAIN
+     * after it exists arms it (a socket is bound), and close frees it. */
+    CHECK(kipc_ring_fd(b, NULL), -KIPC_EFAULT);
+    {
+        int wfd = -1, again = -1;
+        CHECK(kipc_ring_fd(b, &wfd), 0);
+        CHECK(kipc_ring_fd(b, &again), 0);
+        TRUE(wfd >= 0 && again == wfd);
+        CHECK(kipc_ring_recv(b, buf, sizeof buf, &len, 0), -KIPC_EAGAIN);
+    }
     CHECK(kipc_ring_close(b), 0);
     /* Not a sealed memfd: a pipe, and a named ring's segment. */
     if (pipe(pipefd) == 0) {
@@ -639,6 +649,11 @@ static void host_mailboxes(void)
     CHECK(kipc_mbox_send(NULL, "x", 1, 0, 0, 0), -KIPC_EFAULT);
     CHECK(kipc_mbox_recv(NULL, KIPC_MBOX_ANY, 0, buf, sizeof buf, &len, NULL, NULL, 0), -KIPC_EFAULT);
     CHECK(kipc_mbox_close(NULL), -KIPC_EFAULT);
+    {
+        int mfd = -1;
+        CHECK(kipc_mbox_fd(NULL, &mfd), -KIPC_EFAULT);
+        TRUE(mfd == -1);
+    }
     CHECK(kipc_mbox_unlink(NULL), -KIPC_EFAULT);
     CHECK(kipc_mbox_unlink("a/b"), -KIPC_EINVAL);
     TRUE(mb == NULL);

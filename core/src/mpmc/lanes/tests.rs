@@ -50,22 +50,22 @@ fn recv_vec(c: &mut RegionConsumer) -> Result<(Vec<u8>, u32), Error> {
 
 #[test]
 fn header_layout_is_pinned() {
-    assert_eq!(size_of::<Meta>(), 120);
-    assert_eq!(size_of::<Header>(), 384);
+    assert_eq!(size_of::<Meta>(), 136);
+    assert_eq!(size_of::<Header>(), 512);
     assert_eq!(size_of::<Lane>(), 256);
     assert_eq!(size_of::<SlotHeader>(), 8);
     assert_eq!(PAYLOAD_OFFSET, 8);
-    assert_eq!(core::mem::offset_of!(Meta, lanes), 16);
-    assert_eq!(core::mem::offset_of!(Meta, slots_per_lane), 20);
-    assert_eq!(core::mem::offset_of!(Meta, slot_size), 24);
-    assert_eq!(core::mem::offset_of!(Meta, stride), 28);
-    assert_eq!(core::mem::offset_of!(Meta, total_len), 32);
-    assert_eq!(core::mem::offset_of!(Meta, producer_seen), 40);
-    assert_eq!(core::mem::offset_of!(Meta, consumer_seen), 44);
-    assert_eq!(core::mem::offset_of!(Meta, consumers_state), 48);
-    assert_eq!(core::mem::offset_of!(Meta, consumer_ids), 56);
-    assert_eq!(core::mem::offset_of!(Header, not_empty), 128);
-    assert_eq!(core::mem::offset_of!(Header, not_full), 256);
+    assert_eq!(core::mem::offset_of!(Meta, lanes), 32);
+    assert_eq!(core::mem::offset_of!(Meta, slots_per_lane), 36);
+    assert_eq!(core::mem::offset_of!(Meta, slot_size), 40);
+    assert_eq!(core::mem::offset_of!(Meta, stride), 44);
+    assert_eq!(core::mem::offset_of!(Meta, total_len), 48);
+    assert_eq!(core::mem::offset_of!(Meta, producer_seen), 56);
+    assert_eq!(core::mem::offset_of!(Meta, consumer_seen), 60);
+    assert_eq!(core::mem::offset_of!(Meta, consumers_state), 64);
+    assert_eq!(core::mem::offset_of!(Meta, consumer_ids), 72);
+    assert_eq!(core::mem::offset_of!(Header, not_empty), 256);
+    assert_eq!(core::mem::offset_of!(Header, not_full), 384);
     assert_eq!(core::mem::offset_of!(LaneProducerSide, owner), 8);
     assert_eq!(core::mem::offset_of!(LaneProducerSide, state), 12);
     assert_eq!(core::mem::offset_of!(LaneProducerSide, epoch), 16);
@@ -74,8 +74,8 @@ fn header_layout_is_pinned() {
     assert_eq!(core::mem::offset_of!(Lane, cons), 128);
     let g = geometry(3, 4, 13).unwrap();
     assert_eq!(g.stride, 24);
-    assert_eq!(g.slots_off, 384 + 3 * 256);
-    assert_eq!(g.total, 384 + 3 * 256 + 12 * 24);
+    assert_eq!(g.slots_off, 512 + 3 * 256);
+    assert_eq!(g.total, 512 + 3 * 256 + 12 * 24);
 }
 
 #[test]
@@ -467,7 +467,7 @@ fn attach_to_garbage_is_an_error_not_a_crash() {
         }
         if round % 2 == 0 {
             // Half the time, a valid prologue over garbage geometry.
-            let p = Prologue::unpublished(Kind::Mpmc);
+            let p = Prologue::unpublished(Kind::Mpmc, TypeTag::UNTYPED);
             // SAFETY: aligned, in bounds, exclusively ours.
             unsafe { ptr::write(base.cast::<Prologue>(), p) };
             // SAFETY: as above.
