@@ -404,6 +404,11 @@ fn a_killed_producer_ends_an_async_receive_with_peer_dead() {
         assert_eq!(r, Err(Error::PeerDead));
         eprintln!("producer SIGKILLed: PeerDead after {took:?} (goal 100 ms)");
         assert!(took < Duration::from_secs(2), "{took:?}");
+        // As a Stream: the error once, then the end.
+        let first = std::future::poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await;
+        assert_eq!(first, Some(Err(Error::PeerDead)));
+        let then = std::future::poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await;
+        assert_eq!(then, None);
         let _ = child.wait();
     });
 }
