@@ -52,9 +52,15 @@
 //! left to send waits until its timeout ([`Error::Timeout`]). Protocols with
 //! a designated server (such as [`crate::rpc`]) track its pid themselves.
 //!
-//! # Not pollable
+//! # In an event loop
 //!
-//! Waits are futex waits; see [`crate::futex`].
+//! Blocking calls wait on futexes. For epoll, mio or an async runtime, bind
+//! a wake descriptor with [`ShmQueue::wake_fd`] and run the `&self` calls
+//! through [`ShmQueue::try_or_arm`]: a try that returns `Empty` (`Full`)
+//! has armed the descriptor (see [`crate::wake`]). The owned
+//! [`ShmQueue::sender`]/[`ShmQueue::receiver`] become pollable with
+//! `into_pollable`; with the `tokio` feature, `AsyncMailbox` does this for
+//! you.
 //!
 //! # Examples
 //!

@@ -288,6 +288,14 @@ impl AsFd for WakeFd {
     }
 }
 
+/// For APIs that still take raw descriptors (tokio's `AsyncFd`, mio's
+/// `SourceFd`): the descriptor stays owned by this value.
+impl std::os::fd::AsRawFd for WakeFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Drop for WakeFd {
     fn drop(&mut self) {
         let _ = rustix::fs::unlink(self.path.as_str());

@@ -27,6 +27,8 @@
 //! # Ok::<(), kipc_host::Error>(())
 //! ```
 
+use std::os::fd::{AsRawFd, RawFd};
+
 use rustix::fd::{AsFd, BorrowedFd};
 
 use super::{QueueLayout, Receiver, Sender};
@@ -107,6 +109,12 @@ impl<Q: QueueLayout> PollReceiver<Q> {
 impl<Q: QueueLayout> AsFd for PollReceiver<Q> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
+    }
+}
+
+impl<Q: QueueLayout> AsRawFd for PollReceiver<Q> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
     }
 }
 
@@ -194,5 +202,11 @@ impl<Q: QueueLayout> PollSender<Q> {
 impl<Q: QueueLayout> AsFd for PollSender<Q> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
+    }
+}
+
+impl<Q: QueueLayout> AsRawFd for PollSender<Q> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
     }
 }
