@@ -13,7 +13,14 @@
 //! 2. an *interleaved* pass: `KIPC_BENCH_ROUNDS` rounds (default 11, `0`
 //!    skips it), each running every contender once in turn, then medians and
 //!    ratios. On a small, shared machine the interleaved ratios are the figures
-//!    to quote: load changes hit every contender alike.
+//!    to quote: load changes hit every contender alike. Each ratio is printed
+//!    twice: the ratio of the two medians, and the median (with range) of the
+//!    per-round ratios, which pairs samples taken moments apart.
+//!    `before14*` is the typed SPSC ring as it was before issue 14's work on it
+//!    (`rings/spsc_before.rs`), `kipc_slowpop4` a diagnostic (see
+//!    [`slowpop_spsc`]). Single-item figures of the SPSC rings move by up to
+//!    2x between builds of identical ring code (code placement of the hot
+//!    loops): compare figures from one binary only.
 //!
 //! Each worker thread is pinned to its own CPU (thread `k` to the `k`-th CPU
 //! of the process's affinity mask, round-robin): without that the scheduler
@@ -21,6 +28,13 @@
 //! time slices. `KIPC_BENCH_PIN=0` disables pinning.
 //!
 //! `KIPC_BENCH_VERBOSE=1` prints every interleaved sample, sorted.
+//!
+//! `KIPC_BENCH_ONLY=spsc` (or `rtt`, `mpmc`, or a comma-separated list of
+//! them) skips the criterion groups and runs only the named interleaved
+//! passes; unset, everything runs. `KIPC_BENCH_ITEMS=n` moves `n` items per
+//! interleaved throughput run (default 4 Mi). `KIPC_BENCH_CASES=kipc,rtrb`
+//! runs only the named contenders in the interleaved passes (fewer contenders
+//! per round: the pair of a ratio is measured closer together in time).
 //!
 //! `KIPC_BENCH_MPMC_2X2=1` adds 2-producer/2-consumer MPMC cases (on a
 //! 2-core machine these measure the scheduler more than the ring).
@@ -43,6 +57,8 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 #[path = "rings/mpmc_before.rs"]
 mod mpmc_before;
+#[path = "rings/spsc_before.rs"]
+mod spsc_before;
 
 /// Capacity of every ring.
 const CAP: usize = 4096;
@@ -425,6 +441,55 @@ fn kipc_spsc_batch(n: u64) -> Duration {
     )
 }
 
+/// The typed SPSC ring as it was before issue 14 item 3, one item at a time.
+fn before_spsc(n: u64) -> Duration {
+    let mut ring = Box::new(spsc_before::Ring::<u64, CAP>::new());
+    let (mut tx, mut rx) = ring.split();
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| tx.push(v).is_ok()),
+        move |c| consume_single(c, n, || rx.pop()),
+    )
+}
+
+/// Diagnostic, not a contender: kipc's ring with a consumer that passes each
+/// item through `K` dependent `black_box` round trips (a few cycles each)
+/// before counting it. On the 2-vCPU development VM, in builds where plain
+/// `kipc` moved single items at about 0.45x rtrb, this slowed consumer moved
+/// them about 2x faster than plain `kipc` (as fast as rtrb); in builds where
+/// plain `kipc` was already level with rtrb it gained little. A consumer much
+/// faster than its producer keeps catching up with it, and each catch-up
+/// costs transfers of the `tail` line and of the slot line being written.
+fn slowpop_spsc<const K: usize>(n: u64) -> Duration {
+    let mut ring = Box::new(kipc_core::spsc::Ring::<u64, CAP>::new());
+    let (mut tx, mut rx) = ring.split();
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| tx.push(v).is_ok()),
+        move |c| {
+            consume_single(c, n, || {
+                rx.pop().map(|mut v| {
+                    for _ in 0..K {
+                        v = std::hint::black_box(v);
+                    }
+                    v
+                })
+            })
+        },
+    )
+}
+
+/// As [`before_spsc`], in batches.
+fn before_spsc_batch(n: u64) -> Duration {
+    let mut ring = Box::new(spsc_before::Ring::<u64, CAP>::new());
+    let (mut tx, mut rx) = ring.split();
+    run_pair(
+        n,
+        move |c| produce_batch(c, 0, n, |s| tx.push_slice(s)),
+        move |c| consume_batch(c, n, |s| rx.pop_slice(s)),
+    )
+}
+
 fn rtrb_spsc(n: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
     run_pair(
@@ -595,6 +660,9 @@ const SPSC: &[Case] = &[
     ("rtrb_slice64", rtrb_spsc_batch),
     ("heapless", heapless_spsc),
     ("crossbeam_ArrayQueue", crossbeam_1x1),
+    ("before14", before_spsc),
+    ("before14_batch64", before_spsc_batch),
+    ("kipc_slowpop4", slowpop_spsc::<4>),
 ];
 
 const RTT: &[Case] = &[
@@ -665,6 +733,9 @@ criterion_group!(benches, spsc_throughput, spsc_rtt, mpmc_throughput);
 // ------------------------------------------------------ interleaved pass --
 
 fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
     if v.len() % 2 == 1 {
@@ -676,26 +747,37 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Runs every case of `cases` once per round, round-robin; returns the median
 /// of `metric(elapsed, n)` per case.
-fn interleave(cases: &[Case], rounds: usize, n: u64, metric: fn(Duration, u64) -> f64) -> Vec<f64> {
+fn interleave(
+    cases: &[Case],
+    rounds: usize,
+    n: u64,
+    metric: fn(Duration, u64) -> f64,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
     let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for f in cases.iter().map(|c| c.1) {
+    let selected: Vec<bool> = cases.iter().map(|c| case_selected(c.0)).collect();
+    for (f, _) in cases.iter().map(|c| c.1).zip(&selected).filter(|p| *p.1) {
         f(n / 4); // warm-up
     }
     for round in 0..rounds {
         // Rotate the starting case so no contender always runs first.
         for k in 0..cases.len() {
             let i = (k + round) % cases.len();
+            if !selected[i] {
+                continue;
+            }
             samples[i].push(metric(cases[i].1(n), n));
         }
     }
     if std::env::var_os("KIPC_BENCH_VERBOSE").is_some_and(|v| v == "1") {
-        for (case, s) in cases.iter().zip(&mut samples) {
+        for (case, s) in cases.iter().zip(&samples).filter(|p| !p.1.is_empty()) {
+            let mut s = s.clone();
             s.sort_by(f64::total_cmp);
             let all: Vec<String> = s.iter().map(|x| format!("{x:.0}")).collect();
             println!("  {:<28} samples: {}", case.0, all.join(" "));
         }
     }
-    samples.iter_mut().map(|s| median(s)).collect()
+    let med = samples.iter().map(|s| median(&mut s.clone())).collect();
+    (med, samples)
 }
 
 fn mitems_per_s(d: Duration, n: u64) -> f64 {
@@ -706,18 +788,64 @@ fn ns_per_op(d: Duration, n: u64) -> f64 {
     d.as_nanos() as f64 / n as f64
 }
 
-fn report(title: &str, unit: &str, cases: &[Case], med: &[f64], ratios: &[(usize, usize)]) {
+/// Prints each case's median, then for each pair `(a, b)` the ratio of the
+/// medians and, in brackets, the median and range of the per-round ratios
+/// (`a` and `b` measured in the same round, so closer in time: the better
+/// figure when the machine changes state between rounds).
+fn report(
+    title: &str,
+    unit: &str,
+    cases: &[Case],
+    (med, samples): &(Vec<f64>, Vec<Vec<f64>>),
+    ratios: &[(&str, &str)],
+) {
+    let index = |name: &str| cases.iter().position(|c| c.0 == name);
     println!("\n{title} (median, {unit})");
-    for ((name, _), m) in cases.iter().zip(med) {
+    for ((name, _), m) in cases.iter().zip(med).filter(|p| !p.1.is_nan()) {
         println!("  {name:<28} {m:>9.1}");
     }
+    println!(
+        "  {:>36} {:>9}   per-round: median [min, max]",
+        "ratio", "of medians"
+    );
     for &(a, b) in ratios {
+        let (Some(a), Some(b)) = (index(a), index(b)) else {
+            continue;
+        };
+        if samples[a].is_empty() || samples[b].is_empty() {
+            continue;
+        }
+        let mut per_round: Vec<f64> = samples[a]
+            .iter()
+            .zip(&samples[b])
+            .map(|(x, y)| x / y)
+            .collect();
+        let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         println!(
-            "  {:>28} {:>9.2}x",
+            "  {:>36} {:>9.2}x   {:.2}x [{lo:.2}, {hi:.2}]",
             format!("{} / {}", cases[a].0, cases[b].0),
-            med[a] / med[b]
+            med[a] / med[b],
+            median(&mut per_round),
         );
     }
+}
+
+/// The `KIPC_BENCH_ONLY` list, if set: the interleaved passes to run (and
+/// no criterion groups).
+fn only() -> Option<Vec<String>> {
+    let v = std::env::var("KIPC_BENCH_ONLY").ok()?;
+    Some(v.split(',').map(|p| p.trim().to_owned()).collect())
+}
+
+/// Whether the `KIPC_BENCH_CASES` list (if set) names the contender `name`.
+fn case_selected(name: &str) -> bool {
+    std::env::var("KIPC_BENCH_CASES").map_or(true, |v| v.split(',').any(|c| c.trim() == name))
+}
+
+/// Whether the interleaved pass `name` (`spsc`, `rtt`, `mpmc`) runs.
+fn pass_selected(name: &str) -> bool {
+    only().is_none_or(|list| list.iter().any(|p| p == name))
 }
 
 fn interleaved_pass() {
@@ -728,43 +856,81 @@ fn interleaved_pass() {
     if rounds == 0 {
         return;
     }
-    println!(
-        "\n== interleaved pass: {rounds} rounds, {} items per throughput run ==",
-        4 * ITEMS
-    );
-    let med = interleave(SPSC, rounds, 4 * ITEMS, mitems_per_s);
-    report(
-        "SPSC throughput",
-        "M items/s",
-        SPSC,
-        &med,
-        &[(0, 2), (0, 5), (1, 3), (1, 5), (0, 4)],
-    );
-    let med = interleave(RTT, rounds, 20_000, ns_per_op);
-    report("SPSC round trip", "ns", RTT, &med, &[(0, 1), (0, 2)]);
-    let med = interleave(MPMC, rounds, 4 * ITEMS, mitems_per_s);
-    report(
-        "MPMC throughput",
-        "M items/s",
-        MPMC,
-        &med,
-        &[(0, 2), (1, 2), (0, 3), (1, 4), (3, 2), (4, 2), (5, 3)],
-    );
-    if with_2x2() {
-        let med = interleave(MPMC_2X2, rounds, ITEMS, mitems_per_s);
+    let items: u64 = std::env::var("KIPC_BENCH_ITEMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(4 * ITEMS);
+    println!("\n== interleaved pass: {rounds} rounds, {items} items per throughput run ==");
+    if pass_selected("spsc") {
+        let res = interleave(SPSC, rounds, items, mitems_per_s);
+        report(
+            "SPSC throughput",
+            "M items/s",
+            SPSC,
+            &res,
+            &[
+                ("kipc", "rtrb"),
+                ("kipc", "crossbeam_ArrayQueue"),
+                ("kipc_batch64", "rtrb_slice64"),
+                ("kipc_batch64", "crossbeam_ArrayQueue"),
+                ("kipc", "heapless"),
+                ("before14", "rtrb"),
+                ("before14_batch64", "rtrb_slice64"),
+                ("kipc", "before14"),
+                ("kipc_batch64", "before14_batch64"),
+                ("kipc_slowpop4", "kipc"),
+            ],
+        );
+    }
+    if pass_selected("rtt") {
+        let res = interleave(RTT, rounds, 20_000, ns_per_op);
+        report(
+            "SPSC round trip",
+            "ns",
+            RTT,
+            &res,
+            &[("kipc", "rtrb"), ("kipc", "crossbeam_ArrayQueue")],
+        );
+    }
+    if pass_selected("mpmc") {
+        let res = interleave(MPMC, rounds, items, mitems_per_s);
+        report(
+            "MPMC throughput",
+            "M items/s",
+            MPMC,
+            &res,
+            &[
+                ("kipc_1p1c", "crossbeam_ArrayQueue_1p1c"),
+                ("kipc_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
+                ("kipc_1p1c", "before18_1p1c"),
+                ("kipc_batch64_1p1c", "before18_batch64_1p1c"),
+                ("before18_1p1c", "crossbeam_ArrayQueue_1p1c"),
+                ("before18_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
+                ("kipc_nowait_1p1c", "before18_1p1c"),
+            ],
+        );
+    }
+    if pass_selected("mpmc") && with_2x2() {
+        let res = interleave(MPMC_2X2, rounds, ITEMS, mitems_per_s);
         report(
             "MPMC throughput 2p2c",
             "M items/s",
             MPMC_2X2,
-            &med,
-            &[(0, 2), (1, 2)],
+            &res,
+            &[
+                ("kipc_2p2c", "crossbeam_ArrayQueue_2p2c"),
+                ("kipc_batch64_2p2c", "crossbeam_ArrayQueue_2p2c"),
+            ],
         );
     }
 }
 
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    if only().is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
     let args: Vec<String> = std::env::args().collect();
     let quick = args
         .iter()
