@@ -16,9 +16,10 @@
 //!    to quote: load changes hit every contender alike. Each ratio is printed
 //!    twice: the ratio of the two medians, and the median (with range) of the
 //!    per-round ratios, which pairs samples taken moments apart.
-//!    `before14*` is the typed SPSC ring as it was before issue 14's work on it
-//!    (`rings/spsc_before.rs`), `kipc_slowpop4` a diagnostic (see
-//!    [`slowpop_spsc`]). Single-item figures of the SPSC rings move by up to
+//!    `before14*` is a copy of the typed SPSC ring as it was before issue 14
+//!    (`rings/spsc_before.rs`; the A/B baseline for changes to it, and while
+//!    the ring is unchanged a same-code control), `kipc_slowpop4` a
+//!    diagnostic (see [`slowpop_spsc`]). Single-item figures of the SPSC rings move by up to
 //!    2x between builds of identical ring code (code placement of the hot
 //!    loops): compare figures from one binary only.
 //!

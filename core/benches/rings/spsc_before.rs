@@ -1,7 +1,9 @@
 //! The typed SPSC ring as it was before issue 14 item 3 (`core/src/spsc/ring.rs`
 //! at commit 3b1cd11): handles hold a `&[Slot<T>]` and take the capacity from
-//! its length. Kept only so `rings.rs` can measure the old and the new ring
-//! side by side in one interleaved pass; not part of the library.
+//! its length. Kept only so `rings.rs` can measure a changed ring against the
+//! old one in one interleaved pass; not part of the library. While the ring's
+//! code is unchanged, `before14` against `kipc` is a control: two copies of
+//! the same code, so any gap between them is code placement or noise.
 #![allow(dead_code)]
 
 use std::fmt;
