@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use kipc_core::mailbox;
-use kipc_core::queue::{assume_alive, AnyRing, Consumer, Producer, Role};
+use kipc_core::queue::{assume_alive, AnyRing, Consumer, Producer, Queue, Role};
 use kipc_core::{mpmc, spsc, Error};
 use kipc_host::endpoint::{QueueLayout, ShmQueue};
 use kipc_host::mailbox::MailboxConfig;
@@ -773,4 +773,80 @@ fn init_zeroes_what_it_hands_out() {
     let q = unsafe { mailbox::Region::init(base, len, mailbox::Geometry::new(SLOTS, MAX as u32)) }
         .unwrap();
     check(&q);
+}
+
+/// An MPMC ring of two lanes on each backing (the suite above uses one).
+fn two_lanes(backing: &str) -> Case<AnyRing> {
+    let config = RingConfig::mpmc(2, SLOTS, MAX as u32);
+    match backing {
+        "named" => Case::host(Kind::Mpmc, config, true),
+        "memfd" => Case::host(Kind::Mpmc, config, false),
+        _ => {
+            let mut mem = Box::new(Local::new(config.region_size().expect("size")));
+            let (base, len) = (mem.base(), mem.len());
+            // SAFETY: as in `ring_local`.
+            let region = unsafe { mpmc::Region::init(base, len, 2, SLOTS, MAX as u32) }.unwrap();
+            Case {
+                kind: Kind::Mpmc,
+                queue: AnyRing::Mpmc(region),
+                backing: Backing::Local(mem),
+            }
+        }
+    }
+}
+
+/// crossbeam-queue's `linearizable` test on the lanes: two threads, each
+/// with its own lane and consumer, repeatedly send one message and then
+/// receive one. The queue holds the thread's own message (or the other's)
+/// when its receive begins, so `Empty` would mean the receive was not
+/// linearizable (a scan that saw one lane empty before a message arrived
+/// and the other after its message was taken).
+fn receive_after_own_send_is_never_empty_across_lanes(c: Case<AnyRing>) {
+    const ROUNDS: u32 = 200_000;
+    let stop = AtomicBool::new(false);
+    let run = |mut tx: kipc_core::queue::AnyProducer,
+               mut rx: kipc_core::queue::AnyConsumer,
+               stop: &AtomicBool| {
+        let _guard = StopOnDrop(stop);
+        let mut buf = [0u8; MAX];
+        for i in 0..ROUNDS {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            tx.try_send(&i.to_le_bytes()).unwrap();
+            match rx.try_recv(&mut buf) {
+                Ok(n) => assert_eq!(n, 4),
+                Err(e) => panic!("round {i}: receive right after own send: {e}"),
+            }
+        }
+    };
+    let (tx0, tx1) = (
+        c.queue.claim_producer(1, &mut assume_alive).unwrap(),
+        c.queue.claim_producer(2, &mut assume_alive).unwrap(),
+    );
+    let (rx0, rx1) = (
+        c.queue.claim_consumer(3, &mut assume_alive).unwrap(),
+        c.queue.claim_consumer(4, &mut assume_alive).unwrap(),
+    );
+    std::thread::scope(|s| {
+        let stop = &stop;
+        s.spawn(move || run(tx1, rx0, stop));
+        run(tx0, rx1, stop);
+    });
+    assert_eq!(c.queue.len(), 0, "every message received once");
+}
+
+#[test]
+fn mpmc_two_lanes_local_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("local"));
+}
+
+#[test]
+fn mpmc_two_lanes_named_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("named"));
+}
+
+#[test]
+fn mpmc_two_lanes_memfd_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("memfd"));
 }
