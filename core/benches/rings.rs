@@ -22,6 +22,10 @@
 //!
 //! `KIPC_BENCH_VERBOSE=1` prints every interleaved sample, sorted.
 //!
+//! `KIPC_BENCH_PASSES=mpmc` (a comma-separated subset of `spsc,rtt,mpmc`)
+//! runs only those interleaved groups; a criterion filter that matches
+//! nothing (`-- none`) then skips pass 1, for a quick look at one group.
+//!
 //! `KIPC_BENCH_MPMC_2X2=1` adds 2-producer/2-consumer MPMC cases (on a
 //! 2-core machine these measure the scheduler more than the ring).
 //!
@@ -732,16 +736,25 @@ fn interleaved_pass() {
         "\n== interleaved pass: {rounds} rounds, {} items per throughput run ==",
         4 * ITEMS
     );
-    let med = interleave(SPSC, rounds, 4 * ITEMS, mitems_per_s);
-    report(
-        "SPSC throughput",
-        "M items/s",
-        SPSC,
-        &med,
-        &[(0, 2), (0, 5), (1, 3), (1, 5), (0, 4)],
-    );
-    let med = interleave(RTT, rounds, 20_000, ns_per_op);
-    report("SPSC round trip", "ns", RTT, &med, &[(0, 1), (0, 2)]);
+    let passes = std::env::var("KIPC_BENCH_PASSES").unwrap_or_else(|_| "spsc,rtt,mpmc".into());
+    let pass = |name: &str| passes.split(',').any(|p| p.trim() == name);
+    if pass("spsc") {
+        let med = interleave(SPSC, rounds, 4 * ITEMS, mitems_per_s);
+        report(
+            "SPSC throughput",
+            "M items/s",
+            SPSC,
+            &med,
+            &[(0, 2), (0, 5), (1, 3), (1, 5), (0, 4)],
+        );
+    }
+    if pass("rtt") {
+        let med = interleave(RTT, rounds, 20_000, ns_per_op);
+        report("SPSC round trip", "ns", RTT, &med, &[(0, 1), (0, 2)]);
+    }
+    if !pass("mpmc") {
+        return;
+    }
     let med = interleave(MPMC, rounds, 4 * ITEMS, mitems_per_s);
     report(
         "MPMC throughput",
