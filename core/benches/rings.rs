@@ -30,12 +30,13 @@
 //!
 //! `KIPC_BENCH_VERBOSE=1` prints every interleaved sample, sorted.
 //!
-//! `KIPC_BENCH_ONLY=spsc` (or `rtt`, `mpmc`, or a comma-separated list of
-//! them) skips the criterion groups and runs only the named interleaved
-//! passes; unset, everything runs. `KIPC_BENCH_ITEMS=n` moves `n` items per
-//! interleaved throughput run (default 4 Mi). `KIPC_BENCH_CASES=kipc,rtrb`
-//! runs only the named contenders in the interleaved passes (fewer contenders
-//! per round: the pair of a ratio is measured closer together in time).
+//! `KIPC_BENCH_PASSES=mpmc` (a comma-separated subset of `spsc,rtt,mpmc`)
+//! runs only those interleaved groups; a criterion filter that matches
+//! nothing (`-- none`) then skips pass 1, for a quick look at one group.
+//! `KIPC_BENCH_ITEMS=n` moves `n` items per interleaved throughput run
+//! (default 4 Mi). `KIPC_BENCH_CASES=kipc,rtrb` runs only the named
+//! contenders in the interleaved passes (fewer contenders per round: the pair
+//! of a ratio is measured closer together in time).
 //!
 //! `KIPC_BENCH_MPMC_2X2=1` adds 2-producer/2-consumer MPMC cases (on a
 //! 2-core machine these measure the scheduler more than the ring).
@@ -832,21 +833,15 @@ fn report(
     }
 }
 
-/// The `KIPC_BENCH_ONLY` list, if set: the interleaved passes to run (and
-/// no criterion groups).
-fn only() -> Option<Vec<String>> {
-    let v = std::env::var("KIPC_BENCH_ONLY").ok()?;
-    Some(v.split(',').map(|p| p.trim().to_owned()).collect())
-}
-
 /// Whether the `KIPC_BENCH_CASES` list (if set) names the contender `name`.
 fn case_selected(name: &str) -> bool {
     std::env::var("KIPC_BENCH_CASES").map_or(true, |v| v.split(',').any(|c| c.trim() == name))
 }
 
-/// Whether the interleaved pass `name` (`spsc`, `rtt`, `mpmc`) runs.
+/// Whether the interleaved pass `name` (`spsc`, `rtt`, `mpmc`) runs: all do
+/// unless `KIPC_BENCH_PASSES` lists some.
 fn pass_selected(name: &str) -> bool {
-    only().is_none_or(|list| list.iter().any(|p| p == name))
+    std::env::var("KIPC_BENCH_PASSES").map_or(true, |v| v.split(',').any(|p| p.trim() == name))
 }
 
 fn interleaved_pass() {
@@ -928,10 +923,8 @@ fn interleaved_pass() {
 }
 
 fn main() {
-    if only().is_none() {
-        benches();
-        Criterion::default().configure_from_args().final_summary();
-    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
     let args: Vec<String> = std::env::args().collect();
     let quick = args
         .iter()

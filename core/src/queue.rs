@@ -26,18 +26,40 @@
 //!
 //! # What `Empty` and `Full` mean
 //!
+//! Every kind promises at least this, which `tests/tests/conformance.rs`
+//! checks for every kind on every backing: a `try_recv` that began after a
+//! send had completed (the send happens-before the call: same thread, or
+//! ordered by a join, a lock, an atomic flag, a message) does not return
+//! [`Error::Empty`] unless another consumer took that message; and a
+//! `try_send` that began after a receive had completed does not return
+//! [`Error::Full`] for want of the slot that receive freed, unless another
+//! producer took it. [`Queue::len`] likewise counts every message whose send
+//! completed before the call and that no receive has taken or begun to
+//! take. Beyond that:
+//!
 //! - SPSC ring: `try_recv` returns [`Error::Empty`] only if the ring was
-//!   empty at one instant during the call (one load of `tail`), and
-//!   `try_send` returns [`Error::Full`] only if it was full at one instant
-//!   (one load of `head`): both are linearizable. A message is there once
-//!   its producer published it; a slot is free once the consumer finished
-//!   copying out of it.
+//!   empty at one instant during the call (a fresh load of `tail` showed
+//!   `head == tail`), and `try_send` returns [`Error::Full`] only if it was
+//!   full at one instant (a fresh load of `head`): both are linearizable. A
+//!   message is there once its producer published it (a send still copying
+//!   in is not); a slot is free once the consumer finished copying out of
+//!   it (a receive still copying out holds it).
 //! - MPMC lanes: `try_send` returns `Full` only if the producer's own lane
-//!   was full at one instant during the call (linearizable per lane).
-//!   `try_recv` looks at the lanes one after another, so `Empty` means each
-//!   lane was empty at some instant during the call, not all at the same
-//!   instant; with one lane (or one producer) that is one instant.
-//! - Mailbox: see [`crate::mailbox`]'s "Order" section.
+//!   was full at one instant during the call (a fresh load of its `head`);
+//!   other lanes may have room (linearizable per lane). `try_recv` returns
+//!   `Empty` only if every lane was empty at one instant during the call:
+//!   with several lanes, a scan that found them all empty re-reads every
+//!   `tail` and scans again if any moved. A message is there once published
+//!   (a send still copying in is not); a message being copied out by a
+//!   consumer is there until that consumer's CAS on `head` takes it.
+//! - Mailbox: only the guarantee above; see [`crate::mailbox`]'s "Order"
+//!   section. A receive scans the slots one by one, so with senders and
+//!   other receivers running it can return `Empty` although some message was
+//!   queued at every instant of the call (one published into a slot already
+//!   scanned while another receiver takes the one ahead); a send scans for
+//!   a free slot the same way, so `Full` is the same kind of snapshot. A
+//!   message being written (WRITING) is not there yet; one being read
+//!   (READING) is gone.
 //!
 //! # Examples
 //!

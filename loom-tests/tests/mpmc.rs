@@ -14,13 +14,16 @@
 //!   never `Empty`;
 //! - the region form's lanes with two producers and one consumer, and two
 //!   consumers racing for one lane's messages (claim by CAS after the copy):
-//!   exactly once, FIFO per lane.
+//!   exactly once, FIFO per lane; and two threads that each send on their
+//!   own lane and then receive never get `Empty` (linearizable across lanes).
 //!
 //! `--cfg kipc_loom_weaken="mpmc"` weakens the typed ring's `SYNC: publish
 //! slot` Release store to Relaxed, which the typed models must catch;
 //! `--cfg kipc_loom_weaken="mpmc_linear"` turns off the typed ring's full and
 //! empty checks (a slot that is behind reads as full or empty at once, the
-//! behaviour before issue 18), which the linearizability models must catch.
+//! behaviour before issue 18), which the linearizability models must catch;
+//! `--cfg kipc_loom_weaken="mpmc_lanes"` turns off the lanes' second read of
+//! the tails before `Empty`, which the cross-lane model must catch.
 #![cfg(kipc_loom)]
 
 use kipc_core::mpmc::{region_size, NoWait, Region, Ring};
@@ -378,5 +381,42 @@ fn region_two_consumers_racing_on_one_lane_take_each_message_once() {
         got.extend(consume(s.clone(), 300, 2));
         got.sort();
         assert_exactly_once_fifo(&got, &[item(0, 0), item(0, 1)]);
+    });
+}
+
+#[test]
+fn region_receive_right_after_own_send_is_never_empty_across_lanes() {
+    // Issue 18's push-then-pop model for the lanes: two threads, each with
+    // its own lane and its own consumer, send one message and then receive
+    // one. Each consumer's scan starts at the *other* thread's lane, so a
+    // scan can find that lane empty (its message not yet sent), then find
+    // its own lane empty too (the other thread took its message meanwhile)
+    // although the other message is by then queued: `Empty` there would
+    // not be linearizable. The second read of the tails must catch it.
+    loom::model(|| {
+        let s = Shared::new(2, 2, 4);
+        // Lanes 0 and 1 go to producers 1 and 2; consumer records 0 and 1
+        // (scan cursors 0 and 1) to consumers 100 and 200.
+        let tx0 = s.region.producer(1).unwrap();
+        let tx1 = s.region.producer(2).unwrap();
+        let rx0 = s.region.consumer(100).unwrap();
+        let rx1 = s.region.consumer(200).unwrap();
+        assert_eq!((tx0.lane(), tx1.lane()), (0, 1));
+        let run = |mut tx: kipc_core::mpmc::RegionProducer,
+                   mut rx: kipc_core::mpmc::RegionConsumer,
+                   p: u8| {
+            tx.try_send(&message(p, 0)).unwrap();
+            let mut buf = [0u8; 4];
+            let got = match rx.try_recv(&mut buf) {
+                Ok((n, _lane)) => decode(&buf[..n]),
+                Err(e) => panic!("receive right after own send: {e}"),
+            };
+            (got, tx, rx)
+        };
+        // Thread 0 sends on lane 0 and scans from lane 1; thread 1 the reverse.
+        let other = thread::spawn(move || run(tx1, rx0, 1));
+        let (mine, _tx0, _rx1) = run(tx0, rx1, 0);
+        let (theirs, _tx1, _rx0) = other.join().unwrap();
+        assert_exactly_once_fifo(&[mine, theirs], &[item(0, 0), item(1, 0)]);
     });
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use kipc_core::mailbox;
-use kipc_core::queue::{assume_alive, AnyRing, Consumer, Producer, Role};
+use kipc_core::queue::{assume_alive, AnyRing, Consumer, Producer, Queue, Role};
 use kipc_core::{mpmc, spsc, Error};
 use kipc_host::endpoint::{QueueLayout, ShmQueue};
 use kipc_host::mailbox::MailboxConfig;
@@ -474,12 +474,6 @@ fn a_blocked_receiver_is_woken_by_a_sender<Q: QueueLayout>(c: Case<Q>) {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         // Stops the sender if the receiver's assertions fail.
-        struct StopOnDrop<'a>(&'a AtomicBool);
-        impl Drop for StopOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
         let guard = StopOnDrop(&stop);
         let stop = &stop;
         s.spawn(move || {
@@ -520,6 +514,155 @@ fn an_owned_receiver_outlives_its_queue_value<Q: QueueLayout>(c: Case<Q>) {
     });
     tx.send(b"still mapped").unwrap();
     assert_eq!(t.join().unwrap().unwrap(), b"still mapped");
+}
+
+/// Raises a stop flag when dropped: the thread that asserts holds it, so a
+/// failed assertion there stops its peer thread instead of leaving it spinning.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Messages moved by the two `..._instant` tests below.
+const RACE_MSGS: u32 = 3000;
+
+/// Lets the peer thread run: a pause most of the time, a yield now and then
+/// (two cores are shared by many processes here).
+fn back_off(turn: &mut u32) {
+    *turn = turn.wrapping_add(1);
+    if *turn % 64 == 0 {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
+}
+
+/// `Empty` (see "What `Empty` and `Full` mean" in `kipc_core::queue`): a
+/// receive that began after `s` sends had completed, with this thread the
+/// only receiver and `got` messages taken so far, finds one whenever
+/// `s > got`, and `len()` counts at least `s - got`. A producer thread
+/// publishes how many of its sends have returned `Ok`; the receiver checks
+/// every `Empty` against the count it read before the call.
+fn empty_only_when_every_completed_send_was_received<Q: QueueLayout>(c: Case<Q>) {
+    let mut tx = c.queue.claim_producer(1, &mut assume_alive).unwrap();
+    let mut rx = c.queue.claim_consumer(2, &mut assume_alive).unwrap();
+    let sent = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
+    let empties = std::thread::scope(|s| {
+        let guard = StopOnDrop(&stop);
+        let (sent, stop) = (&sent, &stop);
+        s.spawn(move || {
+            let mut turn = 0;
+            for i in 0..RACE_MSGS {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match tx.try_send(&msg(i)) {
+                        Ok(()) => break,
+                        Err(Error::Full) => back_off(&mut turn),
+                        Err(e) => panic!("send {i}: {e}"),
+                    }
+                }
+                // Release: the send happens-before whoever reads this count.
+                sent.store(i + 1, Ordering::Release);
+            }
+        });
+        let mut buf = [0u8; MAX];
+        let (mut got, mut empties, mut turn) = (0u32, 0u32, 0u32);
+        while got < RACE_MSGS {
+            let done = sent.load(Ordering::Acquire);
+            let len = c.queue.len();
+            assert!(
+                len >= (done - got) as usize,
+                "len() {len} with {} completed sends not yet received",
+                done - got
+            );
+            match rx.try_recv(&mut buf) {
+                Ok(n) => {
+                    assert_eq!(&buf[..n], &msg(got)[..], "message {got}");
+                    got += 1;
+                }
+                Err(Error::Empty) => {
+                    assert_eq!(
+                        done,
+                        got,
+                        "Empty although {} sends had completed before the receive began",
+                        done - got
+                    );
+                    empties += 1;
+                    back_off(&mut turn);
+                }
+                Err(e) => panic!("receive {got}: {e}"),
+            }
+        }
+        drop(guard);
+        empties
+    });
+    // The check above ran on at least some `Empty`s (the receiver spins
+    // faster than the sender), so it could have failed.
+    assert!(empties > 0, "the receiver never found the queue empty");
+}
+
+/// `Full`, the dual: a send that began after `r` receives had completed,
+/// with this thread the only sender and `i` messages sent so far, returns
+/// `Full` only if `i - r` messages fill the queue. A consumer thread
+/// publishes how many receives have returned `Ok`.
+fn full_only_when_no_completed_receive_left_room<Q: QueueLayout>(c: Case<Q>) {
+    let mut tx = c.queue.claim_producer(1, &mut assume_alive).unwrap();
+    let mut rx = c.queue.claim_consumer(2, &mut assume_alive).unwrap();
+    let capacity = c.queue.capacity() as u32;
+    let received = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
+    let fulls = std::thread::scope(|s| {
+        let guard = StopOnDrop(&stop);
+        let (received, stop) = (&received, &stop);
+        s.spawn(move || {
+            let mut buf = [0u8; MAX];
+            let mut turn = 0;
+            for i in 0..RACE_MSGS {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match rx.try_recv(&mut buf) {
+                        Ok(n) => {
+                            assert_eq!(&buf[..n], &msg(i)[..], "message {i}");
+                            break;
+                        }
+                        Err(Error::Empty) => back_off(&mut turn),
+                        Err(e) => panic!("receive {i}: {e}"),
+                    }
+                }
+                // Release: the receive (the slot freed) happens-before
+                // whoever reads this count.
+                received.store(i + 1, Ordering::Release);
+            }
+        });
+        let (mut i, mut fulls, mut turn) = (0u32, 0u32, 0u32);
+        while i < RACE_MSGS {
+            let done = received.load(Ordering::Acquire);
+            match tx.try_send(&msg(i)) {
+                Ok(()) => i += 1,
+                Err(Error::Full) => {
+                    assert!(
+                        i - done >= capacity,
+                        "Full with {} of {capacity} slots used before the send began",
+                        i - done
+                    );
+                    fulls += 1;
+                    back_off(&mut turn);
+                }
+                Err(e) => panic!("send {i}: {e}"),
+            }
+        }
+        drop(guard);
+        fulls
+    });
+    assert!(fulls > 0, "the sender never found the queue full");
 }
 
 macro_rules! conformance {
@@ -570,6 +713,14 @@ macro_rules! conformance {
             #[test]
             fn an_owned_receiver_outlives_its_queue_value() {
                 super::an_owned_receiver_outlives_its_queue_value($make($kind));
+            }
+            #[test]
+            fn empty_only_when_every_completed_send_was_received() {
+                super::empty_only_when_every_completed_send_was_received($make($kind));
+            }
+            #[test]
+            fn full_only_when_no_completed_receive_left_room() {
+                super::full_only_when_no_completed_receive_left_room($make($kind));
             }
         }
     };
@@ -625,4 +776,80 @@ fn init_zeroes_what_it_hands_out() {
     let q = unsafe { mailbox::Region::init(base, len, mailbox::Geometry::new(SLOTS, MAX as u32)) }
         .unwrap();
     check(&q);
+}
+
+/// An MPMC ring of two lanes on each backing (the suite above uses one).
+fn two_lanes(backing: &str) -> Case<AnyRing> {
+    let config = RingConfig::mpmc(2, SLOTS, MAX as u32);
+    match backing {
+        "named" => Case::host(Kind::Mpmc, config, true),
+        "memfd" => Case::host(Kind::Mpmc, config, false),
+        _ => {
+            let mut mem = Box::new(Local::new(config.region_size().expect("size")));
+            let (base, len) = (mem.base(), mem.len());
+            // SAFETY: as in `ring_local`.
+            let region = unsafe { mpmc::Region::init(base, len, 2, SLOTS, MAX as u32) }.unwrap();
+            Case {
+                kind: Kind::Mpmc,
+                queue: AnyRing::Mpmc(region),
+                backing: Backing::Local(mem),
+            }
+        }
+    }
+}
+
+/// crossbeam-queue's `linearizable` test on the lanes: two threads, each
+/// with its own lane and consumer, repeatedly send one message and then
+/// receive one. The queue holds the thread's own message (or the other's)
+/// when its receive begins, so `Empty` would mean the receive was not
+/// linearizable (a scan that saw one lane empty before a message arrived
+/// and the other after its message was taken).
+fn receive_after_own_send_is_never_empty_across_lanes(c: Case<AnyRing>) {
+    const ROUNDS: u32 = 200_000;
+    let stop = AtomicBool::new(false);
+    let run = |mut tx: kipc_core::queue::AnyProducer,
+               mut rx: kipc_core::queue::AnyConsumer,
+               stop: &AtomicBool| {
+        let _guard = StopOnDrop(stop);
+        let mut buf = [0u8; MAX];
+        for i in 0..ROUNDS {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            tx.try_send(&i.to_le_bytes()).unwrap();
+            match rx.try_recv(&mut buf) {
+                Ok(n) => assert_eq!(n, 4),
+                Err(e) => panic!("round {i}: receive right after own send: {e}"),
+            }
+        }
+    };
+    let (tx0, tx1) = (
+        c.queue.claim_producer(1, &mut assume_alive).unwrap(),
+        c.queue.claim_producer(2, &mut assume_alive).unwrap(),
+    );
+    let (rx0, rx1) = (
+        c.queue.claim_consumer(3, &mut assume_alive).unwrap(),
+        c.queue.claim_consumer(4, &mut assume_alive).unwrap(),
+    );
+    std::thread::scope(|s| {
+        let stop = &stop;
+        s.spawn(move || run(tx1, rx0, stop));
+        run(tx0, rx1, stop);
+    });
+    assert_eq!(c.queue.len(), 0, "every message received once");
+}
+
+#[test]
+fn mpmc_two_lanes_local_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("local"));
+}
+
+#[test]
+fn mpmc_two_lanes_named_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("named"));
+}
+
+#[test]
+fn mpmc_two_lanes_memfd_receive_after_own_send_is_never_empty() {
+    receive_after_own_send_is_never_empty_across_lanes(two_lanes("memfd"));
 }

@@ -13,7 +13,7 @@ static SIGNALS: Shared<2, 8, 8> = Shared::new();
 /// An exported function that uses kipc-core, so the code is really compiled in.
 #[no_mangle]
 pub extern "C" fn kipc_nostd_check_ring() -> u32 {
-    u32::from(BELL.ring())
+    u32::from(BELL.ring().any())
 }
 
 /// Raises SIGUSR1 as an interrupt would (lock-free), then takes it as CPU

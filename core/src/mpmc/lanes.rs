@@ -24,6 +24,13 @@ pub const MAX_CONSUMERS: usize = 16;
 /// near it; a peer rewriting `head` in a loop does, and gets `Corrupt`.
 const RETRY_LIMIT: u32 = 1 << 20;
 
+/// Whether a receive that found every lane empty re-reads the tails to make
+/// sure they were empty at one instant ([`RegionConsumer::try_recv`]).
+/// `--cfg kipc_loom_weaken="mpmc_lanes"` turns that off, which must make the
+/// push-then-receive model in `loom-tests/tests/mpmc.rs` fail (never used in
+/// a real build).
+const ALL_LANES_AT_ONCE: bool = !cfg!(kipc_loom_weaken = "mpmc_lanes");
+
 /// Lane `state`: a producer owns the lane (or is claiming it).
 const LIVE: u32 = 0;
 /// Lane `state`: the last producer closed the lane cleanly (also: never used).
@@ -279,7 +286,10 @@ pub enum LaneState {
 ///   consumed so the lane can move on). A length that does not fit the
 ///   caller's buffer (read with Acquire; SYNC: slot reuse) is checked against
 ///   an unchanged `head` and reported as `TooLarge` with the
-///   message left in place.
+///   message left in place. A scan that found every lane empty re-reads
+///   every `tail` (Acquire) when there are several lanes, and reports
+///   `Empty` only if their sum is unchanged (otherwise it scans again), so
+///   `Empty` means all lanes were empty at one instant during the call.
 /// - **Close** (dropping a [`RegionProducer`]): if `owner == id`, CAS
 ///   `state` from the handle's word (or that generation marked dead) to the
 ///   same generation CLOSED, then CAS `owner: id -> 0` (SYNC: lane close).
@@ -1135,6 +1145,13 @@ impl Region {
         marked
     }
 
+    /// The wrapping sum of every lane's `tail` (Acquire; SYNC: publish slot).
+    fn tail_sum(&self) -> u64 {
+        (0..self.geo.lanes).fold(0u64, |sum, i| {
+            sum.wrapping_add(self.lane(i).prod.tail.load(Ordering::Acquire))
+        })
+    }
+
     /// `true` if some lane is owned and not marked dead.
     fn any_live_lane(&self) -> bool {
         (0..self.geo.lanes).any(|i| {
@@ -1147,8 +1164,10 @@ impl Region {
         })
     }
 
-    /// Takes the message at the head of `lane` into `buf`.
-    fn recv_lane(&self, lane: u32, buf: &mut [u8]) -> Result<usize, Error> {
+    /// Takes the message at the head of `lane` into `buf`. On `Empty`, adds
+    /// the `tail` that showed the lane empty to `tails` (wrapping).
+    #[inline]
+    fn recv_lane(&self, lane: u32, buf: &mut [u8], tails: &mut u64) -> Result<usize, Error> {
         let record = self.lane(lane);
         let slots = u64::from(self.geo.slots);
         let max = self.geo.slot_size as usize;
@@ -1158,6 +1177,7 @@ impl Region {
             let tail = record.prod.tail.load(Ordering::Acquire);
             let avail = tail.wrapping_sub(head);
             if avail == 0 {
+                *tails = tails.wrapping_add(tail);
                 return Err(Error::Empty);
             }
             if avail > slots {
@@ -1401,6 +1421,7 @@ impl RegionProducer {
     /// p.try_send(b"").unwrap();
     /// assert_eq!(p.try_send(b"b"), Err(Error::Full));
     /// ```
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.check_len(msg)?;
         self.check_alive()?;
@@ -1599,7 +1620,9 @@ impl RegionConsumer {
     ///
     /// # Errors
     ///
-    /// - [`Error::Empty`]: no lane holds a message;
+    /// - [`Error::Empty`]: every lane was empty at one instant during the
+    ///   call (so never right after this thread's own completed send, unless
+    ///   another consumer took that message);
     /// - [`Error::PeerDead`]: no lane holds a message, no lane is live-owned,
     ///   and some producer has attached before (see [`Region`]);
     /// - [`Error::TooLarge`]: the next message on a lane is longer than `buf`
@@ -1626,9 +1649,16 @@ impl RegionConsumer {
     /// drop(p);
     /// assert_eq!(c.try_recv(&mut buf), Err(Error::PeerDead));
     /// ```
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(usize, u32), Error> {
-        if let Some(result) = self.scan(buf) {
+        let mut tails = 0u64;
+        if let Some(result) = self.scan(buf, &mut tails) {
             return result;
+        }
+        if self.region.geo.lanes > 1 && ALL_LANES_AT_ONCE {
+            if let Some(result) = self.confirm_empty(buf, tails) {
+                return result;
+            }
         }
         let meta = self.region.meta();
         if meta.producer_seen.load(Ordering::Relaxed) == 0 || self.region.any_live_lane() {
@@ -1636,10 +1666,42 @@ impl RegionConsumer {
         }
         // No lane is owned: every `tail` was final when its lane closed, and
         // the Acquire loads in `any_live_lane` made it visible. Look once more.
-        if let Some(result) = self.scan(buf) {
+        if let Some(result) = self.scan(buf, &mut 0) {
             return result;
         }
         Err(Error::PeerDead)
+    }
+
+    /// After a scan that found every lane empty (with `tails` the sum of the
+    /// tails it saw), makes `Empty` mean "all lanes empty at one instant":
+    /// re-reads every `tail`; if their sum is unchanged, no `tail` moved
+    /// (honest tails only grow), so at the instant between the two reads
+    /// each lane's `head` equalled its `tail` (it was at least the `head`
+    /// the scan saw, which equalled that `tail`, and never exceeds it), and
+    /// `None` is returned. Otherwise a message was published meanwhile:
+    /// scan again and return what it finds. A lane scanned early could
+    /// otherwise be refilled while a message in a lane scanned later is
+    /// taken by another consumer, and a receive right after the caller's own
+    /// send would report `Empty` with that send still queued.
+    ///
+    /// Gives up after [`RETRY_LIMIT`] rescans (each means another consumer
+    /// took a message that arrived meanwhile, or a peer keeps rewriting a
+    /// `tail`) and then lets `Empty` stand, so the call always returns.
+    fn confirm_empty(
+        &mut self,
+        buf: &mut [u8],
+        mut tails: u64,
+    ) -> Option<Result<(usize, u32), Error>> {
+        for _ in 0..RETRY_LIMIT {
+            if self.region.tail_sum() == tails {
+                return None;
+            }
+            tails = 0;
+            if let Some(result) = self.scan(buf, &mut tails) {
+                return Some(result);
+            }
+        }
+        None
     }
 
     /// Length of the next message [`try_recv`](Self::try_recv) would
@@ -1666,9 +1728,11 @@ impl RegionConsumer {
     pub fn peek_len(&mut self) -> Result<usize, Error> {
         let lanes = self.region.geo.lanes;
         let slots = u64::from(self.region.geo.slots);
-        for k in 0..lanes {
-            let lane = (self.cursor + k) % lanes;
-            let record = self.region.lane(lane);
+        let mut lane = self.cursor;
+        for _ in 0..lanes {
+            let this = lane;
+            lane = self.next_lane(lane);
+            let record = self.region.lane(this);
             let head = record.cons.head.load(Ordering::Acquire);
             // SYNC: publish slot.
             let tail = record.prod.tail.load(Ordering::Acquire);
@@ -1685,7 +1749,7 @@ impl RegionConsumer {
             // SYNC: slot reuse.
             let len = self
                 .region
-                .slot_header(lane, index)
+                .slot_header(this, index)
                 .len
                 .load(Ordering::Acquire);
             if len > self.region.geo.slot_size {
@@ -1698,18 +1762,34 @@ impl RegionConsumer {
         Err(Error::Empty)
     }
 
-    fn scan(&mut self, buf: &mut [u8]) -> Option<Result<(usize, u32), Error>> {
-        let lanes = self.region.geo.lanes;
-        for k in 0..lanes {
-            let lane = (self.cursor + k) % lanes;
-            match self.region.recv_lane(lane, buf) {
-                Err(Error::Empty) => continue,
+    /// The lane after `lane` (`< lanes`), round-robin. A compare rather than
+    /// `%`: this runs on every poll of an empty ring, where a division is a
+    /// noticeable part of the loop.
+    #[inline(always)]
+    fn next_lane(&self, lane: u32) -> u32 {
+        debug_assert!(lane < self.region.geo.lanes);
+        if lane + 1 >= self.region.geo.lanes {
+            0
+        } else {
+            lane + 1
+        }
+    }
+
+    /// Looks at every lane once from the cursor and takes the first message
+    /// found; `None` if every lane was empty when looked at. `tails` gets
+    /// the sum of the `tail`s that showed the lanes empty.
+    #[inline]
+    fn scan(&mut self, buf: &mut [u8], tails: &mut u64) -> Option<Result<(usize, u32), Error>> {
+        let mut lane = self.cursor;
+        for _ in 0..self.region.geo.lanes {
+            match self.region.recv_lane(lane, buf, tails) {
+                Err(Error::Empty) => lane = self.next_lane(lane),
                 Err(e @ Error::TooLarge { .. }) => {
                     self.cursor = lane;
                     return Some(Err(e));
                 }
                 result => {
-                    self.cursor = (lane + 1) % lanes;
+                    self.cursor = self.next_lane(lane);
                     return Some(result.map(|n| (n, lane)));
                 }
             }

@@ -198,7 +198,7 @@ impl AnyProducer {
 }
 
 impl Producer for AnyProducer {
-    #[inline]
+    #[inline(always)]
     fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
         each_kind!(self, AnyProducer, p => p.try_send(msg))
     }
@@ -222,7 +222,7 @@ impl Producer for AnyProducer {
 }
 
 impl Consumer for AnyConsumer {
-    #[inline]
+    #[inline(always)]
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         each_kind!(self, AnyConsumer, c => Consumer::try_recv(c, buf))
     }
