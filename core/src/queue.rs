@@ -38,8 +38,8 @@
 //! take. Beyond that:
 //!
 //! - SPSC ring: `try_recv` returns [`Error::Empty`] only if the ring was
-//!   empty at one instant during the call (a fresh load of `tail` showed
-//!   `head == tail`), and `try_send` returns [`Error::Full`] only if it was
+//!   empty at one instant during the call (a fresh load of the stamp of the
+//!   slot at `head`, then of `tail`, showed nothing published at `head`), and `try_send` returns [`Error::Full`] only if it was
 //!   full at one instant (a fresh load of `head`): both are linearizable. A
 //!   message is there once its producer published it (a send still copying
 //!   in is not); a slot is free once the consumer finished copying out of

@@ -52,7 +52,9 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 /// ([`crate::spsc::Endpoint`]).
 /// 3: the prologue grew to 32 bytes to carry a [`TypeTag`] (every header
 /// field after it moved by 16 bytes; the MPMC header is 512 bytes).
-pub const LAYOUT_VERSION: u32 = 3;
+/// 4: an SPSC slot starts with a publication stamp and is a whole number of
+/// 64-byte lines (`[stamp][len][payload]`, [`crate::spsc::Region`]).
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Alignment every region base must have (the index words sit on their own
 /// 128-byte lines).

@@ -24,11 +24,11 @@ const MAX_LEN: usize = 8192;
 
 /// Offsets a hostile peer finds most interesting in normal builds: the
 /// prologue (with its type tag), the SPSC geometry, endpoints, `tail`, `head`
-/// and bells, the MPMC meta words, bells and the first lanes'
-/// `tail`/`owner`/`state`/`head`.
-const HOT: [usize; 28] = [
+/// and bells, slot 0's stamp and length, the MPMC meta words, bells and the
+/// first lanes' `tail`/`owner`/`state`/`head`.
+const HOT: [usize; 29] = [
     0, 4, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 60, 68, 128, 256, 384, 512, 520, 524, 640,
-    768, 776, 780, 896, 1024, 1032,
+    644, 768, 776, 780, 896, 1024, 1032,
 ];
 
 /// The target body.
@@ -74,7 +74,7 @@ fn plausible_geometry(buf: &AlignedBuf, spsc_kind: bool, input: &mut Input<'_>) 
         };
         buf.scribble(32, slots);
         buf.scribble(36, slot_size);
-        buf.scribble(40, (4 + slot_size).div_ceil(8) * 8);
+        buf.scribble(40, (8 + slot_size).div_ceil(64) * 64);
         buf.scribble(44, 640);
         buf.scribble(48, total as u32);
         buf.scribble(52, 0);

@@ -128,8 +128,8 @@ pub fn spsc_region(data: &[u8]) {
         return;
     };
     // The layout of the module docs: a 640-byte header, then slots of a
-    // length word and the payload rounded up to 8 bytes.
-    let stride = (4 + slot_size as usize).div_ceil(8) * 8;
+    // stamp, a length word and the payload rounded up to 64 bytes.
+    let stride = (8 + slot_size as usize).div_ceil(64) * 64;
     assert_eq!(need, 640 + slots as usize * stride);
 
     let give = input.u8();

@@ -6,6 +6,8 @@
 //!   the slot array;
 //! - the region form over an aligned heap buffer, messages of different
 //!   lengths wrapping around;
+//! - the region form's readers of `tail` while the consumer takes messages
+//!   by their stamps ahead of the producer's `tail` store;
 //! - the region form with both sides blocking on their doorbells (the futex
 //!   stand-in): a lost wake-up is a deadlock loom reports.
 //!
@@ -13,6 +15,7 @@
 //! store to Relaxed, which these models must catch (a manual check, not CI).
 #![cfg(kipc_loom)]
 
+use kipc_core::queue::Queue;
 use kipc_core::spsc::{region_size, Region, RegionConsumer, RegionProducer, Ring};
 use kipc_core::Error;
 use kipc_loom_tests::Futex;
@@ -197,6 +200,43 @@ fn region_messages_wrap_around_with_their_lengths() {
         }
         producer.join().unwrap();
         assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
+    });
+}
+
+#[test]
+fn region_readers_of_tail_accept_a_message_taken_by_its_stamp() {
+    // The consumer can take a message by its stamp before the producer has
+    // stored the matching `tail`: every reader of `tail` must then see an
+    // empty ring (`tail` one behind `head`), not `Corrupt`.
+    loom::model(|| {
+        let s = Shared::new(2, 4);
+        let producer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let mut tx = s.region.producer(1).unwrap();
+                for i in 0..2 {
+                    tx.try_send(&message(i)).unwrap();
+                }
+            })
+        };
+        let mut rx = s.region.consumer(2).unwrap();
+        let mut buf = [0u8; 4];
+        let mut next = 0;
+        while next < 2 {
+            match rx.try_recv(&mut buf) {
+                Ok(n) => {
+                    assert_eq!(&buf[..n], &message(next)[..], "message {next}");
+                    next += 1;
+                }
+                Err(Error::Empty) => thread::yield_now(),
+                Err(e) => panic!("recv {next}: {e}"),
+            }
+            let queued = rx.len().expect("len never Corrupt");
+            assert!(queued <= 2 - usize::from(next), "{queued} queued");
+            assert!(Queue::len(&s.region) <= 2);
+        }
+        producer.join().unwrap();
+        assert_eq!(rx.len(), Ok(0));
     });
 }
 

@@ -49,8 +49,8 @@ pub use region::{
 };
 pub use ring::{Consumer, Producer, PushError, Ring};
 
-/// Ordering of the producer's `SYNC: publish slot` store of `tail` (both
-/// forms). `--cfg kipc_loom_weaken="spsc"` weakens it to `Relaxed`, which must
+/// Ordering of the producer's `SYNC: publish slot` stores: of `tail` (both
+/// forms) and of a region slot's stamp. `--cfg kipc_loom_weaken="spsc"` weakens it to `Relaxed`, which must
 /// make `loom-tests/tests/spsc.rs` fail (the models' proof of teeth; never
 /// used in a real build).
 #[cfg(not(kipc_loom_weaken = "spsc"))]

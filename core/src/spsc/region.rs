@@ -11,7 +11,7 @@
 //! | 0      | prologue (32 B)    | creator (magic last)        | [`region::Prologue`](crate::region): magic, version, kind = spsc, type tag |
 //! | 32     | `slot_count`       | creator                     | capacity, a power of two in `1..=2^31`         |
 //! | 36     | `slot_size`        | creator                     | largest payload, `1..=MAX_SLOT_SIZE` bytes     |
-//! | 40     | `slot_stride`      | creator                     | `round_up(4 + slot_size, 8)`                   |
+//! | 40     | `slot_stride`      | creator                     | `round_up(8 + slot_size, 64)`                  |
 //! | 44     | `slots_offset`     | creator                     | 640, where slot 0 starts                       |
 //! | 48     | `total_len_lo/hi`  | creator                     | whole layout in bytes, a `u64` as two `u32`s   |
 //! | 56     | producer `owner`   | host (claim/release)        | opaque id (a pid), 0 = none                    |
@@ -24,8 +24,24 @@
 //! | 512    | `not_full`         | consumer rings, producer waits | [`Doorbell`]                                |
 //! | 640    | slots              | producer                    | `slot_count` x `slot_stride` bytes             |
 //!
-//! A slot is a `u32` length word (accessed atomically, Relaxed) followed by
-//! `slot_size` payload bytes. Every field is a fixed-width integer.
+//! A slot starts on a 64-byte line (640 and the stride are multiples of 64):
+//!
+//! | slot offset | field     | written by          | meaning                                         |
+//! |-------------|-----------|---------------------|-------------------------------------------------|
+//! | 0           | `stamp`   | producer, Release   | `p + 1` (wrapping) once position `p` is published there; 0 in a fresh region |
+//! | 4           | `len`     | producer, Relaxed   | the message's length, `<= slot_size`            |
+//! | 8           | payload   | producer            | `slot_size` bytes                               |
+//!
+//! So a message of up to 56 bytes shares one cache line with its stamp and
+//! length, and a consumer that finds the stamp it expects has the message
+//! without touching the producer's `tail` line: one line moves per message
+//! instead of two. The price is memory for tiny slots (a 1-byte slot takes
+//! 64 bytes). A slot is reused every `slot_count` positions, and
+//! `slot_count <= 2^31`, so the stamp a slot holds from an earlier lap never
+//! equals the one the current lap expects. Positions start at 0 when a
+//! region is initialised, so a fresh slot's stamp (0) could only match
+//! position `u32::MAX`, which a correct producer reaches only after filling
+//! every slot at least once. Every field is a fixed-width integer.
 //!
 //! # Protocol
 //!
@@ -34,15 +50,22 @@
 //! 2. if its cached `head` says full, load `head` (Acquire, `SYNC: consume
 //!    slot`), check `tail - head <= slot_count` (else [`Error::Corrupt`]);
 //! 3. copy the payload into slot `tail & (slot_count - 1)`, store its length;
-//! 4. store `tail + 1` (Release, `SYNC: publish slot`);
+//! 4. store the slot's `stamp = tail + 1` (Release, `SYNC: publish slot`),
+//!    then `tail + 1` (Release, `SYNC: publish slot`), in that order, so a
+//!    consumer that sees a stamp also sees every earlier `tail`;
 //! 5. the host calls [`Region::not_empty`]`.ring()` and, if it returns `true`,
 //!    wakes the sleepers on that word.
 //!
 //! Receiving (the consumer, which alone writes `head`):
 //! 1. if its cached `tail` says empty, load the producer's `state` (Acquire,
-//!    `SYNC: mark dead`), then `tail` (Acquire, `SYNC: publish slot`); check
-//!    `tail - head <= slot_count`; if still empty return [`Error::Empty`], or
-//!    [`Error::PeerDead`] when the producer was marked dead;
+//!    `SYNC: mark dead`), then the `stamp` of slot `head` (Acquire, `SYNC:
+//!    publish slot`): if it is `head + 1` the message is there (the `tail`
+//!    line is not read). Otherwise load `tail` (Acquire, `SYNC: publish
+//!    slot`) and check `tail - head <= slot_count`, where `tail == head - 1`
+//!    also counts as empty (the producer stamped the slot we just took and
+//!    has not stored `tail` yet; or died in between); if still empty return
+//!    [`Error::Empty`], or [`Error::PeerDead`] when the producer was marked
+//!    dead;
 //! 2. read the slot's length word once, check it is `<= slot_size`, copy the
 //!    payload out with [`copy_from_shared`](crate::region) into the caller's
 //!    buffer (never a `&[u8]` into shared memory);
@@ -51,7 +74,9 @@
 //!
 //! Each side keeps its own position in private memory and never re-reads it
 //! from the region, so a peer scribbling on *our* index cannot mislead us; it
-//! can only scribble on *its* index, which we range-check on every read. Every
+//! can only scribble on *its* index, which we range-check on every read. A
+//! forged stamp is like a forged `tail`: it can make the consumer read a
+//! slot early (torn bytes, still length-checked), nothing more. Every
 //! length is checked against the slot before use and all arithmetic wraps, so
 //! a hostile peer gets at worst [`Error::Corrupt`], garbage payload bytes (a
 //! torn copy of what it wrote) or a ring that looks full or empty: never an
@@ -60,14 +85,21 @@
 //!
 //! # Crashes
 //!
-//! - Producer dies before step 4: `tail` was not advanced, so the half-written
-//!   slot is invisible; a new producer ([`Endpoint::reclaim`]) overwrites it.
-//!   No torn message is ever delivered.
+//! - Producer dies before step 4: neither the stamp nor `tail` was written,
+//!   so the half-written slot is invisible; a new producer
+//!   ([`Endpoint::reclaim`]) overwrites it. No torn message is ever
+//!   delivered.
+//! - Producer dies between the stamp and `tail` in step 4: the message is
+//!   complete and the consumer takes it by its stamp (then sees `tail` one
+//!   behind `head`, which reads as empty); a new producer that finds the
+//!   slot at `tail` stamped `tail + 1` finishes the publication (stores
+//!   `tail + 1`) before it sends, so it never overwrites that message.
 //! - Producer dies after step 4: the message is complete and is delivered.
 //! - Consumer dies before step 3: `head` was not advanced, the message stays
 //!   queued and a new consumer receives it again (at-least-once across a
 //!   consumer's death).
-//! - `tail` and `head` are single aligned `u32` stores, so they are never torn.
+//! - `tail`, `head` and the stamps are single aligned `u32` stores, so they
+//!   are never torn.
 //! - The host learns of a death (a pidfd) and calls
 //!   [`Region::mark_producer_dead`] or [`Region::mark_consumer_dead`]: the
 //!   state word becomes 2 and both doorbells change, so sleepers wake and see
@@ -105,14 +137,19 @@ const STATE_CLOSED: u32 = 1;
 /// Endpoint `state`: marked dead by the host.
 const STATE_DEAD: u32 = 2;
 
-/// Bytes of a slot's length word (4 in normal builds).
+/// Bytes of a slot's stamp word and of its length word (4 each in normal
+/// builds).
 const LEN_WORD: usize = size_of::<AtomicU32>();
 
-/// Alignment of every slot.
-const SLOT_ALIGN: usize = if core::mem::align_of::<AtomicU32>() > 8 {
+/// Where a slot's payload starts: after the stamp and the length.
+const PAYLOAD: usize = 2 * LEN_WORD;
+
+/// Alignment of every slot: a cache line, so a small message, its stamp and
+/// its length share one line.
+const SLOT_ALIGN: usize = if core::mem::align_of::<AtomicU32>() > 64 {
     core::mem::align_of::<AtomicU32>()
 } else {
-    8
+    64
 };
 
 /// Where slot 0 starts.
@@ -385,7 +422,7 @@ impl Geometry {
             return Err("slot size must be in 1..=MAX_SLOT_SIZE");
         }
         // `slot_size <= 2^30`, so this fits even a 32-bit `usize`.
-        let stride = round_up(LEN_WORD + slot_size as usize, SLOT_ALIGN)
+        let stride = round_up(PAYLOAD + slot_size as usize, SLOT_ALIGN)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or("slot stride exceeds u32")?;
         let total = u64::from(slots)
@@ -419,7 +456,8 @@ impl Geometry {
 ///
 /// ```
 /// use kipc_core::spsc::region_size;
-/// assert_eq!(region_size(4, 60), Ok(640 + 4 * 64));
+/// assert_eq!(region_size(4, 56), Ok(640 + 4 * 64));
+/// assert_eq!(region_size(4, 64), Ok(640 + 4 * 128));
 /// assert!(region_size(3, 60).is_err());
 /// ```
 pub fn region_size(slots: u32, slot_size: u32) -> Result<usize, Error> {
@@ -577,11 +615,14 @@ impl Region {
             tag,
         };
         for index in 0..geo.slots {
-            let word = region.slot(index).cast::<AtomicU32>();
+            let stamp = region.slot(index).cast::<AtomicU32>();
             // SAFETY: `slot` stays inside the checked `geo.total` bytes and is
-            // aligned for a length word (HEADER_SIZE and the stride are
-            // multiples of SLOT_ALIGN).
-            unsafe { ptr::write(word, AtomicU32::new(0)) };
+            // aligned for the stamp and length words (HEADER_SIZE and the
+            // stride are multiples of SLOT_ALIGN, PAYLOAD >= 2 words).
+            unsafe {
+                ptr::write(stamp, AtomicU32::new(0));
+                ptr::write(stamp.add(1), AtomicU32::new(0));
+            }
         }
         region.header().prologue.publish();
         Ok(region)
@@ -640,7 +681,7 @@ impl Region {
         check_recorded_total(recorded, geo.total, base, len)?;
         let head = header.head.load(Ordering::Acquire);
         let tail = header.tail.load(Ordering::Acquire);
-        check_used(head, tail, geo.slots)?;
+        check_queued(head, tail, geo.slots)?;
         let tag = header.prologue.type_tag(geo.slot_size)?;
         Ok(Region {
             // SAFETY: `attach_header` rejected a null `base`.
@@ -676,12 +717,22 @@ impl Region {
         unsafe { self.header.as_ptr().cast::<u8>().add(offset) }
     }
 
-    /// The length word at the start of a slot returned by [`Self::slot`].
+    /// The stamp word at the start of a slot returned by [`Self::slot`].
     #[inline(always)]
-    fn len_word(&self, slot: *mut u8) -> &AtomicU32 {
+    fn stamp_word(&self, slot: *mut u8) -> &AtomicU32 {
         // SAFETY: `slot` is in bounds and SLOT_ALIGN-aligned (see `slot`); an
         // AtomicU32 accepts every bit pattern and lives as long as `self`.
         unsafe { &*slot.cast::<AtomicU32>() }
+    }
+
+    /// The length word after the stamp of a slot returned by [`Self::slot`].
+    #[inline(always)]
+    fn len_word(&self, slot: *mut u8) -> &AtomicU32 {
+        // SAFETY: `slot + LEN_WORD` is in bounds (the stride holds PAYLOAD
+        // bytes and more) and aligned for an AtomicU32 (SLOT_ALIGN is a
+        // multiple of its alignment, LEN_WORD its size); every bit pattern
+        // is valid and it lives as long as `self`.
+        unsafe { &*slot.add(LEN_WORD).cast::<AtomicU32>() }
     }
 
     /// Number of slots (the capacity in messages).
@@ -940,7 +991,17 @@ impl Region {
             head_cache: 0,
         };
         let header = self.header();
-        let tail = header.tail.load(Ordering::Acquire);
+        let mut tail = header.tail.load(Ordering::Acquire);
+        // A predecessor that died between its stamp and its `tail` store
+        // published position `tail` already (the consumer may have taken
+        // it): finish that publication rather than overwrite the message.
+        // An earlier lap's stamp is never `tail + 1` (module docs).
+        // SYNC: publish slot.
+        if self.stamp_word(self.slot(tail)).load(Ordering::Acquire) == tail.wrapping_add(1) {
+            tail = tail.wrapping_add(1);
+            // SYNC: publish slot.
+            header.tail.store(tail, Ordering::Release);
+        }
         // SYNC: consume slot.
         let head = header.head.load(Ordering::Acquire);
         check_used(head, tail, self.geo.slots)?;
@@ -988,9 +1049,9 @@ impl Region {
         let head = header.head.load(Ordering::Acquire);
         // SYNC: publish slot.
         let tail = header.tail.load(Ordering::Acquire);
-        check_used(head, tail, self.geo.slots)?;
+        let queued = check_queued(head, tail, self.geo.slots)?;
         rx.head = head;
-        rx.tail_cache = tail;
+        rx.tail_cache = head.wrapping_add(queued);
         Ok(rx)
     }
 
@@ -1031,6 +1092,17 @@ fn check_used(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
         });
     }
     Ok(used)
+}
+
+/// As [`check_used`] for a reader of the shared `tail` other than the
+/// producer: `tail == head - 1` counts as 0 queued (the consumer took a
+/// message by its stamp before the producer stored the matching `tail`).
+#[inline(always)]
+fn check_queued(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
+    if tail == head.wrapping_sub(1) {
+        return Ok(0);
+    }
+    check_used(head, tail, slots)
 }
 
 /// The sending end of a [`Region`]. Keeps its `tail` and a cached `head` in
@@ -1113,6 +1185,13 @@ impl RegionProducer {
             .len_word(slot)
             .store(len as u32, Ordering::Relaxed);
         self.tail = self.tail.wrapping_add(1);
+        // SYNC: publish slot. Release: the payload and length word (and every
+        // earlier `tail` store) are visible to a consumer that loads this
+        // stamp with Acquire. Stamp first: it shares the payload's line, so
+        // a polling consumer finds the message in the line it is reading.
+        self.region
+            .stamp_word(slot)
+            .store(self.tail, super::PUBLISH_ORDER);
         // SYNC: publish slot. Release: the payload and length word are
         // visible to a consumer that loads this `tail` with Acquire.
         self.region
@@ -1143,10 +1222,10 @@ impl RegionProducer {
     #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error> {
         let slot = self.reserve(msg.len())?;
-        // SAFETY: the payload area `slot + LEN_WORD .. + slot_size` is inside
+        // SAFETY: the payload area `slot + PAYLOAD .. + slot_size` is inside
         // the region and `msg.len() <= slot_size`; the slot is free (not in
         // `head..tail`), so no correct consumer reads it now.
-        unsafe { copy_to_shared(msg, slot.add(LEN_WORD)) };
+        unsafe { copy_to_shared(msg, slot.add(PAYLOAD)) };
         self.commit(slot, msg.len());
         Ok(())
     }
@@ -1183,10 +1262,10 @@ impl RegionProducer {
         fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), Error> {
         let slot = self.reserve(len)?;
-        // SAFETY: the payload area starts LEN_WORD bytes into the reserved
+        // SAFETY: the payload area starts PAYLOAD bytes into the reserved
         // slot, inside the region, and spans `slot_size >= len` bytes that no
         // correct consumer reads until `commit`.
-        let mut writer = unsafe { SlotWriter::new(slot.add(LEN_WORD), len) };
+        let mut writer = unsafe { SlotWriter::new(slot.add(PAYLOAD), len) };
         fill(&mut writer);
         self.commit(slot, len);
         Ok(())
@@ -1290,7 +1369,9 @@ pub struct RegionConsumer {
     token: u32,
     /// Private copy of the shared `head`; only this handle advances it.
     head: u32,
-    /// Last `tail` read and checked: `tail_cache - head` in `0..=slot_count`.
+    /// Positions before this one are known published (by `tail` read and
+    /// checked, or by a slot's stamp): `tail_cache - head` in
+    /// `0..=slot_count`.
     tail_cache: u32,
 }
 
@@ -1302,19 +1383,33 @@ impl Drop for RegionConsumer {
 }
 
 impl RegionConsumer {
-    /// Re-reads `tail` after the cache said empty.
-    #[cold]
+    /// Looks for the next message after the cache said empty: the stamp of
+    /// slot `head` first, then `tail`.
+    #[inline]
     fn refill(&mut self) -> Result<(), Error> {
         let header = self.region.header();
-        // Read the producer's state *before* `tail` (both Acquire): if it
-        // says dead, the `tail` we read next is at least the one the host saw
-        // when it marked the death, so nothing published is skipped.
+        // Read the producer's state *before* the stamp and `tail` (all
+        // Acquire): if it says dead, what we read next is at least what the
+        // host saw when it marked the death, so nothing published is skipped.
         let dead = header.producer.state()? == EndpointState::Dead;
+        let slot = self.region.slot(self.head);
+        // SYNC: publish slot. Acquire: the payload and length word of that
+        // slot are visible; the producer's `tail` line is not touched.
+        if self.region.stamp_word(slot).load(Ordering::Acquire) == self.head.wrapping_add(1) {
+            self.tail_cache = self.head.wrapping_add(1);
+            return Ok(());
+        }
+        self.refill_from_tail(dead)
+    }
+
+    /// Re-reads `tail` after the stamp said "not yet".
+    #[cold]
+    fn refill_from_tail(&mut self, dead: bool) -> Result<(), Error> {
         // SYNC: publish slot. Acquire: the payload and length word of every
         // slot before `tail` are visible.
-        let tail = header.tail.load(Ordering::Acquire);
-        let ready = check_used(self.head, tail, self.region.geo.slots)?;
-        self.tail_cache = tail;
+        let tail = self.region.header().tail.load(Ordering::Acquire);
+        let ready = check_queued(self.head, tail, self.region.geo.slots)?;
+        self.tail_cache = self.head.wrapping_add(ready);
         match (ready, dead) {
             (0, true) => Err(Error::PeerDead),
             (0, false) => Err(Error::Empty),
@@ -1396,7 +1491,7 @@ impl RegionConsumer {
         };
         // SAFETY: `len <= slot_size`, so the source lies in the slot's payload
         // area inside the region; `dst` is private memory.
-        unsafe { copy_from_shared(slot.add(LEN_WORD), dst) };
+        unsafe { copy_from_shared(slot.add(PAYLOAD), dst) };
         self.advance();
         Ok(len)
     }
@@ -1441,7 +1536,7 @@ impl RegionConsumer {
     /// ```
     pub fn len(&self) -> Result<usize, Error> {
         let tail = self.region.header().tail.load(Ordering::Acquire);
-        check_used(self.head, tail, self.region.geo.slots).map(|n| n as usize)
+        check_queued(self.head, tail, self.region.geo.slots).map(|n| n as usize)
     }
 
     /// `true` if no message is queued.
@@ -1560,7 +1655,7 @@ impl Queue for Region {
         let header = self.header();
         let head = header.head.load(Ordering::Acquire);
         let tail = header.tail.load(Ordering::Acquire);
-        check_used(head, tail, self.geo.slots).map_or(0, |n| n as usize)
+        check_queued(head, tail, self.geo.slots).map_or(0, |n| n as usize)
     }
 
     fn byte_len(&self) -> usize {
@@ -1679,7 +1774,7 @@ mod tests {
         assert_eq!(offset_of!(Header, not_empty), 384);
         assert_eq!(offset_of!(Header, not_full), 512);
         assert_eq!(size_of::<Endpoint>(), 8);
-        assert_eq!((LEN_WORD, SLOT_ALIGN), (4, 8));
+        assert_eq!((LEN_WORD, PAYLOAD, SLOT_ALIGN), (4, 8, 64));
     }
 
     #[test]
@@ -1696,9 +1791,9 @@ mod tests {
                 "{slots} x {size}"
             );
         }
-        assert_eq!(region_size(1, 1), Ok(640 + 8));
-        assert_eq!(region_size(2, 4), Ok(640 + 2 * 8));
-        assert_eq!(region_size(2, 5), Ok(640 + 2 * 16));
+        assert_eq!(region_size(1, 1), Ok(640 + 64));
+        assert_eq!(region_size(2, 56), Ok(640 + 2 * 64));
+        assert_eq!(region_size(2, 57), Ok(640 + 2 * 128));
     }
 
     #[test]
@@ -1824,8 +1919,10 @@ mod tests {
         assert!(matches!(attach(&mut mem), Err(Error::Corrupt { .. })));
         mem.poke(TAIL, 4);
         assert!(attach(&mut mem).is_ok());
-        mem.poke(HEAD, 5); // head ahead of tail
+        mem.poke(HEAD, 6); // head two ahead of tail
         assert!(matches!(attach(&mut mem), Err(Error::Corrupt { .. })));
+        mem.poke(HEAD, 5); // one ahead: a send between stamp and `tail`
+        assert!(attach(&mut mem).is_ok());
     }
 
     #[test]
@@ -1902,7 +1999,7 @@ mod tests {
         let mut tx = r.producer(1).unwrap();
         tx.try_send(b"ok").unwrap();
         tx.try_send(b"next").unwrap();
-        mem.poke(HEADER_SIZE, u32::MAX);
+        mem.poke(HEADER_SIZE + LEN_WORD, u32::MAX);
         let mut rx = r.consumer(2).unwrap();
         // A peek reports it and leaves it; a receive reports it once and
         // consumes it, so the ring is not wedged.
@@ -1918,15 +2015,85 @@ mod tests {
         assert_eq!(rx.try_recv(&mut buf), Err(Error::Empty));
         // 17 is one past the slot: never read past it.
         tx.try_send(b"x").unwrap();
-        mem.poke(HEADER_SIZE, 17);
+        mem.poke(HEADER_SIZE + LEN_WORD, 17);
         assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn consumer_takes_a_stamped_message_before_tail_moves() {
+        let (mut mem, r) = fresh(4, 8);
+        let mut tx = r.producer(1).unwrap();
+        let mut rx = r.consumer(2).unwrap();
+        tx.try_send(b"one").unwrap();
+        // As if the producer had stamped the slot and not yet stored `tail`.
+        mem.poke(TAIL, 0);
+        let mut out = [0; 8];
+        assert_eq!(rx.try_recv(&mut out), Ok(3));
+        assert_eq!(&out[..3], b"one");
+        // `tail` one behind `head` is empty, not corrupt, for every reader.
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+        assert_eq!(rx.len(), Ok(0));
+        assert_eq!(Queue::len(&r), 0);
+        assert!(attach(&mut mem).is_ok());
+        // The producer dies there: the consumer drains, then sees PeerDead.
+        r.mark_producer_dead();
+        assert_eq!(rx.try_recv(&mut out), Err(Error::PeerDead));
+        // Its successor finishes the publication instead of overwriting it.
+        drop(tx);
+        let mut tx = r.producer(3).unwrap();
+        assert_eq!(tx.len(), Ok(0));
+        tx.try_send(b"two").unwrap();
+        assert_eq!(rx.try_recv(&mut out), Ok(3));
+        assert_eq!(&out[..3], b"two");
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn a_stamp_from_an_earlier_lap_is_not_a_message() {
+        let (mut mem, r) = fresh(2, 8);
+        let mut tx = r.producer(1).unwrap();
+        let mut rx = r.consumer(2).unwrap();
+        let mut out = [0; 8];
+        for lap in 0u8..5 {
+            tx.try_send(&[lap]).unwrap();
+            tx.try_send(&[lap, lap]).unwrap();
+            assert_eq!(rx.try_recv(&mut out), Ok(1));
+            assert_eq!(rx.try_recv(&mut out), Ok(2));
+            assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+        }
+        // Slot 0 holds the stamp of position 8 (9); `head` is 10.
+        mem.poke(HEADER_SIZE, 9);
+        assert_eq!(rx.try_recv(&mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn a_forged_stamp_reads_early_but_stays_length_checked() {
+        let (mut mem, r) = fresh(2, 8);
+        let mut rx = r.consumer(2).unwrap();
+        mem.poke(HEADER_SIZE, 1); // "position 0 is published"
+        mem.poke(HEADER_SIZE + LEN_WORD, 1000);
+        assert!(matches!(
+            rx.try_recv(&mut [0; 64]),
+            Err(Error::Corrupt { .. })
+        ));
+        // The bad message was consumed; `tail` (0) is now one behind: empty.
+        assert_eq!(rx.try_recv(&mut [0; 64]), Err(Error::Empty));
+        mem.poke(HEADER_SIZE + 64, 2);
+        mem.poke(HEADER_SIZE + 64 + LEN_WORD, 8);
+        assert_eq!(rx.try_recv(&mut [0; 64]), Ok(8));
+        // Now `tail` is two behind `head`: a peer lied, and we say so.
+        assert!(matches!(
+            rx.try_recv(&mut [0; 64]),
+            Err(Error::Corrupt { .. })
+        ));
     }
 
     #[test]
     fn peer_scribbling_tail_is_reported_as_corrupt() {
         let (mut mem, r) = fresh(4, 8);
         let mut rx = r.consumer(2).unwrap();
-        for bad in [5, 1000, u32::MAX] {
+        // (`u32::MAX`, one behind `head`, reads as empty: see `check_queued`.)
+        for bad in [5, 1000, u32::MAX - 1] {
             mem.poke(TAIL, bad);
             assert!(
                 matches!(rx.try_recv(&mut [0; 8]), Err(Error::Corrupt { .. })),
@@ -2147,12 +2314,13 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 17;
                     x ^= x << 5;
-                    // Scribble on tail, head and slot length words only
-                    // (the header geometry is cached anyway).
-                    let offset = match x % 3 {
+                    // Scribble on tail, head and slot stamp and length
+                    // words only (the header geometry is cached anyway).
+                    let offset = match x % 4 {
                         0 => TAIL,
                         1 => HEAD,
-                        _ => HEADER_SIZE + (x as usize % 8) * 24,
+                        2 => HEADER_SIZE + (x as usize % 8) * 64,
+                        _ => HEADER_SIZE + (x as usize % 8) * 64 + LEN_WORD,
                     };
                     assert!(offset < len);
                     let p = (base + offset) as *const AtomicU32;

@@ -34,10 +34,12 @@ static _Alignas(128) unsigned char mem[8192];
 static _Alignas(128) unsigned char other[8192];
 
 /* Layout facts of an SPSC region (core/src/spsc/region.rs), used to play a
- * hostile peer: slot_count at 32, tail at 128, head at 256, slot 0 at 640. */
+ * hostile peer: slot_count at 32, tail at 128, head at 256, slot 0 at 640;
+ * a slot is [stamp u32][len u32][payload], its stride a multiple of 64. */
 #define OFF_SLOT_COUNT 32
 #define OFF_TAIL 128
 #define OFF_SLOT0 640
+#define OFF_SLOT_LEN 4
 
 static void poke32(unsigned char *base, size_t off, uint32_t v) { memcpy(base + off, &v, sizeof v); }
 
@@ -61,8 +63,10 @@ static void sizes(void)
     CHECK(kipc_spsc_region_size(8, 0, &n), -KIPC_EINVAL);
     CHECK(kipc_spsc_region_size(8, UINT32_MAX, &n), -KIPC_EINVAL);
     CHECK(kipc_spsc_region_size(UINT32_MAX, 8, &n), -KIPC_EINVAL);
-    CHECK(kipc_spsc_region_size(8, 60, &n), 0);
+    CHECK(kipc_spsc_region_size(8, 56, &n), 0);
     TRUE(n == 640 + 8 * 64);
+    CHECK(kipc_spsc_region_size(8, 57, &n), 0);
+    TRUE(n == 640 + 8 * 128);
     CHECK(kipc_mpmc_region_size(0, 4, 8, &n), -KIPC_EINVAL);
     CHECK(kipc_mpmc_region_size(KIPC_MPMC_MAX_LANES + 1, 4, 8, &n), -KIPC_EINVAL);
     CHECK(kipc_mpmc_region_size(2, 3, 8, &n), -KIPC_EINVAL);
@@ -203,12 +207,12 @@ static void spsc_handles(void)
     CHECK(kipc_spsc_try_push(&tx, "x", 1), -KIPC_EBUSY);
 
     /* A hostile producer: a length word larger than the slot. */
-    /* (4 slots of 16 bytes: stride 24; every queued message is 1 byte.) */
+    /* (4 slots of 16 bytes: stride 64; every queued message is 1 byte.) */
     for (len = 0; len < 4; len++)
-        poke32(mem, OFF_SLOT0 + len * 24, 1u << 20);
+        poke32(mem, OFF_SLOT0 + len * 64 + OFF_SLOT_LEN, 1u << 20);
     CHECK(kipc_spsc_try_pop(&rx, buf, sizeof buf, &len), -KIPC_EBADMSG);
     for (len = 0; len < 4; len++)
-        poke32(mem, OFF_SLOT0 + len * 24, 1);
+        poke32(mem, OFF_SLOT0 + len * 64 + OFF_SLOT_LEN, 1);
     CHECK(kipc_spsc_try_pop(&rx, buf, sizeof buf, &len), 0);
     /* A hostile producer: tail far ahead of head. */
     poke32(mem, OFF_TAIL, 0x80000000u);
