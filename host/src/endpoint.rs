@@ -450,12 +450,16 @@ impl<Q: QueueLayout> ShmQueue<Q> {
 
     /// `shm_unlink("/kipc.NAME")`: removes the name. Processes that have the
     /// object open keep using it; the memory goes with the last mapping.
+    /// Also removes what crashed waiters left in the queue's wake directory
+    /// (see [`crate::wake`]); live waiters get one spurious wake-up.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidName`]; [`Error::Sys`] (`ENOENT` if there is none).
     pub fn unlink(name: &str) -> Result<()> {
-        ShmSegment::unlink(name)
+        ShmSegment::unlink(name)?;
+        crate::wake::sweep_named(name);
+        Ok(())
     }
 
     /// The kipc name, or `None` for a memfd queue.

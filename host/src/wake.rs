@@ -106,6 +106,19 @@ pub(crate) struct WakeDir {
     mode: u32,
 }
 
+/// Removes what dead waiters of the named queue `name` left in its wake
+/// directory (sockets nobody is bound to, then the directory if empty);
+/// live waiters get one spurious wake-up. Called when the name is
+/// unlinked, so crashed waiters do not leave litter in `/dev/shm`.
+pub(crate) fn sweep_named(name: &str) {
+    let path = format!("{SHM_DIR}/{}{name}.wake", crate::name::SHM_PREFIX);
+    if path.len() + WAITER_NAME_LEN > MAX_SOCKET_PATH {
+        // Such names use the segment's inode, unknown once it is unlinked.
+        return;
+    }
+    Notifier::new(WakeDir { path, mode: 0 }).notify(None);
+}
+
 impl WakeDir {
     /// The wake directory of the segment `fd`, named after `name` (a named
     /// queue) or after the descriptor's device and inode (a memfd).
@@ -351,6 +364,7 @@ impl Notifier {
             return 0;
         };
         let mut sent = 0;
+        let mut swept = false;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -373,9 +387,15 @@ impl Notifier {
                 // never be bound again, so the file is garbage.
                 Err(Errno::CONNREFUSED) => {
                     let _ = rustix::fs::unlink(path.as_str());
+                    swept = true;
                 }
                 Err(_) => {}
             }
+        }
+        if swept {
+            // Only succeeds if that was the last socket; a waiter binding
+            // meanwhile recreates the directory and retries.
+            let _ = rustix::fs::rmdir(self.dir.path.as_str());
         }
         sent
     }
@@ -452,6 +472,15 @@ mod tests {
         );
         drop(a);
         assert!(!std::path::Path::new(dir.path()).exists());
+        // A dead waiter alone: the sweep removes its file and the directory.
+        let dead = std::mem::ManuallyDrop::new(WakeFd::bind(&dir, Role::Producer).unwrap());
+        // SAFETY: as above, `dead` is never used or dropped again.
+        drop(unsafe { std::ptr::read(&dead.fd) });
+        assert_eq!(Notifier::new(dir.clone()).notify(None), 0);
+        assert!(
+            !std::path::Path::new(dir.path()).exists(),
+            "the directory of swept dead waiters is removed"
+        );
         // Notifying with no directory is a no-op.
         assert_eq!(Notifier::new(dir).notify(None), 0);
     }
