@@ -209,15 +209,17 @@ impl Doorbell {
     /// Changes the word unconditionally and asks for every sleeper to be
     /// woken (and every armed descriptor, if one was armed). Used when a
     /// peer is marked dead or an object is closed, so waiters re-check
-    /// their state. The core calls it itself where it marks a peer dead;
-    /// the host then wakes every waiter of both kinds regardless, since this
-    /// call cleared the flags.
+    /// their state. The core calls it itself where it marks a peer dead, and
+    /// the host may or may not follow with a wake-up, so it leaves both
+    /// flags set: a waiter that announced itself is still reported by the
+    /// next [`ring`](Self::ring) (at worst one spurious wake-up), never
+    /// forgotten.
     #[inline]
     pub fn ring_all(&self) -> Wake {
         let prev = self
             .word
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-                Some((w & !(SLEEPERS | ARMED)).wrapping_add(SEQ_STEP))
+                Some(w.wrapping_add(SEQ_STEP))
             })
             .unwrap_or_else(|w| w);
         Wake(SLEEPERS | (prev & ARMED))
@@ -298,6 +300,12 @@ mod tests {
         assert!(!bell.ring().any());
         bell.arm();
         assert!(bell.ring_all().armed(), "ring_all reports an armed waiter");
-        assert!(!bell.ring_all().armed());
+        // ... and leaves it announced, for hosts that do not follow a
+        // core-internal ring_all with a wake-up: the next ring reports it.
+        assert!(
+            bell.ring().armed(),
+            "ring_all must not forget an armed waiter"
+        );
+        assert!(!bell.ring().any());
     }
 }

@@ -294,8 +294,8 @@ pub fn spsc_region(data: &[u8]) {
                     // state lives in the memory, not in the handles.
                     drop((tx, rx));
                     // Dropping a handle releases its side and rings both
-                    // doorbells for every waiter.
-                    m.sleepers = [false; 2];
+                    // doorbells for every waiter; `ring_all` leaves the
+                    // announce flags, so the model's sleepers stay.
                     // SAFETY: as for `init`: same live buffer.
                     region = unsafe { Region::attach(buf.base(), len) }.expect("re-attach");
                     continue 'attach;
@@ -310,7 +310,7 @@ pub fn spsc_region(data: &[u8]) {
                         region.mark_consumer_dead();
                     }
                     m.sides[side].state = EndpointState::Dead;
-                    m.sleepers = [false; 2];
+                    // `ring_all` changed the words but kept the flags.
                     for (b, before) in bell.iter().zip(before) {
                         assert_ne!(b.word().load(Ordering::Relaxed), before);
                     }
@@ -357,8 +357,7 @@ pub fn spsc_region(data: &[u8]) {
                         owner: new,
                         state: EndpointState::Attached,
                     };
-                    // A take-over wakes everyone.
-                    m.sleepers = [false; 2];
+                    // A take-over wakes everyone (flags kept, see above).
                     m.sides[side]
                         .check([region.producer_endpoint(), region.consumer_endpoint()][side]);
                 }

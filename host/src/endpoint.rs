@@ -157,8 +157,9 @@ struct Shared<Q> {
 
 impl<Q: Queue> Shared<Q> {
     /// Changes both doorbell words and wakes every waiter of both kinds:
-    /// futex sleepers and armed descriptors (unconditionally: the core's own
-    /// `ring_all` when it marks a peer dead has already cleared the flags).
+    /// futex sleepers and armed descriptors, unconditionally (a waiter must
+    /// re-check after a reap or a release even if it announced itself
+    /// before a `ring_all` the core made on its own).
     fn wake_everyone(&self) {
         let _ = futex::ring_all(self.queue.not_empty());
         let _ = futex::ring_all(self.queue.not_full());

@@ -209,3 +209,33 @@ fn a_futex_sleeper_and_an_armed_waiter_are_both_woken() {
         assert!(got || readable.load(Ordering::Relaxed) > 0);
     });
 }
+
+/// A `ring_all` nobody follows with a wake-up (the core marking a peer dead
+/// inside a claim, say) must not make the next publish forget an armed
+/// waiter: the waiter returned would-block before the publish, so only a
+/// notification gets it going again.
+#[test]
+fn a_ring_all_in_between_does_not_forget_an_armed_waiter() {
+    loom::model(|| {
+        let s = Shared::new();
+        let readable = Arc::new(AtomicU32::new(0));
+        let other = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let _ = s.bell.ring_all();
+            })
+        };
+        let got = try_or_arm(&s);
+        other.join().unwrap();
+        // The publish comes after the waiter's would-block (and after the
+        // unrelated ring_all, in either order with the arm).
+        s.published.fetch_add(1, Ordering::Release);
+        if s.bell.ring().armed() {
+            readable.fetch_add(1, Ordering::Relaxed);
+        }
+        assert!(
+            got || readable.load(Ordering::Relaxed) > 0,
+            "an armed waiter was forgotten"
+        );
+    });
+}
