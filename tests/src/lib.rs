@@ -3,6 +3,7 @@
 pub mod child;
 pub mod mbox_payload;
 pub mod ring_payload;
+pub mod shm;
 pub mod stress;
 
 pub use child::ChildGuard;

@@ -4,8 +4,7 @@
 //! `Empty` (which armed the descriptor), wait until readable, repeat; a
 //! timer every liveness slice lets the try reap a dead producer.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use kipc_host::futex::LIVENESS_SLICE;
 use kipc_host::ring::{RingConfig, ShmRing};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{decode, MAX_LEN};
+use kipc_tests::shm::inherit_fd;
 use kipc_tests::ChildGuard;
 
 const RING_PEER: &str = env!("CARGO_BIN_EXE_kipc-ring-peer");
@@ -57,16 +57,7 @@ fn an_async_io_receiver_takes_every_message_from_another_process_in_order() {
     cmd.args(["produce", &arg, "4", &COUNT.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let raw = ring.fd().as_raw_fd();
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // one async-signal-safe fcntl call on a descriptor that stays open.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        })
-    };
+    inherit_fd(&mut cmd, ring.fd());
     let child = ChildGuard::spawn(&mut cmd).unwrap();
     let started = Instant::now();
     let run = async {

@@ -12,11 +12,8 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
 use std::pin::Pin;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -25,11 +22,12 @@ use futures_core::Stream;
 use kipc_core::signal::{SigSet, Signal};
 use kipc_host::endpoint::QueueLayout;
 use kipc_host::mailbox::{Mailbox, MailboxConfig};
-use kipc_host::ring::{RingConfig, ShmRing};
+use kipc_host::ring::RingConfig;
 use kipc_host::signals::{self, Signals};
 use kipc_host::tokio::{AsyncMailbox, AsyncReceiver, AsyncSender, AsyncSignals};
 use kipc_host::Error;
 use kipc_tests::ring_payload::{decode, encode, MAX_LEN};
+use kipc_tests::shm::{RingTarget, ShmName};
 use kipc_tests::{mbox_payload, ChildGuard};
 use tokio::time::timeout;
 
@@ -84,67 +82,10 @@ fn threads() -> Vec<(u32, String)> {
     out
 }
 
-/// A unique ring name, unlinked again when dropped.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!(
-            "test-async-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = ShmRing::unlink(&self.0);
-    }
-}
-
-/// A ring named or by memfd, and the TARGET argument a peer opens it with.
-struct Target {
-    ring: ShmRing,
-    arg: String,
-    _name: Option<Name>,
-}
-
-fn target(config: RingConfig, named: bool) -> Target {
-    if named {
-        let name = Name::new("ring");
-        let ring = ShmRing::create(&name.0, config).unwrap();
-        Target {
-            ring,
-            arg: name.0.clone(),
-            _name: Some(name),
-        }
-    } else {
-        let ring = ShmRing::create_anonymous(config).unwrap();
-        let arg = format!("fd:{}", ring.fd().as_raw_fd());
-        Target {
-            ring,
-            arg,
-            _name: None,
-        }
-    }
-}
-
 /// Spawns the ring peer with `args`, the memfd (if any) inherited.
-fn ring_peer(t: &Target, args: &[&str]) -> ChildGuard {
-    let mut cmd = Command::new(RING_PEER);
+fn ring_peer(t: &RingTarget, args: &[&str]) -> ChildGuard {
+    let mut cmd = t.command(RING_PEER);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let raw = t.ring.fd().as_raw_fd();
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // one async-signal-safe fcntl call on a descriptor that stays open.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        })
-    };
     ChildGuard::spawn(&mut cmd).unwrap()
 }
 
@@ -195,7 +136,7 @@ async fn receive_in_order<Q: QueueLayout>(
 #[test]
 fn a_current_thread_receiver_takes_a_million_messages_in_order_on_its_own_thread() {
     let _s = serial();
-    let t = target(RingConfig::spsc(256, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::spsc(256, MAX_LEN as u32), true);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,7 +174,7 @@ fn a_current_thread_receiver_takes_a_million_messages_in_order_on_its_own_thread
 fn a_multi_thread_receiver_takes_a_million_messages_in_order_on_the_workers_only() {
     const WORKERS: usize = 2;
     let _s = serial();
-    let t = target(RingConfig::spsc(256, MAX_LEN as u32), false);
+    let t = RingTarget::new(RingConfig::spsc(256, MAX_LEN as u32), false);
     let before = threads();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
@@ -311,7 +252,7 @@ fn next_rand(state: &mut u64) -> u64 {
 fn receive_futures_dropped_at_random_points_lose_and_duplicate_nothing() {
     const COUNT: u64 = 100_000;
     let _s = serial();
-    let t = target(RingConfig::spsc(64, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::spsc(64, MAX_LEN as u32), true);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -374,7 +315,7 @@ fn receive_futures_dropped_at_random_points_lose_and_duplicate_nothing() {
 #[test]
 fn a_killed_producer_ends_an_async_receive_with_peer_dead() {
     let _s = serial();
-    let t = target(RingConfig::spsc(64, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::spsc(64, MAX_LEN as u32), true);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -416,7 +357,7 @@ fn a_killed_producer_ends_an_async_receive_with_peer_dead() {
 #[test]
 fn a_killed_consumer_ends_an_async_send_with_peer_dead() {
     let _s = serial();
-    let t = target(RingConfig::spsc(8, MAX_LEN as u32), false);
+    let t = RingTarget::new(RingConfig::spsc(8, MAX_LEN as u32), false);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -459,7 +400,7 @@ fn cpu_time() -> Duration {
 fn an_idle_async_receiver_uses_almost_no_cpu() {
     const IDLE: Duration = Duration::from_secs(2);
     let _s = serial();
-    let t = target(RingConfig::spsc(8, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::spsc(8, MAX_LEN as u32), true);
     // A live producer that sends nothing (a producer process in the test
     // would add its own CPU to nothing we measure: this is per process).
     let _tx = t.ring.sender().unwrap();
@@ -520,15 +461,6 @@ fn async_signals_receive_kill_and_sigqueue() {
     });
 }
 
-/// A named mailbox, unlinked again when dropped.
-struct MboxName(String);
-
-impl Drop for MboxName {
-    fn drop(&mut self) {
-        let _ = Mailbox::unlink(&self.0);
-    }
-}
-
 fn mbox_peer(args: &[&str]) -> ChildGuard {
     let mut cmd = Command::new(MBOX_PEER);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -539,7 +471,7 @@ fn mbox_peer(args: &[&str]) -> ChildGuard {
 fn an_async_mailbox_receives_every_message_of_a_peer_process_with_its_priority() {
     const COUNT: u64 = 20_000;
     let _s = serial();
-    let name = MboxName(Name::new("mbox").0.clone());
+    let name = ShmName::new("async-mbox");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(16, 64)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -585,7 +517,7 @@ fn an_async_mailbox_receives_every_message_of_a_peer_process_with_its_priority()
 fn an_async_mailbox_sends_through_a_small_mailbox_to_a_peer_process() {
     const COUNT: u64 = 5_000;
     let _s = serial();
-    let name = MboxName(Name::new("mbox").0.clone());
+    let name = ShmName::new("async-mbox");
     // Four slots: the sender waits for room again and again.
     let mb = Mailbox::create(&name.0, MailboxConfig::new(4, 64)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

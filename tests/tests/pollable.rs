@@ -5,17 +5,16 @@
 //! times out, which fails the test with the message count it stopped at.
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kipc_core::queue::Role;
 use kipc_host::mailbox::{Mailbox, MailboxConfig};
-use kipc_host::ring::{RingConfig, ShmRing};
+use kipc_host::ring::RingConfig;
 use kipc_host::Error;
 use kipc_tests::ring_payload::{decode, encode, Tally, MAX_LEN};
+use kipc_tests::shm::{RingTarget, ShmName};
 use kipc_tests::{mbox_payload, ChildGuard};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
@@ -24,26 +23,6 @@ const MBOX_PEER: &str = env!("CARGO_BIN_EXE_kipc-mbox-peer");
 const COUNT: u64 = 20_000;
 /// Far longer than any wake-up takes: reaching it means one was lost.
 const LOST_WAKE: Duration = Duration::from_secs(10);
-
-/// A unique queue name, unlinked again when dropped.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!(
-            "test-poll-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = ShmRing::unlink(&self.0);
-    }
-}
 
 /// Waits until `fd` is readable; `false` if `within` passed first.
 fn readable(fd: BorrowedFd<'_>, within: Duration) -> bool {
@@ -58,52 +37,15 @@ fn readable(fd: BorrowedFd<'_>, within: Duration) -> bool {
     }
 }
 
-/// A ring named or by memfd, and the TARGET argument a peer opens it with.
-struct Target {
-    ring: ShmRing,
-    arg: String,
-    _name: Option<Name>,
-}
-
-fn target(config: RingConfig, named: bool) -> Target {
-    if named {
-        let name = Name::new("ring");
-        let ring = ShmRing::create(&name.0, config).unwrap();
-        Target {
-            ring,
-            arg: name.0.clone(),
-            _name: Some(name),
-        }
-    } else {
-        let ring = ShmRing::create_anonymous(config).unwrap();
-        let arg = format!("fd:{}", ring.fd().as_raw_fd());
-        Target {
-            ring,
-            arg,
-            _name: None,
-        }
-    }
-}
-
 /// Spawns the ring peer with `args`, the memfd (if any) inherited.
-fn ring_peer(t: &Target, args: &[&str]) -> ChildGuard {
-    let mut cmd = Command::new(RING_PEER);
+fn ring_peer(t: &RingTarget, args: &[&str]) -> ChildGuard {
+    let mut cmd = t.command(RING_PEER);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let raw = t.ring.fd().as_raw_fd();
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // one async-signal-safe fcntl call on a descriptor that stays open.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        })
-    };
     ChildGuard::spawn(&mut cmd).unwrap()
 }
 
 fn receive_all_by_polling(config: RingConfig, named: bool) {
-    let t = target(config, named);
+    let t = RingTarget::new(config, named);
     let mut rx = t.ring.receiver().unwrap().into_pollable().unwrap();
     let child = ring_peer(&t, &["produce", &t.arg, "4", &COUNT.to_string()]);
     let mut tally = Tally::default();
@@ -134,7 +76,7 @@ fn receive_all_by_polling(config: RingConfig, named: bool) {
 }
 
 fn send_all_by_polling(config: RingConfig, named: bool) {
-    let t = target(config, named);
+    let t = RingTarget::new(config, named);
     let mut tx = t.ring.sender().unwrap().into_pollable().unwrap();
     let child = ring_peer(&t, &["consume", &t.arg, &COUNT.to_string()]);
     let mut buf = [0u8; MAX_LEN];
@@ -211,7 +153,7 @@ fn mpmc_memfd_sender() {
 
 #[test]
 fn a_killed_producer_is_reported_to_a_polling_receiver() {
-    let t = target(RingConfig::spsc(8, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::spsc(8, MAX_LEN as u32), true);
     let mut rx = t.ring.receiver().unwrap().into_pollable().unwrap();
     let mut child = ring_peer(&t, &["produce-forever", &t.arg, "2"]);
     let mut line = String::new();
@@ -243,7 +185,7 @@ fn a_killed_producer_is_reported_to_a_polling_receiver() {
 fn a_futex_sleeper_and_a_polling_receiver_share_one_stream() {
     // Two consumers of one MPMC ring, one blocked on the futex and one
     // polling its descriptor: together they get every message once.
-    let t = target(RingConfig::mpmc(1, 8, MAX_LEN as u32), true);
+    let t = RingTarget::new(RingConfig::mpmc(1, 8, MAX_LEN as u32), true);
     let mut sleeper = t.ring.receiver().unwrap();
     let mut poller = t.ring.receiver().unwrap().into_pollable().unwrap();
     let child = ring_peer(&t, &["produce", &t.arg, "6", &COUNT.to_string()]);
@@ -282,7 +224,7 @@ fn a_futex_sleeper_and_a_polling_receiver_share_one_stream() {
 
 #[test]
 fn a_mailbox_receiver_polls_with_priorities() {
-    let name = Name::new("mbox");
+    let name = ShmName::new("poll-mbox");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(8, 64)).unwrap();
     let wake = mb.wake_fd(Role::Consumer).unwrap();
     let mut cmd = Command::new(MBOX_PEER);
@@ -311,7 +253,7 @@ fn a_mailbox_receiver_polls_with_priorities() {
 
 #[test]
 fn a_mailbox_sender_polls_for_room() {
-    let name = Name::new("mbox-tx");
+    let name = ShmName::new("poll-mbox-tx");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(2, 64)).unwrap();
     let mut tx = mb.sender().unwrap().into_pollable().unwrap();
     let mut cmd = Command::new(MBOX_PEER);

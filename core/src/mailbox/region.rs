@@ -589,8 +589,8 @@ impl Region {
     /// opaque id [`recover`](Self::recover) asks about if the send is left
     /// half done).
     ///
-    /// After `Ok`, the host rings [`not_empty`](Self::not_empty) and wakes its
-    /// sleepers if that returns `true`.
+    /// After `Ok`, the host rings [`not_empty`](Self::not_empty) and wakes the
+    /// waiters its [`Wake`](crate::doorbell::Wake) names.
     ///
     /// # Errors
     ///
@@ -758,8 +758,8 @@ impl Region {
     /// [`recover`](Self::recover) asks about if the receive is left half
     /// done).
     ///
-    /// After `Ok`, the host rings [`not_full`](Self::not_full) and wakes its
-    /// sleepers if that returns `true`. Costs a scan of every state word
+    /// After `Ok`, the host rings [`not_full`](Self::not_full) and wakes the
+    /// waiters its [`Wake`](crate::doorbell::Wake) names. Costs a scan of every state word
     /// (O(slots)).
     ///
     /// # Errors

@@ -53,8 +53,9 @@
 //! 4. store the slot's `stamp = tail + 1` (Release, `SYNC: publish slot`),
 //!    then `tail + 1` (Release, `SYNC: publish slot`), in that order, so a
 //!    consumer that sees a stamp also sees every earlier `tail`;
-//! 5. the host calls [`Region::not_empty`]`.ring()` and, if it returns `true`,
-//!    wakes the sleepers on that word.
+//! 5. the host calls [`Region::not_empty`]`.ring()` and wakes the waiters the
+//!    returned [`Wake`](crate::doorbell::Wake) names (futex sleepers, armed
+//!    descriptors).
 //!
 //! Receiving (the consumer, which alone writes `head`):
 //! 1. if its cached `tail` says empty, load the producer's `state` (Acquire,
@@ -1109,8 +1110,8 @@ fn check_queued(head: u32, tail: u32, slots: u32) -> Result<u32, Error> {
 /// private memory.
 ///
 /// After a successful send, the host calls
-/// [`region.not_empty().ring()`](Region::not_empty) and wakes its sleepers if
-/// that returns `true`.
+/// [`region.not_empty().ring()`](Region::not_empty) and wakes the waiters the
+/// returned [`Wake`](crate::doorbell::Wake) names.
 ///
 /// # Examples
 ///
@@ -1347,8 +1348,8 @@ impl RegionProducer {
 /// in private memory.
 ///
 /// After a successful receive, the host calls
-/// [`region.not_full().ring()`](Region::not_full) and wakes its sleepers if
-/// that returns `true`.
+/// [`region.not_full().ring()`](Region::not_full) and wakes the waiters the
+/// returned [`Wake`](crate::doorbell::Wake) names.
 ///
 /// # Examples
 ///
