@@ -76,6 +76,8 @@
 //! }
 //! ```
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod config;
 pub mod inbound;
 pub mod out;

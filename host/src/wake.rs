@@ -92,6 +92,9 @@ const MAX_SOCKET_PATH: usize = 107;
 /// Room a waiter's file name takes in the directory: `/c-` and 16 hex digits.
 const WAITER_NAME_LEN: usize = 19;
 
+/// The most wake-up datagrams one [`WakeFd::drain`] reads.
+pub const MAX_DRAIN: usize = 256;
+
 /// How often a waiter retries binding when the directory vanishes under it
 /// (the last waiter removes it as this one creates its socket).
 const BIND_ATTEMPTS: u32 = 16;
@@ -285,13 +288,22 @@ impl WakeFd {
         true
     }
 
-    /// Reads every pending wake-up byte, so the descriptor is not readable
+    /// Reads the pending wake-up bytes, so the descriptor is not readable
     /// until the next ring. Called before arming.
+    ///
+    /// At most [`MAX_DRAIN`] datagrams: anyone who may write the segment may
+    /// also send here, and a sender in a tight loop must not keep a waiter
+    /// in this call. What is left only makes the descriptor readable once
+    /// more (a spurious wake-up, which the contract allows).
     pub fn drain(&self) {
         let mut buf = [0u8; 64];
         // Each datagram is one wake-up; the socket is non-blocking, so this
         // ends with EAGAIN once the queue is empty.
-        while rustix::net::recv(&self.fd, &mut buf[..], RecvFlags::DONTWAIT).is_ok() {}
+        for _ in 0..MAX_DRAIN {
+            if rustix::net::recv(&self.fd, &mut buf[..], RecvFlags::DONTWAIT).is_err() {
+                break;
+            }
+        }
     }
 }
 
