@@ -200,10 +200,14 @@ fn a_futex_sleeper_and_a_polling_receiver_share_one_stream() {
     });
     let mut mine = Vec::new();
     let mut buf = [0u8; MAX_LEN];
+    let started = Instant::now();
     loop {
         match poller.try_recv(&mut buf) {
             Ok(n) => mine.push(decode(&buf[..n]).unwrap().1),
             Err(Error::Empty) => {
+                // The producer's exit ends the loop (PeerDead); a producer
+                // that never came must fail the test, not hang it.
+                assert!(started.elapsed() < 6 * LOST_WAKE, "the stream never ended");
                 readable(poller.as_fd(), Duration::from_millis(50));
             }
             Err(Error::PeerDead) => break,
