@@ -10,7 +10,7 @@
 //! applications on each host would be.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ use kipc_host::mailbox::{Mailbox, MailboxConfig};
 use kipc_host::ring::{RingConfig, ShmRing};
 use kipc_host::rpc::Server;
 use kipc_host::Error;
+use kipc_tests::shm::ShmName;
+use kipc_tests::ChildGuard;
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_kipc-bridge");
 
@@ -39,16 +41,6 @@ const OUT_WINDOW: u64 = TX_BATCHES * BATCH / 8 + 1;
 /// decoded), its subscriber queue, and one message in hand on each side.
 const IN_WINDOW: u64 =
     (TX_BATCHES * BATCH + 4 * SOCKBUF + BATCH) / 8 + kipc_bridge::SUBSCRIBER_QUEUE as u64 + 2;
-
-/// A child process killed and reaped on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn run(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
@@ -178,38 +170,18 @@ fn port() -> u16 {
 }
 
 /// Starts a bridge on host A or B and waits for its `ready` line.
-fn bridge(hosts: &Hosts, on_a: bool, args: &[&str]) -> (Proc, BufReader<ChildStdout>) {
+fn bridge(hosts: &Hosts, on_a: bool, args: &[&str]) -> (ChildGuard, BufReader<ChildStdout>) {
     let mut cmd = hosts.cmd(on_a, BRIDGE);
     cmd.args(args)
         .arg("--no-multicast")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut child = Proc(cmd.spawn().expect("spawn kipc-bridge"));
-    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let mut child = ChildGuard::spawn(&mut cmd).expect("spawn kipc-bridge");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read ready");
     assert_eq!(line.trim(), "ready", "bridge {args:?} did not start");
     (child, out)
-}
-
-/// A named ring or mailbox, unlinked on drop.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!(
-            "bridge-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = ShmRing::unlink(&self.0);
-    }
 }
 
 /// Sets a flag on drop, so helper threads stop when an assertion fails.
@@ -294,7 +266,7 @@ fn consume(name: &str, last: u64, idle: Duration) -> Seen {
 fn a_million_messages_cross_from_host_a_to_host_b_in_order_none_lost() {
     const N: u64 = 1_000_000;
     let hosts = Hosts::new();
-    let (ra, rb) = (Name::new("a"), Name::new("b"));
+    let (ra, rb) = (ShmName::new("bridge-a"), ShmName::new("bridge-b"));
     ShmRing::create(&ra.0, RingConfig::spsc(4096, 64)).unwrap();
     ShmRing::create(&rb.0, RingConfig::spsc(4096, 64)).unwrap();
     let key = format!("kipc/test/{}", ra.0);
@@ -328,7 +300,7 @@ fn a_million_messages_cross_from_host_a_to_host_b_in_order_none_lost() {
 fn kill_and_restart(kill_out: bool) -> (u64, u64) {
     const N: u64 = 300_000;
     let hosts = Hosts::new();
-    let (ra, rb) = (Name::new("ka"), Name::new("kb"));
+    let (ra, rb) = (ShmName::new("bridge-ka"), ShmName::new("bridge-kb"));
     ShmRing::create(&ra.0, RingConfig::spsc(1024, 64)).unwrap();
     ShmRing::create(&rb.0, RingConfig::spsc(1024, 64)).unwrap();
     let key = format!("kipc/test/{}", ra.0);
@@ -421,7 +393,7 @@ fn killing_the_receiving_bridge_loses_only_its_queues_and_never_duplicates() {
 #[test]
 fn mailbox_priorities_and_types_cross_with_the_message() {
     let hosts = Hosts::new();
-    let (ma, mb) = (Name::new("ma"), Name::new("mb"));
+    let (ma, mb) = (ShmName::new("bridge-ma"), ShmName::new("bridge-mb"));
     let a = Mailbox::create(&ma.0, MailboxConfig::new(64, 64)).unwrap();
     let b = Mailbox::create(&mb.0, MailboxConfig::new(64, 64)).unwrap();
     let key = format!("kipc/test/{}", ma.0);
@@ -481,7 +453,7 @@ fn mailbox_priorities_and_types_cross_with_the_message() {
 #[test]
 fn a_remote_call_is_answered_and_a_dead_server_is_reported() {
     let hosts = Hosts::new();
-    let name = Name::new("rpc");
+    let name = ShmName::new("bridge-rpc");
     let server = Server::new(&name.0)
         .unwrap()
         .handle(1, |req: &[u8]| Ok(req.iter().rev().copied().collect()));
@@ -617,11 +589,11 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
     let msg = |i: usize| vec![(i % 256) as u8; i % 50 + 1];
 
     // kipc ring on A -> out bridge -> Python subscriber on B.
-    let ra = Name::new("py-a");
+    let ra = ShmName::new("bridge-py-a");
     ShmRing::create(&ra.0, RingConfig::spsc(256, 64)).unwrap();
     let key = format!("kipc/py/{}", ra.0);
     let listen_b = format!("tcp/{}:{}", hosts.addr_b, port());
-    let mut py = Proc(
+    let mut py = ChildGuard::new(
         hosts
             .cmd(false, "python3")
             .args(["-c", PY_SUB, &listen_b, &key, &N.to_string()])
@@ -629,7 +601,7 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
             .spawn()
             .unwrap(),
     );
-    let mut py_out = BufReader::new(py.0.stdout.take().unwrap());
+    let mut py_out = BufReader::new(py.stdout.take().unwrap());
     let mut line = String::new();
     py_out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -652,7 +624,7 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
     assert_eq!(got, want, "Python received other bytes");
 
     // Python publisher on A -> in bridge on B -> kipc ring on B.
-    let rb = Name::new("py-b");
+    let rb = ShmName::new("bridge-py-b");
     ShmRing::create(&rb.0, RingConfig::spsc(256, 64)).unwrap();
     let key = format!("kipc/py/{}", rb.0);
     let listen_b = format!("tcp/{}:{}", hosts.addr_b, port());
@@ -661,7 +633,7 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
         false,
         &["--listen", &listen_b, "in", &rb.0, "--key", &key],
     );
-    let _pub = Proc(
+    let _pub = ChildGuard::new(
         hosts
             .cmd(true, "python3")
             .args(["-c", PY_PUB, &listen_b, &key, &N.to_string()])
@@ -681,7 +653,7 @@ fn a_python_zenoh_peer_reads_and_writes_kipc_rings_byte_for_byte() {
 fn best_effort_drops_and_counts_what_finds_the_ring_full() {
     const N: u64 = 1000;
     let hosts = Hosts::new();
-    let (ra, rb) = (Name::new("be-a"), Name::new("be-b"));
+    let (ra, rb) = (ShmName::new("bridge-be-a"), ShmName::new("bridge-be-b"));
     ShmRing::create(&ra.0, RingConfig::spsc(1024, 64)).unwrap();
     // Nobody reads ring B: after 16 messages every sample finds it full.
     ShmRing::create(&rb.0, RingConfig::spsc(16, 64)).unwrap();
@@ -714,7 +686,7 @@ fn best_effort_drops_and_counts_what_finds_the_ring_full() {
     // The receiving bridge exits after N samples and reports its counts.
     let mut report = String::new();
     in_out.read_to_string(&mut report).unwrap();
-    assert!(inb.0.wait().unwrap().success());
+    assert!(inb.wait().unwrap().success());
     assert_eq!(report.trim(), format!("moved 16 dropped {}", N - 16));
     // What was kept is the first 16, in order.
     let ring = ShmRing::open(&rb.0).unwrap();
