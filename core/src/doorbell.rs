@@ -50,6 +50,40 @@
 //! is needed, which is also what lets loom check the protocol exactly
 //! (`loom-tests/tests/doorbell.rs`).
 //!
+//! # Asymmetric mode: a plain load on the notifier's fast path
+//!
+//! The RMW in notifier step 1 is what lets both sides order themselves with
+//! no fence, but it is a locked instruction on every publish: it waits for
+//! the store that published the message to leave the store buffer, which in
+//! a ping-pong means waiting for the cache-line transfer to the peer. When
+//! waiting is rare, a host can move that cost to the waiter instead:
+//!
+//! - waiter ([`Doorbell::poll_heavy`]; [`Doorbell::arm`] followed by the
+//!   barrier): after its announce and before its re-check, it issues a
+//!   *heavy barrier*: one that makes every thread of every process that may
+//!   notify execute a full memory barrier (Linux:
+//!   `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, with the notifying
+//!   processes registered);
+//! - notifier ([`Doorbell::ring_light`]): a compiler barrier and a plain
+//!   load of the word; the RMWs of step 3 are unchanged.
+//!
+//! Why no wake-up is lost: the heavy barrier runs on the notifier's thread
+//! at some point of its program. If that point is before the notifier's
+//! load, the load comes after the waiter's announce (which precedes the
+//! barrier) and sees its flag. If it is after the publishing store, that
+//! store is visible before the barrier returns, so the waiter's re-check
+//! sees the message. One of the two always holds. This is the scheme of
+//! Linux's `membarrier(2)` page and of folly's asymmetric fences; loom cannot
+//! model a barrier run on another thread, so the loom models check the
+//! symmetric protocol, and the host's tests exercise this one across
+//! processes.
+//!
+//! Both sides must agree: a notifier may use `ring_light` only on a bell
+//! whose every waiter issues the heavy barrier. Regions record that promise
+//! at creation ([`RegionFlags::FENCED_WAITERS`](crate::region::RegionFlags)),
+//! and a host that cannot issue the barrier must refuse to wait on such a
+//! region. A notifier may always use [`ring`](Doorbell::ring) instead.
+//!
 //! The sequence bump matters when several waiters share a bell: without it a
 //! second waiter could set the bit again after the notifier cleared it, and a
 //! first waiter that had not yet slept would find its old ticket valid and sleep
@@ -173,6 +207,41 @@ impl Doorbell {
         }
     }
 
+    /// [`poll`](Self::poll) for a bell in asymmetric mode (module docs):
+    /// runs `heavy_barrier` between the announce and the re-try. The barrier
+    /// must make every notifying thread execute a full memory barrier (on
+    /// Linux, `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::doorbell::Doorbell;
+    /// let bell = Doorbell::new();
+    /// let mut barriers = 0;
+    /// let ticket = bell.poll_heavy(|| None::<()>, || barriers += 1).unwrap_err();
+    /// assert_eq!(barriers, 1);
+    /// assert!(bell.ring_light().sleepers());
+    /// assert_ne!(bell.word().load(core::sync::atomic::Ordering::Relaxed), ticket);
+    /// ```
+    #[inline]
+    pub fn poll_heavy<T>(
+        &self,
+        mut op: impl FnMut() -> Option<T>,
+        heavy_barrier: impl FnOnce(),
+    ) -> Result<T, u32> {
+        if let Some(v) = op() {
+            return Ok(v);
+        }
+        // SYNC: doorbell. As in `poll`; the barrier below pairs with the
+        // notifier's compiler barrier in `ring_light`.
+        let ticket = self.word.fetch_or(SLEEPERS, ANNOUNCE_ORDER) | SLEEPERS;
+        heavy_barrier();
+        match op() {
+            Some(v) => Ok(v),
+            None => Err(ticket),
+        }
+    }
+
     /// Event-loop waiter, step 2: announces a waiter on a wake descriptor.
     /// The caller has just failed its operation; it must try once more
     /// after this call, and if that fails too, wait until its descriptor is
@@ -194,6 +263,31 @@ impl Doorbell {
         if seen & (SLEEPERS | ARMED) == 0 {
             return Wake(0);
         }
+        self.clear_and_bump()
+    }
+
+    /// [`ring`](Self::ring) for a bell in asymmetric mode (module docs): a
+    /// plain load instead of an RMW when nobody waits. Use it only on a bell
+    /// whose every waiter runs a heavy barrier between announcing and
+    /// re-checking ([`poll_heavy`](Self::poll_heavy), or [`arm`](Self::arm)
+    /// then the barrier); otherwise a wake-up can be lost.
+    #[inline]
+    #[must_use = "a ring that found waiters must be followed by waking them"]
+    pub fn ring_light(&self) -> Wake {
+        // SYNC: doorbell, asymmetric mode. The compiler barrier keeps the
+        // caller's publishing store before this load in program order; the
+        // waiter's heavy barrier orders them for the CPU.
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        if self.word.load(Ordering::Relaxed) & (SLEEPERS | ARMED) == 0 {
+            return Wake(0);
+        }
+        self.clear_and_bump()
+    }
+
+    /// Notifier step 3, once a waiter was seen: clear both flags, bump the
+    /// sequence, report which waiters to wake.
+    #[inline]
+    fn clear_and_bump(&self) -> Wake {
         match self
             .word
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {

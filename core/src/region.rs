@@ -9,7 +9,7 @@
 //! | 0      | `magic`   | creator, last, Release     | [`MAGIC`] once the layout is whole |
 //! | 4      | `version` | creator, before `magic`    | [`LAYOUT_VERSION`]               |
 //! | 8      | `kind`    | creator, before `magic`    | a [`Kind`] as `u32`              |
-//! | 12     | `flags`   | creator, before `magic`    | reserved, 0                      |
+//! | 12     | `flags`   | creator, before `magic`    | [`RegionFlags`]; unknown bits are refused |
 //! | 16     | `elem_size`  | creator, before `magic` | a typed queue's message size in bytes; 0 = untyped |
 //! | 20     | `elem_align` | creator, before `magic` | its alignment (a power of two); 0 when untyped |
 //! | 24     | `fingerprint_lo/hi` | creator, before `magic` | its 64-bit type fingerprint as two `u32`s; 0 when untyped |
@@ -54,7 +54,38 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 /// field after it moved by 16 bytes; the MPMC header is 512 bytes).
 /// 4: an SPSC slot starts with a publication stamp and is a whole number of
 /// 64-byte lines (`[stamp][len][payload]`, [`crate::spsc::Region`]).
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: the prologue's `flags` word carries [`RegionFlags`] (a peer of version
+/// 4 would not honour [`RegionFlags::FENCED_WAITERS`]).
+pub const LAYOUT_VERSION: u32 = 5;
+
+bitflags::bitflags! {
+    /// What the creator promised about every user of a region, recorded in
+    /// the prologue's `flags` word and copied into each handle at attach.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_core::region::{probe_flags, RegionFlags, TypeTag};
+    /// use kipc_core::spsc::Region;
+    /// # #[repr(C, align(128))] struct Buf([u8; 2048]);
+    /// # let mut buf = Buf([0; 2048]);
+    /// let flags = RegionFlags::FENCED_WAITERS;
+    /// // SAFETY: `buf` outlives the region and is only used through it.
+    /// unsafe { Region::init_with(buf.0.as_mut_ptr(), 2048, 4, 8, TypeTag::UNTYPED, flags) }?;
+    /// assert_eq!(unsafe { probe_flags(buf.0.as_ptr(), 2048) }, Ok(flags));
+    /// # Ok::<(), kipc_core::Error>(())
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RegionFlags: u32 {
+        /// Every waiter on this region's doorbells issues a process-wide
+        /// memory barrier (on Linux, `membarrier(GLOBAL_EXPEDITED)`)
+        /// between announcing itself and re-checking, so notifiers may use
+        /// [`Doorbell::ring_light`](crate::doorbell::Doorbell::ring_light):
+        /// a plain load instead of a read-modify-write on the fast path.
+        /// See "Asymmetric mode" in [`crate::doorbell`].
+        const FENCED_WAITERS = 1;
+    }
+}
 
 /// Alignment every region base must have (the index words sit on their own
 /// 128-byte lines).
@@ -198,12 +229,12 @@ pub struct Prologue {
 impl Prologue {
     /// A prologue for `kind` of messages `tag` with a zero magic: not yet
     /// published.
-    pub(crate) fn unpublished(kind: Kind, tag: TypeTag) -> Self {
+    pub(crate) fn unpublished(kind: Kind, tag: TypeTag, flags: RegionFlags) -> Self {
         Self {
             magic: AtomicU32::new(0),
             version: AtomicU32::new(LAYOUT_VERSION),
             kind: AtomicU32::new(kind.to_u32()),
-            flags: AtomicU32::new(0),
+            flags: AtomicU32::new(flags.bits()),
             elem_size: AtomicU32::new(tag.size),
             elem_align: AtomicU32::new(tag.align),
             fingerprint_lo: AtomicU32::new(tag.fingerprint as u32),
@@ -225,6 +256,18 @@ impl Prologue {
                 what: "recorded message type does not fit the layout",
             }),
         }
+    }
+
+    /// The recorded flags, refusing bits this build does not know (a
+    /// promise it could not keep).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadLayout`] for an unknown bit.
+    pub(crate) fn flags(&self) -> Result<RegionFlags, Error> {
+        RegionFlags::from_bits(self.flags.load(Ordering::Relaxed)).ok_or(Error::BadLayout {
+            what: "unknown region flags",
+        })
     }
 
     /// The recorded type tag as it is, unchecked.
@@ -251,7 +294,7 @@ impl Prologue {
                 what: "region holds a different kind of object",
             });
         }
-        Ok(())
+        self.flags().map(drop)
     }
 
     /// Reads the kind of a published region, checking magic and version.
@@ -325,6 +368,25 @@ pub unsafe fn probe_type(base: *const u8, len: usize) -> Result<(Kind, TypeTag),
     // SAFETY: as in `probe_kind`.
     let prologue = unsafe { &*base.cast::<Prologue>() };
     Ok((prologue.kind()?, prologue.raw_type_tag()))
+}
+
+/// Reads the [`RegionFlags`] of the object in a region without attaching to
+/// it (what a host checks before it decides how to wait on the region's
+/// doorbells). As data a peer can rewrite, it is read once.
+///
+/// # Errors
+///
+/// As [`probe_kind`], and [`Error::BadLayout`] for unknown flag bits.
+///
+/// # Safety
+///
+/// `base` must be valid for reads of `len` bytes for the duration of the call.
+pub unsafe fn probe_flags(base: *const u8, len: usize) -> Result<RegionFlags, Error> {
+    check_memory(base, len, core::mem::size_of::<Prologue>())?;
+    // SAFETY: as in `probe_kind`.
+    let prologue = unsafe { &*base.cast::<Prologue>() };
+    prologue.kind()?;
+    prologue.flags()
 }
 
 /// The creator's first step, shared by every layout: checks the memory can
@@ -567,10 +629,10 @@ mod tests {
     #[test]
     fn type_tag_is_recorded_and_checked() {
         let tag = TypeTag::new(12, 4, 0x0123_4567_89ab_cdef);
-        let p = Prologue::unpublished(Kind::Spsc, tag);
+        let p = Prologue::unpublished(Kind::Spsc, tag, RegionFlags::empty());
         assert_eq!(p.type_tag(12), Ok(tag));
         assert!(matches!(p.type_tag(11), Err(Error::BadLayout { .. })));
-        let untyped = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED);
+        let untyped = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED, RegionFlags::empty());
         assert_eq!(untyped.type_tag(1), Ok(TypeTag::UNTYPED));
         for bad in [
             TypeTag::new(0, 4, 0),
@@ -594,7 +656,7 @@ mod tests {
 
     #[test]
     fn unpublished_prologue_reads_as_uninitialized() {
-        let p = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED);
+        let p = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED, RegionFlags::empty());
         assert_eq!(p.validate(Kind::Spsc), Err(Error::Uninitialized));
         p.publish();
         assert_eq!(p.validate(Kind::Spsc), Ok(()));

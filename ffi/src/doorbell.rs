@@ -14,6 +14,14 @@
 //! `kipc_doorbell_ring(word, &wake)` and, if `wake`, wakes every sleeper on
 //! the word (`FUTEX_WAKE`, `INT_MAX`). When nobody sleeps, ringing costs one
 //! atomic and no system call.
+//!
+//! Rings that kipc-host created are in asymmetric mode (see
+//! `kipc_core::doorbell`): their notifiers load the word instead of
+//! RMW-ing it, and every waiter must run a process-wide barrier between
+//! announcing and re-checking. With the `host` feature,
+//! `kipc_doorbell_prepare_wait` runs it (`membarrier`) whenever the kernel
+//! offers it, so a C waiter is correct on either kind of ring; without
+//! `host` (firmware, kernels) every ring is symmetric and nothing changes.
 
 use core::ffi::c_int;
 
@@ -99,6 +107,11 @@ pub unsafe extern "C" fn kipc_doorbell_prepare_wait(word: *const u32, ticket: *m
             Ok(()) => return Ok(()), // unreachable: the operation never succeeds
             Err(t) => t,
         };
+        // Asymmetric rings (module docs): the heavy barrier between the
+        // announce and the caller's re-try. A failure leaves the C caller to
+        // the timeout it sleeps with.
+        #[cfg(feature = "host")]
+        let _ = kipc_host::barrier::heavy();
         // SAFETY: checked above.
         unsafe { put(ticket, t) };
         Ok(())

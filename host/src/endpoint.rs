@@ -67,11 +67,11 @@ use std::time::{Duration, Instant};
 
 use kipc_core::doorbell::Doorbell;
 use kipc_core::queue::{Consumer, Producer, Queue, Role};
-use kipc_core::region::SlotWriter;
+use kipc_core::region::{self, RegionFlags, SlotWriter};
 use kipc_core::Error as CoreError;
 use rustix::fd::{BorrowedFd, OwnedFd};
 
-use crate::futex;
+use crate::futex::{self, Fencing};
 use crate::liveness::OwnerLocks;
 use crate::wake::{Notifier, WakeDir, WakeFd};
 
@@ -104,7 +104,8 @@ pub trait QueueLayout: Queue + 'static {
     /// [`MAX_QUEUE_BYTES`]).
     fn region_size(config: &Self::Config) -> Result<usize>;
 
-    /// Writes a fresh queue over `len` bytes at `base`.
+    /// Writes a fresh queue over `len` bytes at `base`, recording `flags`
+    /// in its prologue.
     ///
     /// # Errors
     ///
@@ -113,7 +114,12 @@ pub trait QueueLayout: Queue + 'static {
     /// # Safety
     ///
     /// As the core layout's `init`.
-    unsafe fn init(base: *mut u8, len: usize, config: &Self::Config) -> Result<Self, CoreError>;
+    unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        config: &Self::Config,
+        flags: RegionFlags,
+    ) -> Result<Self, CoreError>;
 
     /// Attaches to a queue of this layout at `base`.
     ///
@@ -153,6 +159,9 @@ struct Shared<Q> {
     owners: OwnerLocks,
     /// Sends wake-ups to waiters on wake descriptors ([`crate::wake`]).
     notifier: Notifier,
+    /// How this queue's doorbells are used, from its prologue at attach
+    /// ([`crate::barrier`]).
+    fencing: Fencing,
 }
 
 impl<Q: Queue> Shared<Q> {
@@ -169,7 +178,7 @@ impl<Q: Queue> Shared<Q> {
     /// After publishing a message: wakes waiting consumers.
     #[inline]
     fn ring_consumers(&self) {
-        if futex::ring(self.queue.not_empty()).armed() {
+        if futex::ring_with(self.queue.not_empty(), self.fencing).armed() {
             self.notifier.notify(Some(Role::Consumer));
         }
     }
@@ -177,7 +186,7 @@ impl<Q: Queue> Shared<Q> {
     /// After freeing a slot: wakes waiting producers.
     #[inline]
     fn ring_producers(&self) {
-        if futex::ring(self.queue.not_full()).armed() {
+        if futex::ring_with(self.queue.not_full(), self.fencing).armed() {
             self.notifier.notify(Some(Role::Producer));
         }
     }
@@ -223,6 +232,12 @@ impl<Q: Queue> Shared<Q> {
             Role::Consumer => self.queue.not_empty().arm(),
             Role::Producer => self.queue.not_full().arm(),
         }
+        // A failed barrier leaves this waiter to its own timeout (every
+        // event-loop adapter has a liveness slice); it cannot fail once
+        // registration succeeded, which `from_parts` checked.
+        if self.fencing == Fencing::Asymmetric {
+            let _ = crate::barrier::heavy();
+        }
         let second = op();
         if idle(&second) && wake.reap_due() && self.reap(role) {
             return op();
@@ -245,8 +260,9 @@ impl<Q: Queue> Shared<Q> {
             self.reap(waiter);
             true
         };
-        Ok(futex::wait_until(
+        Ok(futex::wait_until_with(
             bell,
+            self.fencing,
             futex::DEFAULT_SPIN_ITERS,
             deadline,
             &alive,
@@ -358,11 +374,28 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         // SAFETY: the mapping is `len` bytes, readable and writable, owned by
         // `segment`, which `Shared` keeps (and drops after the queue); it was
         // just created, so no other process has it yet.
-        let queue = unsafe { Q::init(segment.as_ptr(), segment.len(), config) }?;
+        let flags = if crate::barrier::create_fenced() {
+            RegionFlags::FENCED_WAITERS
+        } else {
+            RegionFlags::empty()
+        };
+        // SAFETY: as above.
+        let queue = unsafe { Q::init(segment.as_ptr(), segment.len(), config, flags) }?;
         Self::from_parts(queue, segment)
     }
 
     fn from_parts(queue: Q, segment: Segment) -> Result<Self> {
+        // SAFETY: the mapping is `len` readable bytes that `segment` keeps;
+        // the queue attached to it, so its prologue is published. Read once:
+        // a peer that rewrites the flags later changes nothing here.
+        let flags = unsafe { region::probe_flags(segment.as_ptr(), segment.len()) }?;
+        let fencing = if flags.contains(RegionFlags::FENCED_WAITERS) {
+            // We will wait on this queue: we must be able to keep its promise.
+            crate::barrier::register()?;
+            Fencing::Asymmetric
+        } else {
+            Fencing::Symmetric
+        };
         let me = my_id();
         // Before any claim can record `me` in the header.
         let owners = OwnerLocks::acquire(segment.fd(), me)?;
@@ -374,6 +407,7 @@ impl<Q: QueueLayout> ShmQueue<Q> {
                 me,
                 owners,
                 notifier,
+                fencing,
             }),
         })
     }

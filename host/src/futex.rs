@@ -22,6 +22,10 @@
 //! [`ring`]s, which makes a `FUTEX_WAKE` only when a sleeper announced itself.
 //! See `kipc_core::doorbell` for why no wake-up is lost.
 //!
+//! A bell is used in one of two [`Fencing`] modes: symmetric (both sides
+//! RMW the word) or asymmetric (the notifier loads it, the waiter issues
+//! [`crate::barrier::heavy`]); queues record theirs at creation.
+//!
 //! # References
 //! - [Linux `futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
 
@@ -125,6 +129,24 @@ pub fn wait_doorbell(
     wait(bell.word(), ticket, timeout)
 }
 
+/// How the waiters and notifiers of one doorbell order themselves (see
+/// `kipc_core::doorbell`, "Asymmetric mode").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fencing {
+    /// Both sides read-modify-write the word ([`Doorbell::ring`],
+    /// [`Doorbell::poll`]). Always correct.
+    #[default]
+    Symmetric,
+    /// Notifiers load the word ([`Doorbell::ring_light`]); waiters run
+    /// [`crate::barrier::heavy`] between announcing and re-checking
+    /// ([`Doorbell::poll_heavy`]). Only for a bell whose every waiter does.
+    Asymmetric,
+}
+
+/// The longest sleep of an asymmetric waiter whose heavy barrier failed: it
+/// cannot be sure a notifier saw its announce, so it looks again soon.
+const UNFENCED_SLICE: Duration = Duration::from_millis(1);
+
 /// Notifier side: [`Doorbell::ring`], and if a waiter announced itself,
 /// wake every sleeper on the word. Call after publishing. Returns what the
 /// ring found: the caller must also wake armed descriptors when
@@ -132,7 +154,17 @@ pub fn wait_doorbell(
 /// nobody waits.
 #[must_use = "armed wake descriptors must be notified too"]
 pub fn ring(bell: &Doorbell) -> Wake {
-    let wake = bell.ring();
+    ring_with(bell, Fencing::Symmetric)
+}
+
+/// [`ring`] in the bell's [`Fencing`] mode.
+#[must_use = "armed wake descriptors must be notified too"]
+#[inline]
+pub fn ring_with(bell: &Doorbell, fencing: Fencing) -> Wake {
+    let wake = match fencing {
+        Fencing::Symmetric => bell.ring(),
+        Fencing::Asymmetric => bell.ring_light(),
+    };
     if wake.sleepers() {
         wake_all(bell);
     }
@@ -195,6 +227,31 @@ pub fn wait_until<T>(
     spin_iters: u32,
     deadline: Option<Instant>,
     peer_alive: &dyn Fn() -> bool,
+    op: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    wait_until_with(
+        bell,
+        Fencing::Symmetric,
+        spin_iters,
+        deadline,
+        peer_alive,
+        op,
+    )
+}
+
+/// [`wait_until`] on a bell in the given [`Fencing`] mode: an asymmetric
+/// waiter runs [`crate::barrier::heavy`] after each announce (and, should
+/// that ever fail, sleeps at most 1 ms at a time).
+///
+/// # Errors
+///
+/// As [`wait_until`].
+pub fn wait_until_with<T>(
+    bell: &Doorbell,
+    fencing: Fencing,
+    spin_iters: u32,
+    deadline: Option<Instant>,
+    peer_alive: &dyn Fn() -> bool,
     mut op: impl FnMut() -> Option<T>,
 ) -> Result<T> {
     for i in 1..=spin_iters {
@@ -208,7 +265,12 @@ pub fn wait_until<T>(
         }
     }
     loop {
-        let ticket = match bell.poll(&mut op) {
+        let mut fenced = true;
+        let polled = match fencing {
+            Fencing::Symmetric => bell.poll(&mut op),
+            Fencing::Asymmetric => bell.poll_heavy(&mut op, || fenced = crate::barrier::heavy()),
+        };
+        let ticket = match polled {
             Ok(v) => return Ok(v),
             Err(ticket) => ticket,
         };
@@ -216,10 +278,15 @@ pub fn wait_until<T>(
             // Whatever the peer published before dying is visible now.
             return op().ok_or(Error::PeerDead);
         }
+        let longest = if fenced {
+            LIVENESS_SLICE
+        } else {
+            UNFENCED_SLICE
+        };
         let slice = match deadline {
-            None => LIVENESS_SLICE,
+            None => longest,
             Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
+                Some(left) if !left.is_zero() => left.min(longest),
                 _ => return Err(Error::Timeout),
             },
         };

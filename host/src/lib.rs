@@ -67,6 +67,7 @@
 // in `#[cfg(test)]` code).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod barrier;
 pub mod endpoint;
 pub mod error;
 pub mod eventfd;

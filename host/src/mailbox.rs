@@ -84,6 +84,7 @@ use std::time::{Duration, Instant};
 
 use kipc_core::mailbox::{region_size, Geometry, Region};
 use kipc_core::queue::Role;
+use kipc_core::region::RegionFlags;
 pub use kipc_core::region::TypeTag;
 use kipc_core::Error as CoreError;
 
@@ -252,9 +253,14 @@ impl QueueLayout for Region {
         config.region_size()
     }
 
-    unsafe fn init(base: *mut u8, len: usize, config: &MailboxConfig) -> Result<Self, CoreError> {
+    unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        config: &MailboxConfig,
+        flags: RegionFlags,
+    ) -> Result<Self, CoreError> {
         // SAFETY: forwarded from our caller.
-        unsafe { Region::init_typed(base, len, config.geometry(), config.message_type) }
+        unsafe { Region::init_with(base, len, config.geometry(), config.message_type, flags) }
     }
 
     unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, CoreError> {

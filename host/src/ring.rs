@@ -77,7 +77,7 @@
 #![allow(unsafe_code)]
 
 use kipc_core::queue::{AnyProducer, AnyRing, Queue};
-use kipc_core::region::Kind;
+use kipc_core::region::{Kind, RegionFlags};
 use kipc_core::{mpmc, spsc, Error as CoreError};
 
 pub use crate::endpoint::{Attached, OPEN_WAIT};
@@ -236,19 +236,32 @@ impl QueueLayout for AnyRing {
         config.region_size()
     }
 
-    unsafe fn init(base: *mut u8, len: usize, c: &RingConfig) -> Result<Self, CoreError> {
+    unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        c: &RingConfig,
+        flags: RegionFlags,
+    ) -> Result<Self, CoreError> {
         let ring = match c.kind {
             RingKind::Spsc => {
                 // SAFETY: forwarded from our caller.
                 let r = unsafe {
-                    spsc::Region::init_typed(base, len, c.slots, c.slot_size, c.message_type)
+                    spsc::Region::init_with(base, len, c.slots, c.slot_size, c.message_type, flags)
                 };
                 AnyRing::Spsc(r?)
             }
             RingKind::Mpmc { lanes } => {
                 // SAFETY: forwarded from our caller.
                 let r = unsafe {
-                    mpmc::Region::init_typed(base, len, lanes, c.slots, c.slot_size, c.message_type)
+                    mpmc::Region::init_with(
+                        base,
+                        len,
+                        lanes,
+                        c.slots,
+                        c.slot_size,
+                        c.message_type,
+                        flags,
+                    )
                 };
                 AnyRing::Mpmc(r?)
             }

@@ -8,7 +8,7 @@ use super::{Geometry, Received, Selector};
 use crate::doorbell::Doorbell;
 use crate::region::{
     attach_header, check_recorded_total, copy_from_shared, init_memory, round_up, Kind, Prologue,
-    SlotWriter, TypeTag,
+    RegionFlags, SlotWriter, TypeTag,
 };
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
@@ -341,6 +341,27 @@ impl Region {
         geometry: Geometry,
         tag: TypeTag,
     ) -> Result<Self, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Self::init_with(base, len, geometry, tag, RegionFlags::empty()) }
+    }
+
+    /// As [`init_typed`](Self::init_typed), recording `flags` (what the
+    /// creator promises about every user of the region) in the prologue.
+    ///
+    /// # Errors
+    ///
+    /// As [`init_typed`](Self::init_typed).
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    pub unsafe fn init_with(
+        base: *mut u8,
+        len: usize,
+        geometry: Geometry,
+        tag: TypeTag,
+        flags: RegionFlags,
+    ) -> Result<Self, Error> {
         let layout = Layout::new(geometry).map_err(|what| Error::InvalidGeometry { what })?;
         tag.check(layout.max_msg)?;
         // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
@@ -349,7 +370,7 @@ impl Region {
         // small elements, so they fit `u32` (checked by `Layout::new`'s
         // construction: `meta` and `payload` are at most a few MiB).
         let header = Header {
-            prologue: Prologue::unpublished(Kind::Mailbox, tag),
+            prologue: Prologue::unpublished(Kind::Mailbox, tag, flags),
             slot_count: AtomicU32::new(layout.slots),
             max_msg: AtomicU32::new(layout.max_msg),
             byte_budget: AtomicU64::new(layout.budget),

@@ -9,7 +9,7 @@ use core::num::NonZeroU32;
 
 use crate::doorbell::Doorbell;
 use crate::queue::{Consumer, Owner, Producer, Queue, Role};
-use crate::region::{self, Kind, Prologue, SlotWriter, TypeTag};
+use crate::region::{self, Kind, Prologue, RegionFlags, SlotWriter, TypeTag};
 use crate::sync::{AtomicU32, AtomicU64, CachePadded, Ordering};
 use crate::Error;
 
@@ -501,13 +501,46 @@ impl Region {
         slot_size: u32,
         tag: TypeTag,
     ) -> Result<Region, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe {
+            Self::init_with(
+                base,
+                len,
+                lanes,
+                slots_per_lane,
+                slot_size,
+                tag,
+                RegionFlags::empty(),
+            )
+        }
+    }
+
+    /// As [`init_typed`](Self::init_typed), recording `flags` (what the
+    /// creator promises about every user of the region) in the prologue.
+    ///
+    /// # Errors
+    ///
+    /// As [`init_typed`](Self::init_typed).
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    pub unsafe fn init_with(
+        base: *mut u8,
+        len: usize,
+        lanes: u32,
+        slots_per_lane: u32,
+        slot_size: u32,
+        tag: TypeTag,
+        flags: RegionFlags,
+    ) -> Result<Region, Error> {
         let geo = geometry(lanes, slots_per_lane, slot_size)?;
         tag.check(slot_size)?;
         // SAFETY: the caller's promise: `len` bytes at `base`, ours alone.
         unsafe { region::init_memory(base, len, geo.total)? };
         let header = Header {
             meta: CachePadded::new(Meta {
-                prologue: Prologue::unpublished(Kind::Mpmc, tag),
+                prologue: Prologue::unpublished(Kind::Mpmc, tag, flags),
                 lanes: AtomicU32::new(lanes),
                 slots_per_lane: AtomicU32::new(slots_per_lane),
                 slot_size: AtomicU32::new(slot_size),

@@ -120,7 +120,7 @@ use crate::queue::{Consumer, Owner, Producer, Queue, Role};
 pub use crate::region::SlotWriter;
 use crate::region::{
     attach_header, check_recorded_total, copy_from_shared, copy_to_shared, init_memory, round_up,
-    Kind, Prologue, TypeTag,
+    Kind, Prologue, RegionFlags, TypeTag,
 };
 use crate::sync::{AtomicU32, CachePadded, Ordering};
 use crate::Error;
@@ -583,6 +583,28 @@ impl Region {
         slot_size: u32,
         tag: TypeTag,
     ) -> Result<Self, Error> {
+        // SAFETY: forwarded from our caller.
+        unsafe { Self::init_with(base, len, slots, slot_size, tag, RegionFlags::empty()) }
+    }
+
+    /// As [`init_typed`](Self::init_typed), recording `flags` (what the
+    /// creator promises about every user of the region) in the prologue.
+    ///
+    /// # Errors
+    ///
+    /// As [`init_typed`](Self::init_typed).
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](Self::init).
+    pub unsafe fn init_with(
+        base: *mut u8,
+        len: usize,
+        slots: u32,
+        slot_size: u32,
+        tag: TypeTag,
+        flags: RegionFlags,
+    ) -> Result<Self, Error> {
         let geo =
             Geometry::new(slots, slot_size).map_err(|what| Error::InvalidGeometry { what })?;
         tag.check(geo.slot_size)?;
@@ -590,7 +612,7 @@ impl Region {
         unsafe { init_memory(base, len, geo.total)? };
         let total = geo.total as u64;
         let header = Header {
-            prologue: Prologue::unpublished(Kind::Spsc, tag),
+            prologue: Prologue::unpublished(Kind::Spsc, tag, flags),
             slot_count: AtomicU32::new(geo.slots),
             slot_size: AtomicU32::new(geo.slot_size),
             slot_stride: AtomicU32::new(geo.stride),

@@ -467,7 +467,7 @@ fn attach_to_garbage_is_an_error_not_a_crash() {
         }
         if round % 2 == 0 {
             // Half the time, a valid prologue over garbage geometry.
-            let p = Prologue::unpublished(Kind::Mpmc, TypeTag::UNTYPED);
+            let p = Prologue::unpublished(Kind::Mpmc, TypeTag::UNTYPED, RegionFlags::empty());
             // SAFETY: aligned, in bounds, exclusively ours.
             unsafe { ptr::write(base.cast::<Prologue>(), p) };
             // SAFETY: as above.
