@@ -54,7 +54,9 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 /// field after it moved by 16 bytes; the MPMC header is 512 bytes).
 /// 4: an SPSC slot starts with a publication stamp and is a whole number of
 /// 64-byte lines (`[stamp][len][payload]`, [`crate::spsc::Region`]).
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: an MPMC slot does the same (`[stamp][len][payload]`, stride a multiple
+/// of 64, [`crate::mpmc::Region`]).
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Alignment every region base must have (the index words sit on their own
 /// 128-byte lines).
