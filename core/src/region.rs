@@ -54,8 +54,10 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"KIPC");
 /// field after it moved by 16 bytes; the MPMC header is 512 bytes).
 /// 4: an SPSC slot starts with a publication stamp and is a whole number of
 /// 64-byte lines (`[stamp][len][payload]`, [`crate::spsc::Region`]).
-/// 5: the prologue's `flags` word carries [`RegionFlags`] (a peer of version
-/// 4 would not honour [`RegionFlags::FENCED_WAITERS`]).
+/// 5: an MPMC slot does the same (`[stamp][len][payload]`, stride a multiple
+/// of 64, [`crate::mpmc::Region`]), and the prologue's `flags` word carries
+/// [`RegionFlags`] (a peer of version 4 would not honour
+/// [`RegionFlags::FENCED_WAITERS`]).
 pub const LAYOUT_VERSION: u32 = 5;
 
 bitflags::bitflags! {

@@ -24,11 +24,12 @@ const MAX_LEN: usize = 8192;
 
 /// Offsets a hostile peer finds most interesting in normal builds: the
 /// prologue (with its type tag), the SPSC geometry, endpoints, `tail`, `head`
-/// and bells, slot 0's stamp and length, the MPMC meta words, bells and the
-/// first lanes' `tail`/`owner`/`state`/`head`.
-const HOT: [usize; 29] = [
+/// and bells, slot 0's stamp and length, the MPMC meta words, bells, the
+/// first lanes' `tail`/`owner`/`state`/`head`, and slot 0's stamp and length
+/// in an MPMC region of 1, 2 or 3 lanes (at `512 + 256 * lanes`).
+const HOT: [usize; 33] = [
     0, 4, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 60, 68, 128, 256, 384, 512, 520, 524, 640,
-    644, 768, 776, 780, 896, 1024, 1032,
+    644, 768, 772, 776, 780, 896, 1024, 1028, 1032, 1280, 1284,
 ];
 
 /// The target body.
@@ -93,7 +94,7 @@ fn plausible_geometry(buf: &AlignedBuf, spsc_kind: bool, input: &mut Input<'_>) 
         buf.scribble(32, lanes);
         buf.scribble(36, slots);
         buf.scribble(40, slot_size);
-        buf.scribble(44, (8 + slot_size).div_ceil(8) * 8);
+        buf.scribble(44, (8 + slot_size).div_ceil(64) * 64);
         buf.scribble(48, total as u32);
         buf.scribble(52, 0);
         // Consumers open with free records; every lane closed, unowned and

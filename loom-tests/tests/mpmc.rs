@@ -15,7 +15,13 @@
 //! - the region form's lanes with two producers and one consumer, and two
 //!   consumers racing for one lane's messages (claim by CAS after the copy):
 //!   exactly once, FIFO per lane; and two threads that each send on their
-//!   own lane and then receive never get `Empty` (linearizable across lanes).
+//!   own lane and then receive never get `Empty` (linearizable across lanes);
+//! - the lanes' publication stamp: two consumers race for the messages of a
+//!   one-slot lane, which they may take by the slot's stamp before the
+//!   producer's `tail` store (or find by `tail` alone), while the producer
+//!   reuses the slot for the next message: each message is taken once,
+//!   whole and in order, a stamp from the other lap never matches, and a
+//!   `tail` behind `head` reads as empty, never `Corrupt`.
 //!
 //! `--cfg kipc_loom_weaken="mpmc"` weakens the typed ring's `SYNC: publish
 //! slot` Release store to Relaxed, which the typed models must catch;
@@ -23,7 +29,10 @@
 //! empty checks (a slot that is behind reads as full or empty at once, the
 //! behaviour before issue 18), which the linearizability models must catch;
 //! `--cfg kipc_loom_weaken="mpmc_lanes"` turns off the lanes' second read of
-//! the tails before `Empty`, which the cross-lane model must catch.
+//! the tails before `Empty`, which the cross-lane model must catch, and
+//! weakens the lanes' stamp store to Relaxed, which the stamp model must
+//! catch (a consumer that takes a message by its stamp then reads a stale
+//! length).
 #![cfg(kipc_loom)]
 
 use kipc_core::mpmc::{region_size, NoWait, Region, Ring};
@@ -288,6 +297,7 @@ fn message(p: u8, i: u8) -> Vec<u8> {
 
 /// Decodes `message(p, i)` back into `item(p, i)`, checking its length.
 fn decode(msg: &[u8]) -> u32 {
+    assert!(!msg.is_empty(), "an empty message was received");
     let (p, i) = (msg[0] >> 4, msg[0] & 0xf);
     assert_eq!(msg.len(), usize::from(i) + 1, "length of {msg:?}");
     item(u32::from(p), u32::from(i))
@@ -418,5 +428,59 @@ fn region_receive_right_after_own_send_is_never_empty_across_lanes() {
         let (mine, _tx0, _rx1) = run(tx0, rx1, 0);
         let (theirs, _tx1, _rx0) = other.join().unwrap();
         assert_exactly_once_fifo(&[mine, theirs], &[item(0, 0), item(1, 0)]);
+    });
+}
+
+#[test]
+fn region_two_consumers_racing_for_stamped_messages_in_a_one_slot_lane_take_each_once() {
+    // One lane of one slot: the producer sends message 0, then message 1
+    // into the same slot once a consumer has taken message 0 (a second try
+    // may find the lane full). Each consumer tries one receive. A consumer
+    // can find message 0 by its stamp before the producer has stored
+    // `tail` (then `tail` is one behind `head`, which must read as empty),
+    // can lose the claim after copying, or can hold a stale `head` while the
+    // slot carries the other lap's stamp. Whatever the interleaving, every
+    // message sent is received exactly once, with its own length, in order.
+    loom::model(|| {
+        let s = Shared::new(1, 1, 4);
+        let mut tx = s.region.producer(1).unwrap();
+        let producer = thread::spawn(move || {
+            let mut sent = Vec::new();
+            for i in 0..2 {
+                match tx.try_send(&message(0, i)) {
+                    Ok(()) => sent.push(item(0, u32::from(i))),
+                    Err(Error::Full) => break,
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+            (sent, tx)
+        });
+        let consume = |s: &Shared, id: u32, tries: usize| {
+            let mut rx = s.region.consumer(id).unwrap();
+            let mut buf = [0u8; 4];
+            let mut mine = Vec::new();
+            for _ in 0..tries {
+                match rx.try_recv(&mut buf) {
+                    Ok((n, _)) => mine.push(decode(&buf[..n])),
+                    Err(Error::Empty) => {}
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            mine
+        };
+        let other = {
+            let s = s.clone();
+            thread::spawn(move || consume(&s, 200, 1))
+        };
+        let mut got = consume(&s, 100, 1);
+        let theirs = other.join().unwrap();
+        let (sent, tx) = producer.join().unwrap();
+        got.extend(theirs);
+        got.sort();
+        got.extend(consume(&s, 300, 2));
+        // Everything sent was taken exactly once (no copy from the other
+        // lap, no message twice, none lost), each with its own length.
+        assert_eq!(got, sent, "received {got:?}, sent {sent:?}");
+        drop(tx);
     });
 }

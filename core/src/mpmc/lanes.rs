@@ -26,9 +26,9 @@ const RETRY_LIMIT: u32 = 1 << 20;
 
 /// Whether a receive that found every lane empty re-reads the tails to make
 /// sure they were empty at one instant ([`RegionConsumer::try_recv`]).
-/// `--cfg kipc_loom_weaken="mpmc_lanes"` turns that off, which must make the
-/// push-then-receive model in `loom-tests/tests/mpmc.rs` fail (never used in
-/// a real build).
+/// `--cfg kipc_loom_weaken="mpmc_lanes"` turns that off (and weakens the
+/// stamp store, [`STAMP_ORDER`]), which must make the push-then-receive
+/// model in `loom-tests/tests/mpmc.rs` fail (never used in a real build).
 const ALL_LANES_AT_ONCE: bool = !cfg!(kipc_loom_weaken = "mpmc_lanes");
 
 /// Lane `state`: a producer owns the lane (or is claiming it).
@@ -119,19 +119,61 @@ struct Lane {
     cons: CachePadded<LaneConsumerSide>,
 }
 
+/// The words at the start of every slot; the payload follows them.
 #[repr(C)]
 struct SlotHeader {
+    /// [`stamp_of`]`(p)` once position `p` is published in this slot; 0 in
+    /// a fresh region.
+    stamp: AtomicU32,
     /// Payload length in bytes, `0..=slot_size` when honest.
     len: AtomicU32,
-    reserved: AtomicU32,
 }
 
-const SLOT_ALIGN: usize = if align_of::<SlotHeader>() > 8 {
+/// Alignment (and stride granule) of every slot: a cache line, so a message
+/// of up to 56 bytes shares one line with its stamp and length.
+const SLOT_ALIGN: usize = if align_of::<SlotHeader>() > 64 {
     align_of::<SlotHeader>()
 } else {
-    8
+    64
 };
-const PAYLOAD_OFFSET: usize = (size_of::<SlotHeader>() + SLOT_ALIGN - 1) & !(SLOT_ALIGN - 1);
+
+/// Where a slot's payload starts: right after the stamp and length (8 in
+/// normal builds).
+const PAYLOAD_OFFSET: usize = size_of::<SlotHeader>();
+
+/// The stamp that says position `pos` is published: `pos + 1`, truncated
+/// to 32 bits. A slot is reused every `S <= 2^31` positions, so the stamp it
+/// holds from an earlier (or later) lap never equals this one.
+#[inline(always)]
+const fn stamp_of(pos: u64) -> u32 {
+    pos.wrapping_add(1) as u32
+}
+
+/// How many messages a lane holds, from a `head` and a `tail` read in that
+/// order, or `None` if the pair is out of range. `tail` up to `S` behind
+/// `head` counts as 0: consumers took messages by their stamps before the
+/// producer stored the `tail` that covers them (or the producer died in
+/// between).
+#[inline(always)]
+fn queued(head: u64, tail: u64, slots: u64) -> Option<u64> {
+    let used = tail.wrapping_sub(head);
+    if used <= slots {
+        Some(used)
+    } else if head.wrapping_sub(tail) <= slots {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// The ordering of the stamp store that publishes a slot: Release, or
+/// Relaxed under `--cfg kipc_loom_weaken="mpmc_lanes"`, which the stamp
+/// model in `loom-tests/tests/mpmc.rs` must catch (never in a real build).
+const STAMP_ORDER: Ordering = if cfg!(kipc_loom_weaken = "mpmc_lanes") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
 
 /// Geometry validated and copied out of the header; the only bounds ever used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,14 +314,26 @@ pub enum LaneState {
 ///   cache line), else `InUse`; if the cached `head` says full,
 ///   re-read `head` (Acquire; SYNC: release slot) and check `tail - head <=
 ///   S`; write the length word (Release; SYNC: slot reuse) and the payload
-///   (raw copy) into slot `tail & (S-1)`; store
-///   `tail + 1` (Release; SYNC: publish slot).
+///   (raw copy) into slot `tail & (S-1)`; store the slot's `stamp = tail +
+///   1` (truncated to 32 bits; Release; SYNC: publish slot), then `tail + 1`
+///   (Release; SYNC: publish slot), in that order. A batch
+///   ([`send_many`](RegionProducer::send_many)) stamps each slot and then
+///   stores `tail` once.
 /// - **Receive** ([`RegionConsumer::try_recv`]): scan lanes round-robin from
-///   a per-consumer cursor. On a lane: load `head` = `h`, load `tail`
-///   (Acquire; SYNC: publish slot); `tail == h`: empty, next lane;
-///   `tail - h > S`: re-read `head`, and if it did not move the lane is
-///   `Corrupt`; otherwise read the length, copy the payload into the caller's
-///   buffer, then CAS `head: h -> h + 1` (AcqRel; SYNC: release slot). A failed
+///   a per-consumer cursor. On a lane: load `head` = `h`, then the stamp of
+///   slot `h & (S-1)` (Acquire; SYNC: publish slot). If it is `h + 1`,
+///   position `h` is published and `tail` is not read (the producer's line
+///   stays with the producer). Otherwise load `tail` (Acquire; SYNC: publish
+///   slot): `tail` equal to `h`, or up to `S` behind it (consumers took
+///   messages by their stamps before the producer stored `tail`): empty, next
+///   lane; any other `tail - h > S`: re-read `head`, and if it did not move
+///   the lane is `Corrupt`. Then read the length, copy the payload into the
+///   caller's buffer, then CAS `head: h -> h + 1` (AcqRel; SYNC: release
+///   slot). The CAS alone decides who takes a message, by stamp or by
+///   `tail` alike: a stale `h` (others took it) may match a stamp and be
+///   copied, but its CAS fails, and the producer rewrites slot `h` only
+///   after `head` passed `h`, so a successful CAS means the copy was of
+///   position `h`'s message and nobody else took it. A failed
 ///   CAS means another consumer took the message: discard the copy and retry
 ///   with the new head. Only after a successful CAS is the copy trusted; a
 ///   length over `slot_size` is `Corrupt` only then (the bad message is
@@ -289,7 +343,13 @@ pub enum LaneState {
 ///   message left in place. A scan that found every lane empty re-reads
 ///   every `tail` (Acquire) when there are several lanes, and reports
 ///   `Empty` only if their sum is unchanged (otherwise it scans again), so
-///   `Empty` means all lanes were empty at one instant during the call.
+///   `Empty` means all lanes were empty at one instant during the call (a
+///   message stamped but not yet covered by `tail` is a send still in
+///   progress, which may or may not be seen).
+/// - **Claim a lane after a death**: the new owner's first step after the
+///   new generation moves `tail` past every slot already stamped for this
+///   lap (a predecessor that died between a stamp and its `tail` store),
+///   so it never overwrites a published message.
 /// - **Close** (dropping a [`RegionProducer`]): if `owner == id`, CAS
 ///   `state` from the handle's word (or that generation marked dead) to the
 ///   same generation CLOSED, then CAS `owner: id -> 0` (SYNC: lane close).
@@ -327,7 +387,7 @@ pub enum LaneState {
 /// | 32                      | `lanes: u32`            | creator               | `L`, 1..=64                              |
 /// | 36                      | `slots_per_lane: u32`   | creator               | `S`, a power of two                      |
 /// | 40                      | `slot_size: u32`        | creator               | largest payload in bytes                 |
-/// | 44                      | `stride: u32`           | creator               | bytes per slot, `round_up(8 + slot_size, 8)` |
+/// | 44                      | `stride: u32`           | creator               | bytes per slot, `round_up(8 + slot_size, 64)` |
 /// | 48                      | `total_len: u64`        | creator               | bytes the layout spans                   |
 /// | 56                      | `producer_seen: u32`    | producers             | 1 once any producer claimed a lane       |
 /// | 60                      | `consumer_seen: u32`    | consumers             | 1 once any consumer attached             |
@@ -342,15 +402,41 @@ pub enum LaneState {
 /// | 512 + 256 i + 16        | lane i `epoch: u32`     | claimer (RMW after owner CAS) | count of claims, wrapping (informational) |
 /// | 512 + 256 i + 20        | lane i reserved `u32`   | -                     | 0                                        |
 /// | 512 + 256 i + 128       | lane i `head: u64`      | consumers (CAS)       | next position to claim                   |
-/// | 512 + 256 L + (i S + j) stride | slot j of lane i: `len: u32`, reserved `u32`, payload | lane owner | message |
+/// | 512 + 256 L + (i S + j) stride | slot j of lane i (below) | lane owner | message |
+///
+/// Every slot starts on a 64-byte line (`512 + 256 L` and the stride are
+/// multiples of 64):
+///
+/// | slot offset | field         | writer                  | meaning                                       |
+/// |-------------|---------------|-------------------------|-----------------------------------------------|
+/// | 0           | `stamp: u32`  | lane owner, Release, last | `p + 1` (truncated to 32 bits) once position `p` is published here; 0 in a fresh region |
+/// | 4           | `len: u32`    | lane owner, Release, first | the message's length, `<= slot_size`        |
+/// | 8           | payload       | lane owner              | `slot_size` bytes                             |
+///
+/// So a message of up to 56 bytes shares one cache line with its stamp and
+/// length, a 64-byte message takes the two lines of one 128-byte-aligned
+/// pair (its stride is 128), and a consumer that finds the stamp it
+/// expects has the message without touching the producer's `tail` line.
+/// The price is memory for tiny slots (a 1-byte slot takes 64 bytes). A
+/// slot is reused every `S <= 2^31` positions, so a stamp from another lap
+/// never equals the one the current lap expects; a fresh slot's 0 could
+/// only match position `2^32 - 1`, which an honest producer reaches only
+/// after writing every slot. A forged stamp is like a forged `tail`: it can
+/// make a consumer read a slot early (torn bytes, still length-checked and
+/// still claimed by the CAS on `head`), nothing more.
 ///
 /// # Crashes
 ///
 /// - Creator dies before `publish`: magic stays 0, attach says `Uninitialized`.
 /// - Producer dies while claiming (after the owner CAS): the lane reads owned,
 ///   the host sees the id's process gone and marks it dead; nothing else waits.
-/// - Producer dies while writing a slot: `tail` was not advanced, so no
-///   consumer reads the half-written slot; the next owner overwrites it.
+/// - Producer dies while writing a slot: neither its stamp nor `tail` was
+///   written, so no consumer reads the half-written slot; the next owner
+///   overwrites it.
+/// - Producer dies between a stamp and `tail`: the message is complete and
+///   consumers take it by its stamp (then see `tail` behind `head`, which
+///   reads as empty); the next owner finds the slot at `tail` stamped for
+///   this lap and moves `tail` past it before sending.
 /// - Producer dies after storing `tail`: the message is complete and receivable.
 /// - Producer dies while closing: `state = CLOSED` with its owner still set
 ///   reads as live until the host marks it dead; messages stay receivable.
@@ -578,8 +664,8 @@ impl Region {
             unsafe { ptr::write(region.lane_ptr(lane), record) };
             for index in 0..slots_per_lane {
                 let slot = SlotHeader {
+                    stamp: AtomicU32::new(0),
                     len: AtomicU32::new(0),
-                    reserved: AtomicU32::new(0),
                 };
                 // SAFETY: `lane < lanes` and `index < slots_per_lane`, so the
                 // slot lies inside the layout, at a multiple of SLOT_ALIGN.
@@ -755,7 +841,7 @@ impl Region {
                 let lane = self.lane(i);
                 let head = lane.cons.head.load(Ordering::Relaxed);
                 let tail = lane.prod.tail.load(Ordering::Relaxed);
-                tail.wrapping_sub(head).min(slots) as usize
+                queued(head, tail, slots).unwrap_or(slots) as usize
             })
             .fold(0usize, usize::saturating_add)
     }
@@ -892,7 +978,7 @@ impl Region {
             }
         };
         self.meta().producer_seen.store(1, Ordering::Relaxed);
-        let tail = record.tail.load(Ordering::Relaxed);
+        let tail = self.finish_publication(lane);
         let mut producer = RegionProducer {
             region: self.clone(),
             lane,
@@ -904,6 +990,33 @@ impl Region {
         // On error `producer` is dropped, which closes the lane again.
         producer.refresh_head()?;
         Ok(producer)
+    }
+
+    /// The lane's `tail` for a new owner: a predecessor that died between
+    /// its stamps and its `tail` store published those positions already
+    /// (consumers may have taken them), so move `tail` past every position
+    /// stamped for this lap rather than overwrite those messages. At most
+    /// `S` steps; a stamp from an earlier lap never matches (`stamp_of`).
+    fn finish_publication(&self, lane: u32) -> u64 {
+        let record = &self.lane(lane).prod;
+        let slots = u64::from(self.geo.slots);
+        let start = record.tail.load(Ordering::Relaxed);
+        let mut tail = start;
+        while tail.wrapping_sub(start) < slots
+            // SYNC: publish slot.
+            && self
+                .slot_header(lane, (tail & (slots - 1)) as u32)
+                .stamp
+                .load(Ordering::Acquire)
+                == stamp_of(tail)
+        {
+            tail = tail.wrapping_add(1);
+        }
+        if tail != start {
+            // SYNC: publish slot.
+            record.tail.store(tail, Ordering::Release);
+        }
+        tail
     }
 
     /// Attaches consumer `id` (the host passes its pid), recording it in the
@@ -1206,26 +1319,38 @@ impl Region {
         let max = self.geo.slot_size as usize;
         let mut head = record.cons.head.load(Ordering::Acquire);
         for _ in 0..RETRY_LIMIT {
-            // SYNC: publish slot. Pairs with the producer's Release store of `tail`.
-            let tail = record.prod.tail.load(Ordering::Acquire);
-            let avail = tail.wrapping_sub(head);
-            if avail == 0 {
-                *tails = tails.wrapping_add(tail);
-                return Err(Error::Empty);
-            }
-            if avail > slots {
-                // `head` was read before `tail` and may be stale; only a head
-                // that did not move proves the pair inconsistent.
-                let now = record.cons.head.load(Ordering::Acquire);
-                if now == head {
-                    return Err(Error::Corrupt {
-                        what: "lane tail is not within one lap of head",
-                    });
-                }
-                head = now;
-                continue;
-            }
             let index = (head & (slots - 1)) as u32;
+            // SYNC: publish slot. Pairs with the producer's Release store of
+            // the stamp: a match means position `head` is published and its
+            // length and payload are visible, without reading `tail` (whose
+            // line the producer writes on every send). A stamp from another
+            // lap never matches (see `stamp_of`).
+            let stamped =
+                self.slot_header(lane, index).stamp.load(Ordering::Acquire) == stamp_of(head);
+            if !stamped {
+                // SYNC: publish slot. Pairs with the producer's Release store of `tail`.
+                let tail = record.prod.tail.load(Ordering::Acquire);
+                match queued(head, tail, slots) {
+                    Some(0) => {
+                        *tails = tails.wrapping_add(tail);
+                        return Err(Error::Empty);
+                    }
+                    Some(_) => {}
+                    None => {
+                        // `head` was read before `tail` and may be stale;
+                        // only a head that did not move proves the pair
+                        // inconsistent.
+                        let now = record.cons.head.load(Ordering::Acquire);
+                        if now == head {
+                            return Err(Error::Corrupt {
+                                what: "lane tail is not within one lap of head",
+                            });
+                        }
+                        head = now;
+                        continue;
+                    }
+                }
+            }
             // SYNC: slot reuse. Pairs with the Release store in `write_slot`.
             let len = self.slot_header(lane, index).len.load(Ordering::Acquire) as usize;
             if len > max {
@@ -1406,22 +1531,53 @@ impl RegionProducer {
         Ok(())
     }
 
-    /// Writes `msg` (already length-checked) into the slot of position `pos`.
+    /// The slot index of position `pos` in our lane.
+    #[inline(always)]
+    fn index(&self, pos: u64) -> u32 {
+        (pos & (u64::from(self.region.geo.slots) - 1)) as u32
+    }
+
+    /// Writes `msg` (already length-checked) into the slot of position `pos`
+    /// and stamps it.
     fn write_slot(&self, pos: u64, msg: &[u8]) {
-        let index = (pos & (u64::from(self.region.geo.slots) - 1)) as u32;
+        let index = self.index(pos);
         // `msg.len() <= slot_size`, a u32.
+        self.write_len(index, msg.len() as u32);
+        // SAFETY: the payload of an in-range slot spans `slot_size >=
+        // msg.len()` bytes inside the checked layout.
+        unsafe { region::copy_to_shared(msg, self.region.payload(self.lane, index)) };
+        self.stamp(pos);
+    }
+
+    /// Stores the length word of slot `index`, the first write to a slot we
+    /// may reuse.
+    #[inline(always)]
+    fn write_len(&self, index: u32, len: u32) {
         // SYNC: slot reuse. Release orders our last `head` load (the one that
         // let us reuse this slot) before the length; pairs with the consumer's
         // Acquire load of `len` in `recv_lane`.
         self.region
             .slot_header(self.lane, index)
             .len
-            .store(msg.len() as u32, Ordering::Release);
-        // SAFETY: the payload of an in-range slot spans `slot_size >=
-        // msg.len()` bytes inside the checked layout.
-        unsafe { region::copy_to_shared(msg, self.region.payload(self.lane, index)) };
+            .store(len, Ordering::Release);
     }
 
+    /// Publishes position `pos` by its slot's stamp, once its length and
+    /// payload are written: consumers may take it from here on, before
+    /// [`publish`](Self::publish) moves `tail`.
+    #[inline(always)]
+    fn stamp(&self, pos: u64) {
+        // SYNC: publish slot. Release: the length and payload are visible to
+        // a consumer that loads this stamp with Acquire. It shares the
+        // payload's line, so a polling consumer finds the message in the
+        // line it reads.
+        self.region
+            .slot_header(self.lane, self.index(pos))
+            .stamp
+            .store(stamp_of(pos), STAMP_ORDER);
+    }
+
+    /// Moves `tail` past `count` stamped positions.
     fn publish(&mut self, count: u64) {
         self.tail = self.tail.wrapping_add(count);
         // SYNC: publish slot. Pairs with the consumer's Acquire load of `tail`.
@@ -1501,17 +1657,15 @@ impl RegionProducer {
         if self.free_slots(1)? == 0 {
             return Err(Error::Full);
         }
-        let index = (self.tail & (u64::from(self.region.geo.slots) - 1)) as u32;
-        // SYNC: slot reuse (as in `write_slot`).
-        self.region
-            .slot_header(self.lane, index)
-            .len
-            .store(len as u32, Ordering::Release);
+        let index = self.index(self.tail);
+        // `len <= slot_size`, a u32.
+        self.write_len(index, len as u32);
         // SAFETY: the payload of an in-range slot spans `slot_size >= len`
         // bytes inside the checked layout; the slot is free (behind `head`
-        // by a lap) and only this producer writes it until `publish`.
+        // by a lap) and only this producer writes it until its stamp.
         let mut writer = unsafe { SlotWriter::new(self.region.payload(self.lane, index), len) };
         fill(&mut writer);
+        self.stamp(self.tail);
         self.publish(1);
         Ok(())
     }
@@ -1767,18 +1921,26 @@ impl RegionConsumer {
             lane = self.next_lane(lane);
             let record = self.region.lane(this);
             let head = record.cons.head.load(Ordering::Acquire);
-            // SYNC: publish slot.
-            let tail = record.prod.tail.load(Ordering::Acquire);
-            match tail.wrapping_sub(head) {
-                0 => continue,
-                n if n > slots => {
-                    return Err(Error::Corrupt {
-                        what: "lane tail is not within one lap of head",
-                    })
-                }
-                _ => {}
-            }
             let index = (head & (slots - 1)) as u32;
+            // SYNC: publish slot (as in `recv_lane`).
+            let stamp = self
+                .region
+                .slot_header(this, index)
+                .stamp
+                .load(Ordering::Acquire);
+            if stamp != stamp_of(head) {
+                // SYNC: publish slot.
+                let tail = record.prod.tail.load(Ordering::Acquire);
+                match queued(head, tail, slots) {
+                    Some(0) => continue,
+                    Some(_) => {}
+                    None => {
+                        return Err(Error::Corrupt {
+                            what: "lane tail is not within one lap of head",
+                        })
+                    }
+                }
+            }
             // SYNC: slot reuse.
             let len = self
                 .region

@@ -54,7 +54,9 @@ fn header_layout_is_pinned() {
     assert_eq!(size_of::<Header>(), 512);
     assert_eq!(size_of::<Lane>(), 256);
     assert_eq!(size_of::<SlotHeader>(), 8);
-    assert_eq!(PAYLOAD_OFFSET, 8);
+    assert_eq!(core::mem::offset_of!(SlotHeader, stamp), 0);
+    assert_eq!(core::mem::offset_of!(SlotHeader, len), 4);
+    assert_eq!((PAYLOAD_OFFSET, SLOT_ALIGN), (8, 64));
     assert_eq!(core::mem::offset_of!(Meta, lanes), 32);
     assert_eq!(core::mem::offset_of!(Meta, slots_per_lane), 36);
     assert_eq!(core::mem::offset_of!(Meta, slot_size), 40);
@@ -73,9 +75,33 @@ fn header_layout_is_pinned() {
     assert_eq!(size_of::<LaneProducerSide>(), 24);
     assert_eq!(core::mem::offset_of!(Lane, cons), 128);
     let g = geometry(3, 4, 13).unwrap();
-    assert_eq!(g.stride, 24);
+    assert_eq!(g.stride, 64);
     assert_eq!(g.slots_off, 512 + 3 * 256);
-    assert_eq!(g.total, 512 + 3 * 256 + 12 * 24);
+    assert_eq!(g.total, 512 + 3 * 256 + 12 * 64);
+}
+
+#[test]
+fn small_messages_share_a_line_with_their_stamp_and_64_bytes_take_two() {
+    for (slot_size, stride) in [
+        (1, 64),
+        (56, 64),
+        (57, 128),
+        (64, 128),
+        (120, 128),
+        (121, 192),
+    ] {
+        assert_eq!(
+            geometry(1, 4, slot_size).unwrap().stride,
+            stride,
+            "{slot_size}"
+        );
+    }
+    // Slots of a 128-byte stride start on a 128-byte boundary (the
+    // adjacent-line pair), whatever the number of lanes.
+    for lanes in 1..=4 {
+        let g = geometry(lanes, 4, 64).unwrap();
+        assert_eq!(g.slots_off % 128, 0);
+    }
 }
 
 #[test]
@@ -433,7 +459,7 @@ fn attach_validates_everything() {
 
     // A peer rewriting geometry cannot make attach accept bigger bounds.
     let meta = region.meta();
-    meta.slot_size.store(17, Ordering::Relaxed);
+    meta.slot_size.store(57, Ordering::Relaxed); // a stride of 128, not 64
     assert!(matches!(attach(base, len), Err(Error::BadLayout { .. })));
     meta.slot_size.store(16, Ordering::Relaxed);
     meta.total_len.store(1 << 40, Ordering::Relaxed);
@@ -519,8 +545,9 @@ fn scribbled_lane_indices_and_lengths_give_corrupt_not_ub() {
     }
     assert!(saw_q);
 
-    // Tail behind head (negative distance).
-    lane.prod.tail.store(u64::MAX - 3, Ordering::Relaxed);
+    // Tail behind head by more than a lap (up to a lap behind is a message
+    // taken by its stamp before `tail` moved, and reads as empty).
+    lane.prod.tail.store(u64::MAX - 4, Ordering::Relaxed);
     let r = (0..2)
         .map(|_| recv_vec(&mut c))
         .find(|r| r.is_err() && *r != Err(Error::Empty));
@@ -535,9 +562,10 @@ fn scribbled_lane_indices_and_lengths_give_corrupt_not_ub() {
     }
     assert!(matches!(p.try_send(b"ok"), Err(Error::Corrupt { .. })));
 
-    // A length larger than the slot is consumed and reported once.
-    lane.cons.head.store(0, Ordering::Relaxed);
-    lane.prod.tail.store(0, Ordering::Relaxed);
+    // A length larger than the slot is consumed and reported once. (Indices
+    // reset to the next lap, so the stamps `p` left are from an earlier one.)
+    lane.cons.head.store(4, Ordering::Relaxed);
+    lane.prod.tail.store(4, Ordering::Relaxed);
     let mut p2 = {
         drop(p);
         region.producer(5).unwrap()
@@ -631,4 +659,110 @@ fn a_death_verdict_on_an_old_lane_claim_never_marks_a_newer_one() {
     assert!(!region.mark_lane_dead_from(0, 7, seen));
     assert_eq!(region.lane_state(0), Ok(LaneState::Live));
     assert_eq!(fresh.try_send(b"still mine"), Ok(()));
+}
+
+#[test]
+fn consumer_takes_a_stamped_message_before_tail_moves() {
+    let (_mem, region) = region_with(1, 4, 8);
+    let mut p = region.producer(1).unwrap();
+    let mut c = region.consumer(2).unwrap();
+    p.try_send(b"one").unwrap();
+    // As if the producer had stamped the slot and not yet stored `tail`.
+    let lane = region.lane(0);
+    lane.prod.tail.store(0, Ordering::Relaxed);
+    assert_eq!(c.peek_len(), Ok(3));
+    assert_eq!(recv_vec(&mut c), Ok((b"one".to_vec(), 0)));
+    // `tail` one behind `head` is empty, not corrupt, for every reader.
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    assert_eq!(c.peek_len(), Err(Error::Empty));
+    assert_eq!(region.len(), 0);
+    // The producer dies there: the consumer sees the lane drained and dead.
+    core::mem::forget(p);
+    region.mark_lane_dead(0).unwrap();
+    assert_eq!(recv_vec(&mut c), Err(Error::PeerDead));
+    // Its successor finishes the publication instead of overwriting it.
+    let mut p = region.reclaim_lane(0, 1, 3).unwrap();
+    assert_eq!(lane.prod.tail.load(Ordering::Relaxed), 1);
+    p.try_send(b"two").unwrap();
+    assert_eq!(recv_vec(&mut c), Ok((b"two".to_vec(), 0)));
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+}
+
+#[test]
+fn a_batch_taken_by_its_stamps_before_tail_moves_is_not_sent_again() {
+    let (_mem, region) = region_with(1, 4, 8);
+    let mut p = region.producer(1).unwrap();
+    let mut c = region.consumer(2).unwrap();
+    p.try_send(b"a").unwrap();
+    recv_vec(&mut c).unwrap();
+    assert_eq!(p.send_many(&[b"b", b"c", b"d"]), Ok(3));
+    // The producer died after stamping the batch, before its `tail` store.
+    let lane = region.lane(0);
+    lane.prod.tail.store(1, Ordering::Relaxed);
+    core::mem::forget(p);
+    region.mark_lane_dead(0).unwrap();
+    // Two of the three are taken by their stamps; `tail` is two behind.
+    assert_eq!(recv_vec(&mut c).unwrap().0, b"b".to_vec());
+    assert_eq!(recv_vec(&mut c).unwrap().0, b"c".to_vec());
+    assert_eq!(region.len(), 0);
+    // The successor moves `tail` past all three stamped positions: the
+    // third is still delivered once, and nothing is overwritten.
+    let mut p = region.reclaim_lane(0, 1, 3).unwrap();
+    assert_eq!(lane.prod.tail.load(Ordering::Relaxed), 4);
+    assert_eq!(region.len(), 1);
+    p.try_send(b"e").unwrap();
+    for want in [b"d", b"e"] {
+        assert_eq!(recv_vec(&mut c).unwrap().0, want.to_vec());
+    }
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+}
+
+#[test]
+fn a_stamp_from_another_lap_is_not_a_message() {
+    let (_mem, region) = region_with(1, 2, 8);
+    let mut p = region.producer(1).unwrap();
+    let mut c = region.consumer(2).unwrap();
+    for lap in 0u8..5 {
+        p.try_send(&[lap]).unwrap();
+        p.try_send(&[lap, lap]).unwrap();
+        assert_eq!(recv_vec(&mut c).unwrap().0, [lap].to_vec());
+        assert_eq!(recv_vec(&mut c).unwrap().0, [lap, lap].to_vec());
+        assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    }
+    // `head` is 10; slot 0 holds the stamp of position 8. Neither it nor
+    // the stamp of position 12 (a lap ahead) publishes position 10.
+    let stamp = &region.slot_header(0, 0).stamp;
+    assert_eq!(stamp.load(Ordering::Relaxed), stamp_of(8));
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    stamp.store(stamp_of(12), Ordering::Relaxed);
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    assert_eq!(c.peek_len(), Err(Error::Empty));
+    // Only position 10's own stamp does (over position 8's 1-byte message).
+    stamp.store(stamp_of(10), Ordering::Relaxed);
+    assert_eq!(c.peek_len(), Ok(1));
+}
+
+#[test]
+fn a_forged_stamp_reads_early_but_stays_length_checked() {
+    let (_mem, region) = region_with(1, 2, 8);
+    let mut c = region.consumer(2).unwrap();
+    let slot = region.slot_header(0, 0);
+    // "Position 0 is published", with a length past the slot.
+    slot.stamp.store(stamp_of(0), Ordering::Relaxed);
+    slot.len.store(1000, Ordering::Relaxed);
+    assert!(matches!(c.peek_len(), Err(Error::Corrupt { .. })));
+    assert!(matches!(recv_vec(&mut c), Err(Error::Corrupt { .. })));
+    // The bad message was consumed; `tail` (0) is one behind: empty.
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    let slot = region.slot_header(0, 1);
+    slot.stamp.store(stamp_of(1), Ordering::Relaxed);
+    slot.len.store(8, Ordering::Relaxed);
+    assert_eq!(recv_vec(&mut c).unwrap().0.len(), 8);
+    // Two behind is still within a lap (a batch taken by its stamps) ...
+    assert_eq!(recv_vec(&mut c), Err(Error::Empty));
+    // A producer attaching now takes the forged stamps for a dead
+    // predecessor's publications and continues after them.
+    let mut p = region.producer(1).unwrap();
+    p.try_send(b"x").unwrap();
+    assert_eq!(recv_vec(&mut c).unwrap().0, b"x".to_vec());
 }
