@@ -19,7 +19,11 @@
 //!    `before14*` is a copy of the typed SPSC ring as it was before issue 14
 //!    (`rings/spsc_before.rs`; the A/B baseline for changes to it, and while
 //!    the ring is unchanged a same-code control), `kipc_slowpop4` a
-//!    diagnostic (see [`slowpop_spsc`]). Single-item figures of the SPSC rings move by up to
+//!    diagnostic (see [`slowpop_spsc`]). In the MPMC group `before18*` is the
+//!    typed MPMC ring before issue 18 (`rings/mpmc_before.rs`, not
+//!    linearizable) and `main18*` the linearizable ring as issue 18 first
+//!    merged it (`rings/mpmc_linear_before.rs`), the controls for changes to
+//!    `kipc_core::mpmc::Ring`. Single-item figures of the SPSC rings move by up to
 //!    2x between builds of identical ring code (code placement of the hot
 //!    loops): compare figures from one binary only.
 //!
@@ -59,6 +63,8 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 #[path = "rings/mpmc_before.rs"]
 mod mpmc_before;
+#[path = "rings/mpmc_linear_before.rs"]
+mod mpmc_linear_before;
 #[path = "rings/spsc_before.rs"]
 mod spsc_before;
 
@@ -583,6 +589,41 @@ fn before_mpmc_batch_1x1(n: u64) -> Duration {
     )
 }
 
+/// The linearizable typed MPMC ring as it was on main after issue 18
+/// (`rings/mpmc_linear_before.rs`: PATIENCE spins, then the empty check
+/// reads `tail`), one item at a time: the control for changes to it.
+fn main18_mpmc_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop()),
+    )
+}
+
+/// As [`main18_mpmc_1x1`], in batches.
+fn main18_mpmc_batch_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
+        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
+    )
+}
+
+/// As [`main18_mpmc_1x1`], with the never-waiting calls.
+fn main18_mpmc_nowait_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push_no_wait(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop_no_wait().ok()),
+    )
+}
+
 fn crossbeam_2x2(n: u64) -> Duration {
     let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
     run_many(
@@ -680,6 +721,9 @@ const MPMC: &[Case] = &[
     ("before18_1p1c", before_mpmc_1x1),
     ("before18_batch64_1p1c", before_mpmc_batch_1x1),
     ("kipc_nowait_1p1c", kipc_mpmc_nowait_1x1),
+    ("main18_1p1c", main18_mpmc_1x1),
+    ("main18_batch64_1p1c", main18_mpmc_batch_1x1),
+    ("main18_nowait_1p1c", main18_mpmc_nowait_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -904,6 +948,10 @@ fn interleaved_pass() {
                 ("before18_1p1c", "crossbeam_ArrayQueue_1p1c"),
                 ("before18_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
                 ("kipc_nowait_1p1c", "before18_1p1c"),
+                ("kipc_1p1c", "main18_1p1c"),
+                ("kipc_batch64_1p1c", "main18_batch64_1p1c"),
+                ("kipc_nowait_1p1c", "main18_nowait_1p1c"),
+                ("main18_1p1c", "before18_1p1c"),
             ],
         );
     }
