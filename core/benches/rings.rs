@@ -42,6 +42,12 @@
 //! contenders in the interleaved passes (fewer contenders per round: the pair
 //! of a ratio is measured closer together in time).
 //!
+//! `KIPC_BENCH_SPIN_LIMIT=n` makes a waiter yield its CPU after `n` failed
+//! calls in a row instead of 1024; `0` never yields. A diagnostic: on a
+//! loaded machine the yields move the figures of rings whose failed calls
+//! take different times (a linearizable ring's `pop` may wait in the call
+//! before it reports empty, so its waiter yields less often per second).
+//!
 //! `KIPC_BENCH_MPMC_2X2=1` adds 2-producer/2-consumer MPMC cases (on a
 //! 2-core machine these measure the scheduler more than the ring).
 //!
@@ -72,8 +78,24 @@ mod spsc_before;
 const CAP: usize = 4096;
 /// Items moved per criterion iteration.
 const ITEMS: u64 = 1 << 20;
-/// Failed attempts (each with a pause) before a waiter yields its CPU.
+/// Failed attempts (each with a pause) before a waiter yields its CPU, unless
+/// `KIPC_BENCH_SPIN_LIMIT` says otherwise.
 const SPIN_LIMIT: u32 = 1 << 10;
+
+/// `KIPC_BENCH_SPIN_LIMIT` (`0`: never yield), else [`SPIN_LIMIT`].
+fn spin_limit() -> u32 {
+    static LIMIT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        match std::env::var("KIPC_BENCH_SPIN_LIMIT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            Some(0) => u32::MAX,
+            Some(n) => n,
+            None => SPIN_LIMIT,
+        }
+    })
+}
 /// Items per `push_slice`/`pop_slice` call in the batch cases.
 const BATCH: usize = 64;
 
@@ -81,6 +103,8 @@ const BATCH: usize = 64;
 
 /// Start line and abort flag shared by the threads of one measurement.
 struct Ctl {
+    /// [`spin_limit`], read once per measurement.
+    spin_limit: u32,
     ready: AtomicUsize,
     go: AtomicBool,
     abort: AtomicBool,
@@ -89,20 +113,21 @@ struct Ctl {
 impl Ctl {
     fn new() -> Self {
         Self {
+            spin_limit: spin_limit(),
             ready: AtomicUsize::new(0),
             go: AtomicBool::new(false),
             abort: AtomicBool::new(false),
         }
     }
 
-    /// Called on every failed attempt: pause; after `SPIN_LIMIT` pauses in a
+    /// Called on every failed attempt: pause; after `spin_limit` pauses in a
     /// row yield the CPU (when the machine is oversubscribed the peer may not
     /// be running at all); give up if a peer panicked.
     #[inline(always)]
     fn spin(&self, spins: &mut u32) {
         spin_loop();
         *spins += 1;
-        if *spins >= SPIN_LIMIT {
+        if *spins >= self.spin_limit {
             *spins = 0;
             thread::yield_now();
         }
