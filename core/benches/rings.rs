@@ -19,7 +19,11 @@
 //!    `before14*` is a copy of the typed SPSC ring as it was before issue 14
 //!    (`rings/spsc_before.rs`; the A/B baseline for changes to it, and while
 //!    the ring is unchanged a same-code control), `kipc_slowpop4` a
-//!    diagnostic (see [`slowpop_spsc`]). Single-item figures of the SPSC rings move by up to
+//!    diagnostic (see [`slowpop_spsc`]). In the MPMC group `before18*` is the
+//!    typed MPMC ring before issue 18 (`rings/mpmc_before.rs`, not
+//!    linearizable) and `main18*` the linearizable ring as issue 18 first
+//!    merged it (`rings/mpmc_linear_before.rs`), the controls for changes to
+//!    `kipc_core::mpmc::Ring`. Single-item figures of the SPSC rings move by up to
 //!    2x between builds of identical ring code (code placement of the hot
 //!    loops): compare figures from one binary only.
 //!
@@ -37,6 +41,12 @@
 //! (default 4 Mi). `KIPC_BENCH_CASES=kipc,rtrb` runs only the named
 //! contenders in the interleaved passes (fewer contenders per round: the pair
 //! of a ratio is measured closer together in time).
+//!
+//! `KIPC_BENCH_SPIN_LIMIT=n` makes a waiter yield its CPU after `n` failed
+//! calls in a row instead of 1024; `0` never yields. A diagnostic: on a
+//! loaded machine the yields move the figures of rings whose failed calls
+//! take different times (a linearizable ring's `pop` may wait in the call
+//! before it reports empty, so its waiter yields less often per second).
 //!
 //! `KIPC_BENCH_MPMC_2X2=1` adds 2-producer/2-consumer MPMC cases (on a
 //! 2-core machine these measure the scheduler more than the ring).
@@ -59,6 +69,8 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 #[path = "rings/mpmc_before.rs"]
 mod mpmc_before;
+#[path = "rings/mpmc_linear_before.rs"]
+mod mpmc_linear_before;
 #[path = "rings/spsc_before.rs"]
 mod spsc_before;
 
@@ -66,8 +78,24 @@ mod spsc_before;
 const CAP: usize = 4096;
 /// Items moved per criterion iteration.
 const ITEMS: u64 = 1 << 20;
-/// Failed attempts (each with a pause) before a waiter yields its CPU.
+/// Failed attempts (each with a pause) before a waiter yields its CPU, unless
+/// `KIPC_BENCH_SPIN_LIMIT` says otherwise.
 const SPIN_LIMIT: u32 = 1 << 10;
+
+/// `KIPC_BENCH_SPIN_LIMIT` (`0`: never yield), else [`SPIN_LIMIT`].
+fn spin_limit() -> u32 {
+    static LIMIT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        match std::env::var("KIPC_BENCH_SPIN_LIMIT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            Some(0) => u32::MAX,
+            Some(n) => n,
+            None => SPIN_LIMIT,
+        }
+    })
+}
 /// Items per `push_slice`/`pop_slice` call in the batch cases.
 const BATCH: usize = 64;
 
@@ -75,6 +103,8 @@ const BATCH: usize = 64;
 
 /// Start line and abort flag shared by the threads of one measurement.
 struct Ctl {
+    /// [`spin_limit`], read once per measurement.
+    spin_limit: u32,
     ready: AtomicUsize,
     go: AtomicBool,
     abort: AtomicBool,
@@ -83,20 +113,21 @@ struct Ctl {
 impl Ctl {
     fn new() -> Self {
         Self {
+            spin_limit: spin_limit(),
             ready: AtomicUsize::new(0),
             go: AtomicBool::new(false),
             abort: AtomicBool::new(false),
         }
     }
 
-    /// Called on every failed attempt: pause; after `SPIN_LIMIT` pauses in a
+    /// Called on every failed attempt: pause; after `spin_limit` pauses in a
     /// row yield the CPU (when the machine is oversubscribed the peer may not
     /// be running at all); give up if a peer panicked.
     #[inline(always)]
     fn spin(&self, spins: &mut u32) {
         spin_loop();
         *spins += 1;
-        if *spins >= SPIN_LIMIT {
+        if *spins >= self.spin_limit {
             *spins = 0;
             thread::yield_now();
         }
@@ -583,6 +614,41 @@ fn before_mpmc_batch_1x1(n: u64) -> Duration {
     )
 }
 
+/// The linearizable typed MPMC ring as it was on main after issue 18
+/// (`rings/mpmc_linear_before.rs`: PATIENCE spins, then the empty check
+/// reads `tail`), one item at a time: the control for changes to it.
+fn main18_mpmc_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop()),
+    )
+}
+
+/// As [`main18_mpmc_1x1`], in batches.
+fn main18_mpmc_batch_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
+        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
+    )
+}
+
+/// As [`main18_mpmc_1x1`], with the never-waiting calls.
+fn main18_mpmc_nowait_1x1(n: u64) -> Duration {
+    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
+    let q = &*q;
+    run_pair(
+        n,
+        move |c| produce_single(c, 0, n, |v| q.push_no_wait(v).is_ok()),
+        move |c| consume_single(c, n, || q.pop_no_wait().ok()),
+    )
+}
+
 fn crossbeam_2x2(n: u64) -> Duration {
     let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
     run_many(
@@ -680,6 +746,9 @@ const MPMC: &[Case] = &[
     ("before18_1p1c", before_mpmc_1x1),
     ("before18_batch64_1p1c", before_mpmc_batch_1x1),
     ("kipc_nowait_1p1c", kipc_mpmc_nowait_1x1),
+    ("main18_1p1c", main18_mpmc_1x1),
+    ("main18_batch64_1p1c", main18_mpmc_batch_1x1),
+    ("main18_nowait_1p1c", main18_mpmc_nowait_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -904,6 +973,10 @@ fn interleaved_pass() {
                 ("before18_1p1c", "crossbeam_ArrayQueue_1p1c"),
                 ("before18_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
                 ("kipc_nowait_1p1c", "before18_1p1c"),
+                ("kipc_1p1c", "main18_1p1c"),
+                ("kipc_batch64_1p1c", "main18_batch64_1p1c"),
+                ("kipc_nowait_1p1c", "main18_nowait_1p1c"),
+                ("main18_1p1c", "before18_1p1c"),
             ],
         );
     }
