@@ -45,6 +45,12 @@ pub struct Args {
     /// how the blocking paths behave when the peer cannot run while we spin.
     #[arg(long)]
     pub same_core: bool,
+    /// kipc rings: copy each message in from a prebuilt private buffer with
+    /// `send`, as every other mechanism does, instead of writing it in place
+    /// in the ring's slot with `send_with` (the default): the before/after
+    /// of the zero-copy send path.
+    #[arg(long)]
+    pub copy_send: bool,
     /// Internal: run as the peer process of one mechanism.
     #[arg(long, hide = true, value_name = "ROLE")]
     pub peer: Option<String>,
@@ -81,6 +87,8 @@ pub struct Config {
     pub plot: Option<PathBuf>,
     /// Both processes on one core.
     pub same_core: bool,
+    /// kipc rings send with `send` (a copy), not `send_with` (in place).
+    pub copy_send: bool,
 }
 
 impl Config {
@@ -121,6 +129,7 @@ impl Config {
             json: args.json,
             plot: args.plot.clone(),
             same_core: args.same_core,
+            copy_send: args.copy_send,
         })
     }
 }
@@ -252,7 +261,7 @@ mod tests {
             c.mechs.contains(&Mech::Iceoryx2),
             cfg!(feature = "iceoryx2")
         );
-        assert!(!c.json && c.plot.is_none() && !c.same_core);
+        assert!(!c.json && c.plot.is_none() && !c.same_core && !c.copy_send);
     }
 
     #[test]
@@ -277,6 +286,7 @@ mod tests {
         assert_eq!(c.duration, Duration::from_millis(500));
         assert_eq!(c.plot, Some(PathBuf::from("/tmp/x.svg")));
         assert!(parse(&["--same-core"]).unwrap().same_core);
+        assert!(parse(&["--copy-send"]).unwrap().copy_send);
         assert!(parse(&["--iters", "0"]).is_err());
         assert!(parse(&["--duration", "-1"]).is_err());
         assert!(parse(&["--mech", "nope"]).is_err());

@@ -165,6 +165,7 @@ fn run_one(
         }),
         // Once per row: the idle check is not a figure that drifts.
         idle: (mech.idle_check() && round == 0).then_some(IDLE_CHECK),
+        in_place: !cfg.copy_send,
     };
     let bar = if progress {
         let bar = ProgressBar::new(iters);
@@ -226,6 +227,8 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
         duration: Duration::ZERO,
         stream: None,
         idle: None,
+        // The peer echoes what it received with `send` either way.
+        in_place: false,
     };
     mechanisms::child(mech, ctx, &mut |ch| protocol::server(ch, &plan))
         .map_err(|e| format!("bench peer ({}): {e}", mech.name()))?;
