@@ -80,6 +80,9 @@ pub fn run(args: Args) -> CmdResult {
                 rows.push(run_one(mech, size, &cfg, placement, progress, round));
             }
         }
+        for &(mech, size) in &cfg.large {
+            rows.push(run_one(mech, size, &cfg, placement, progress, round));
+        }
         rounds.push(rows);
     }
     let rows = if cfg.rounds > 1 {
@@ -212,6 +215,8 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
     let mech = Mech::from_name(name).ok_or_else(|| format!("unknown mechanism {name:?}"))?;
     let size: usize = args
         .size
+        .as_deref()
+        .unwrap_or_default()
         .parse()
         .map_err(|_| format!("bad peer size {:?}", args.size))?;
     let ctx = ChildCtx::init(

@@ -22,6 +22,14 @@
 //! the receiver's own count (which is what makes a lossy UDP stream honest).
 //! Word-sized channels carry only the tag; the client then uses its own
 //! count and its receipt of the `ACK`.
+//!
+//! The client's messages are all the same pattern (byte `i` is `i as u8`)
+//! under a changing tag. Where a channel can write a message in place (the
+//! kipc rings: [`Channel::send_with`]), the client writes each one straight
+//! into the slot from a constant 4 KiB block ([`fill_message`]), so no
+//! message-sized buffer is staged and copied; elsewhere, and with
+//! `--copy-send`, it changes the tag of one prebuilt message and sends that
+//! ([`Channel::send`]). The peer echoes what it received with `send`.
 
 use std::io;
 use std::time::{Duration, Instant};
