@@ -148,20 +148,45 @@ const PATTERN: [u8; 4096] = {
     p
 };
 
+/// The first 256 bytes of a message for each tag below 16: the pattern
+/// with byte 0 replaced by the tag, so a message's first run (all of a
+/// small one) is one write.
+const TAGGED: [[u8; 256]; 16] = {
+    let mut t = [[0u8; 256]; 16];
+    let mut tag = 0;
+    while tag < t.len() {
+        let mut i = 1;
+        while i < 256 {
+            t[tag][i] = i as u8;
+            i += 1;
+        }
+        t[tag][0] = tag as u8;
+        tag += 1;
+    }
+    t
+};
+
 /// Writes a whole message: `tag` at byte 0, then byte `i` = `i as u8`
-/// (the pattern of [`client`]'s messages), in runs of up to 4 KiB from a
-/// constant block, so nothing message-sized is staged anywhere.
+/// (the pattern of [`client`]'s messages), in runs of up to 4 KiB from
+/// constant blocks, so nothing message-sized is staged anywhere.
 ///
 /// # Errors
 ///
 /// What the writer reports (never, for a writer of `msg_len()` bytes).
 pub fn fill_message(w: &mut dyn MsgWriter, tag: u8) -> io::Result<()> {
     let len = w.msg_len();
-    if len == 0 {
-        return Ok(());
-    }
-    w.write_at(0, &[tag])?;
-    let mut offset = 1;
+    let mut offset = match TAGGED.get(usize::from(tag)) {
+        Some(first) => {
+            let n = len.min(first.len());
+            w.write_at(0, &first[..n])?;
+            n
+        }
+        None if len > 0 => {
+            w.write_at(0, &[tag])?;
+            1
+        }
+        None => 0,
+    };
     while offset < len {
         let start = offset % 256;
         let n = (len - offset).min(PATTERN.len() - start);
@@ -602,12 +627,14 @@ mod tests {
 
     #[test]
     fn fill_message_writes_the_tag_then_the_pattern_at_every_size() {
-        for len in [0, 1, 2, 255, 256, 4095, 4096, 4097, 65_536, 70_001] {
-            let mut m = vec![0xEEu8; len];
-            fill_message(&mut BufWriter(&mut m), PING).unwrap();
-            for (i, &b) in m.iter().enumerate() {
-                let want = if i == 0 { PING } else { i as u8 };
-                assert_eq!(b, want, "byte {i} of {len}");
+        for tag in [PING, QUIT, 15, 16, 200] {
+            for len in [0, 1, 2, 255, 256, 257, 4095, 4096, 4097, 65_536, 70_001] {
+                let mut m = vec![0xEEu8; len];
+                fill_message(&mut BufWriter(&mut m), tag).unwrap();
+                for (i, &b) in m.iter().enumerate() {
+                    let want = if i == 0 { tag } else { i as u8 };
+                    assert_eq!(b, want, "byte {i} of {len}, tag {tag}");
+                }
             }
         }
     }
