@@ -9,6 +9,19 @@ use super::mech::Mech;
 /// Largest message size the bench accepts (1 MiB).
 pub const MAX_SIZE: usize = 1 << 20;
 
+/// The large-message rows of a default run (no `--mech`, no `--size`):
+/// these mechanisms at these sizes, after the 64-byte rows of every one.
+pub const LARGE_MECHS: [Mech; 5] = [
+    Mech::SpscSpin,
+    Mech::SpscBlock,
+    Mech::Mpmc,
+    Mech::Pipe,
+    Mech::UnixStream,
+];
+
+/// Sizes of the large-message rows of a default run (1 KiB, 64 KiB).
+pub const LARGE_SIZES: [usize; 2] = [1024, 65_536];
+
 /// Arguments of `kipc bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -19,9 +32,12 @@ pub struct Args {
     /// signal, spool.
     #[arg(long, value_name = "LIST")]
     pub mech: Option<String>,
-    /// Message sizes in bytes, comma-separated (a `k` suffix means KiB).
-    #[arg(long, value_name = "BYTES[,BYTES...]", default_value = "64")]
-    pub size: String,
+    /// Message sizes in bytes, comma-separated (a `k` suffix means KiB)
+    /// [default: 64; when --mech is not given either, the run adds 1k and
+    /// 64k rows of kipc-spsc-spin, kipc-spsc-block, kipc-mpmc, pipe and
+    /// unix-stream, whose MB/s column is the large-message streaming figure].
+    #[arg(long, value_name = "BYTES[,BYTES...]")]
+    pub size: Option<String>,
     /// Most round trips to time per mechanism and size.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub iters: u64,
@@ -45,6 +61,12 @@ pub struct Args {
     /// how the blocking paths behave when the peer cannot run while we spin.
     #[arg(long)]
     pub same_core: bool,
+    /// kipc rings: copy each message in from a prebuilt private buffer with
+    /// `send`, as every other mechanism does, instead of writing it in place
+    /// in the ring's slot with `send_with` (the default): the before/after
+    /// of the zero-copy send path.
+    #[arg(long)]
+    pub copy_send: bool,
     /// Internal: run as the peer process of one mechanism.
     #[arg(long, hide = true, value_name = "ROLE")]
     pub peer: Option<String>,
@@ -69,6 +91,9 @@ pub struct Config {
     pub mechs: Vec<Mech>,
     /// Message sizes in bytes, in the order given.
     pub sizes: Vec<usize>,
+    /// Extra (mechanism, size) rows measured after those of `mechs` x
+    /// `sizes` in each round: the default run's large messages.
+    pub large: Vec<(Mech, usize)>,
     /// Most timed round trips.
     pub iters: u64,
     /// Most time spent on timed round trips (over all rounds).
@@ -81,6 +106,8 @@ pub struct Config {
     pub plot: Option<PathBuf>,
     /// Both processes on one core.
     pub same_core: bool,
+    /// kipc rings send with `send` (a copy), not `send_with` (in place).
+    pub copy_send: bool,
 }
 
 impl Config {
@@ -99,7 +126,15 @@ impl Config {
                 .filter(|m| m.available().is_ok())
                 .collect(),
         };
-        let sizes = parse_sizes(&args.size)?;
+        let sizes = parse_sizes(args.size.as_deref().unwrap_or("64"))?;
+        let large = if args.mech.is_none() && args.size.is_none() {
+            LARGE_SIZES
+                .iter()
+                .flat_map(|&size| LARGE_MECHS.iter().map(move |&m| (m, size)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if args.iters == 0 {
             return Err("--iters must be at least 1".into());
         }
@@ -115,12 +150,14 @@ impl Config {
         Ok(Config {
             mechs,
             sizes,
+            large,
             iters: args.iters,
             duration: Duration::from_secs_f64(args.duration),
             rounds: args.rounds,
             json: args.json,
             plot: args.plot.clone(),
             same_core: args.same_core,
+            copy_send: args.copy_send,
         })
     }
 }
@@ -252,7 +289,18 @@ mod tests {
             c.mechs.contains(&Mech::Iceoryx2),
             cfg!(feature = "iceoryx2")
         );
-        assert!(!c.json && c.plot.is_none() && !c.same_core);
+        assert!(!c.json && c.plot.is_none() && !c.same_core && !c.copy_send);
+        // Plus the large-message rows, 1 KiB first.
+        assert_eq!(c.large.len(), 10);
+        assert_eq!(c.large[0], (Mech::SpscSpin, 1024));
+        assert_eq!(c.large[9], (Mech::UnixStream, 65_536));
+    }
+
+    #[test]
+    fn naming_mechanisms_or_sizes_drops_the_large_rows() {
+        assert!(parse(&["--size", "64"]).unwrap().large.is_empty());
+        assert!(parse(&["--mech", "pipe"]).unwrap().large.is_empty());
+        assert!(parse(&["--json"]).unwrap().large.len() == 10);
     }
 
     #[test]
@@ -277,6 +325,7 @@ mod tests {
         assert_eq!(c.duration, Duration::from_millis(500));
         assert_eq!(c.plot, Some(PathBuf::from("/tmp/x.svg")));
         assert!(parse(&["--same-core"]).unwrap().same_core);
+        assert!(parse(&["--copy-send"]).unwrap().copy_send);
         assert!(parse(&["--iters", "0"]).is_err());
         assert!(parse(&["--duration", "-1"]).is_err());
         assert!(parse(&["--mech", "nope"]).is_err());

@@ -80,6 +80,9 @@ pub fn run(args: Args) -> CmdResult {
                 rows.push(run_one(mech, size, &cfg, placement, progress, round));
             }
         }
+        for &(mech, size) in &cfg.large {
+            rows.push(run_one(mech, size, &cfg, placement, progress, round));
+        }
         rounds.push(rows);
     }
     let rows = if cfg.rounds > 1 {
@@ -165,6 +168,7 @@ fn run_one(
         }),
         // Once per row: the idle check is not a figure that drifts.
         idle: (mech.idle_check() && round == 0).then_some(IDLE_CHECK),
+        in_place: !cfg.copy_send,
     };
     let bar = if progress {
         let bar = ProgressBar::new(iters);
@@ -211,6 +215,8 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
     let mech = Mech::from_name(name).ok_or_else(|| format!("unknown mechanism {name:?}"))?;
     let size: usize = args
         .size
+        .as_deref()
+        .unwrap_or_default()
         .parse()
         .map_err(|_| format!("bad peer size {:?}", args.size))?;
     let ctx = ChildCtx::init(
@@ -226,6 +232,8 @@ fn run_peer(role: &str, args: &Args) -> CmdResult {
         duration: Duration::ZERO,
         stream: None,
         idle: None,
+        // The peer echoes what it received with `send` either way.
+        in_place: false,
     };
     mechanisms::child(mech, ctx, &mut |ch| protocol::server(ch, &plan))
         .map_err(|e| format!("bench peer ({}): {e}", mech.name()))?;

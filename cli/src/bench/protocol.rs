@@ -22,6 +22,14 @@
 //! the receiver's own count (which is what makes a lossy UDP stream honest).
 //! Word-sized channels carry only the tag; the client then uses its own
 //! count and its receipt of the `ACK`.
+//!
+//! The client's messages are all the same pattern (byte `i` is `i as u8`)
+//! under a changing tag. Where a channel can write a message in place (the
+//! kipc rings: [`Channel::send_with`]), the client writes each one straight
+//! into the slot from a constant 4 KiB block ([`fill_message`]), so no
+//! message-sized buffer is staged and copied; elsewhere, and with
+//! `--copy-send`, it changes the tag of one prebuilt message and sends that
+//! ([`Channel::send`]). The peer echoes what it received with `send`.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -55,7 +63,166 @@ pub trait Channel {
     /// Receives one message into `buf` and returns its length. Byte-stream
     /// channels read exactly `buf.len()` bytes. A receive timeout shows as
     /// `WouldBlock`/`TimedOut`.
+    ///
+    /// Always a copy out: a receiver never holds a reference into bytes the
+    /// peer can write.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sends one `len`-byte message that `fill` writes, blocking (or
+    /// spinning) as [`send`](Self::send) does. Channels with slots in shared
+    /// memory write it in place (see [`writes_in_place`](Self::writes_in_place));
+    /// this default fills a private zeroed buffer, allocated per call, and
+    /// calls `send`, so the client uses `send` with its prebuilt message
+    /// instead where a channel does not write in place.
+    ///
+    /// # Errors
+    ///
+    /// What `fill` returns (nothing is sent then, unless the channel writes
+    /// in place: a reserved slot cannot be given back, so the message goes
+    /// out as far as it was written), or what sending reports.
+    fn send_with(&mut self, len: usize, fill: Fill<'_>) -> io::Result<()> {
+        let mut buf = vec![0u8; len];
+        fill(&mut BufWriter(&mut buf))?;
+        self.send(&buf)
+    }
+    /// Whether [`send_with`](Self::send_with) writes the message in place
+    /// (no private buffer, no second copy).
+    fn writes_in_place(&self) -> bool {
+        false
+    }
+}
+
+/// What [`Channel::send_with`] hands its `fill`: the message being written.
+pub trait MsgWriter {
+    /// Length of the message (every byte of it is to be written).
+    fn msg_len(&self) -> usize;
+    /// Copies `bytes` into the message at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the write would end past the message; nothing is
+    /// written then.
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// The closure [`Channel::send_with`] calls to write a message.
+pub type Fill<'a> = &'a mut dyn FnMut(&mut dyn MsgWriter) -> io::Result<()>;
+
+/// A [`MsgWriter`] over a private buffer (the message is the whole slice).
+#[derive(Debug)]
+pub struct BufWriter<'a>(pub &'a mut [u8]);
+
+impl MsgWriter for BufWriter<'_> {
+    fn msg_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        let len = self.0.len();
+        let dst = offset
+            .checked_add(bytes.len())
+            .and_then(|end| self.0.get_mut(offset..end))
+            .ok_or_else(|| past_end(offset, bytes.len(), len))?;
+        dst.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// The error of a write past a message's end.
+pub fn past_end(offset: usize, n: usize, len: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("write of {n} bytes at {offset} ends past the {len}-byte message"),
+    )
+}
+
+/// The bytes every message carries after its tag: byte `i` is `i as u8`. A
+/// block of whole 256-byte periods, so any run of the pattern starts in it
+/// at `offset % 256`.
+const PATTERN: [u8; 4096] = {
+    let mut p = [0u8; 4096];
+    let mut i = 0;
+    while i < p.len() {
+        p[i] = i as u8;
+        i += 1;
+    }
+    p
+};
+
+/// The first 256 bytes of a message for each tag below 16: the pattern
+/// with byte 0 replaced by the tag, so a message's first run (all of a
+/// small one) is one write.
+const TAGGED: [[u8; 256]; 16] = {
+    let mut t = [[0u8; 256]; 16];
+    let mut tag = 0;
+    while tag < t.len() {
+        let mut i = 1;
+        while i < 256 {
+            t[tag][i] = i as u8;
+            i += 1;
+        }
+        t[tag][0] = tag as u8;
+        tag += 1;
+    }
+    t
+};
+
+/// Writes a whole message: `tag` at byte 0, then byte `i` = `i as u8`
+/// (the pattern of [`client`]'s messages), in runs of up to 4 KiB from
+/// constant blocks, so nothing message-sized is staged anywhere.
+///
+/// # Errors
+///
+/// What the writer reports (never, for a writer of `msg_len()` bytes).
+pub fn fill_message(w: &mut dyn MsgWriter, tag: u8) -> io::Result<()> {
+    let len = w.msg_len();
+    let mut offset = match TAGGED.get(usize::from(tag)) {
+        Some(first) => {
+            let n = len.min(first.len());
+            w.write_at(0, &first[..n])?;
+            n
+        }
+        None if len > 0 => {
+            w.write_at(0, &[tag])?;
+            1
+        }
+        None => 0,
+    };
+    while offset < len {
+        let start = offset % 256;
+        let n = (len - offset).min(PATTERN.len() - start);
+        w.write_at(offset, &PATTERN[start..start + n])?;
+        offset += n;
+    }
+    Ok(())
+}
+
+/// How the client puts its messages on the channel: written in place with
+/// [`Channel::send_with`], or the copying path every byte-stream and
+/// datagram mechanism uses (one prebuilt message whose tag byte changes,
+/// copied in by [`Channel::send`]).
+#[derive(Debug)]
+struct Outbox {
+    /// The prebuilt message (the copying path; also what an echo must equal).
+    msg: Vec<u8>,
+    /// Write in place.
+    in_place: bool,
+}
+
+impl Outbox {
+    fn new(size: usize, in_place: bool) -> io::Result<Self> {
+        let mut msg = vec![0u8; size];
+        fill_message(&mut BufWriter(&mut msg), 0)?;
+        Ok(Outbox { msg, in_place })
+    }
+
+    fn send(&mut self, ch: &mut dyn Channel, tag: u8) -> io::Result<()> {
+        if self.in_place {
+            ch.send_with(self.msg.len(), &mut |w| fill_message(w, tag))
+        } else {
+            self.msg[0] = tag;
+            ch.send(&self.msg)
+        }
+    }
 }
 
 /// How much to run.
@@ -74,6 +241,9 @@ pub struct Plan {
     /// How long the idle check keeps the peer waiting, `None`: no check.
     /// Needs `ack_len >= ACK_FULL`.
     pub idle: Option<Duration>,
+    /// Write the client's messages in place ([`Channel::send_with`]) where
+    /// the channel can; `false`: always the copying path (`--copy-send`).
+    pub in_place: bool,
 }
 
 /// Most messages and time for the stream.
@@ -95,6 +265,9 @@ pub struct Measurement {
     /// The idle check: the waiting peer's CPU time as a percentage of its
     /// wall time (100 = one core busy), if checked.
     pub idle_cpu_pct: Option<f64>,
+    /// Whether the client wrote its messages in place (else it copied a
+    /// prebuilt one in with `send`).
+    pub in_place: bool,
 }
 
 /// This process's CPU time (user + system) in ns.
@@ -141,19 +314,29 @@ pub fn client(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Measurement> {
     let size = plan.size;
-    let mut msg: Vec<u8> = (0..size).map(|i| i as u8).collect();
+    let mut out = Outbox::new(size, plan.in_place && ch.writes_in_place())?;
     let mut buf = vec![0u8; size.max(plan.ack_len)];
     ch.recv(&mut buf[..size])?;
     if buf[0] != READY {
         return Err(bad_tag(READY, buf[0]));
     }
 
-    // Warm-up: page faults, caches, the scheduler's idea of us.
-    msg[0] = PING;
+    // Warm-up: page faults, caches, the scheduler's idea of us. Written in
+    // place, the first echo must be the prebuilt message byte for byte
+    // (`fill` wrote all of it; word-sized channels never write in place).
     let warm_until = Instant::now() + (plan.duration / 10).min(Duration::from_millis(200));
     for i in 0..plan.iters.clamp(10, 2_000) {
-        ch.send(&msg)?;
-        ch.recv(&mut buf[..size])?;
+        out.send(ch, PING)?;
+        let n = ch.recv(&mut buf[..size])?;
+        if i == 0 && out.in_place {
+            out.msg[0] = PING;
+            if buf[..n] != out.msg[..] {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "protocol error: the echo differs from the message sent",
+                ));
+            }
+        }
         if i % 16 == 15 && Instant::now() > warm_until {
             break;
         }
@@ -163,7 +346,7 @@ pub fn client(
     let end = Instant::now() + plan.duration;
     for i in 0..plan.iters {
         let t0 = Instant::now();
-        ch.send(&msg)?;
+        out.send(ch, PING)?;
         ch.recv(&mut buf[..size])?;
         let t1 = Instant::now();
         if buf[0] != PING {
@@ -183,20 +366,20 @@ pub fn client(
 
     let stream = match plan.stream {
         None => None,
-        Some(budget) => Some(stream(ch, plan, budget, &mut msg, &mut buf)?),
+        Some(budget) => Some(stream(ch, plan, budget, &mut out, &mut buf)?),
     };
     let idle_cpu_pct = match plan.idle {
         Some(wait) if plan.ack_len >= ACK_FULL => {
-            Some(idle_check(ch, plan, wait, &mut msg, &mut buf)?)
+            Some(idle_check(ch, plan, wait, &mut out, &mut buf)?)
         }
         _ => None,
     };
-    msg[0] = QUIT;
-    ch.send(&msg)?;
+    out.send(ch, QUIT)?;
     Ok(Measurement {
         rtt: summary,
         stream,
         idle_cpu_pct,
+        in_place: out.in_place,
     })
 }
 
@@ -205,14 +388,12 @@ fn idle_check(
     ch: &mut dyn Channel,
     plan: &Plan,
     wait: Duration,
-    msg: &mut [u8],
+    out: &mut Outbox,
     buf: &mut [u8],
 ) -> io::Result<f64> {
-    msg[0] = IDLE;
-    ch.send(msg)?;
+    out.send(ch, IDLE)?;
     std::thread::sleep(wait);
-    msg[0] = WAKE;
-    ch.send(msg)?;
+    out.send(ch, WAKE)?;
     let reply = &mut buf[..plan.ack_len];
     ch.recv(reply)?;
     if reply[0] != IDLE {
@@ -231,22 +412,20 @@ fn stream(
     ch: &mut dyn Channel,
     plan: &Plan,
     budget: StreamBudget,
-    msg: &mut [u8],
+    out: &mut Outbox,
     buf: &mut [u8],
 ) -> io::Result<Throughput> {
-    msg[0] = DATA;
     let deadline = Instant::now() + budget.time;
     let start_ns = mono_ns();
     let mut sent = 0u64;
     while sent < budget.max_msgs {
-        ch.send(msg)?;
+        out.send(ch, DATA)?;
         sent += 1;
         if sent % 64 == 0 && Instant::now() > deadline {
             break;
         }
     }
-    msg[0] = END;
-    ch.send(msg)?;
+    out.send(ch, END)?;
     let ack = &mut buf[..plan.ack_len];
     ch.recv(ack)?;
     let acked_ns = mono_ns();
@@ -387,6 +566,149 @@ mod tests {
         (Local { tx: a_tx, rx: a_rx }, Local { tx: b_tx, rx: b_rx })
     }
 
+    /// A channel that "writes in place" into a slot it owns (a buffer that
+    /// keeps what the last message left, as a ring slot does), counting
+    /// which send path the client took.
+    struct InPlace {
+        inner: Local,
+        slot: Vec<u8>,
+        with: u64,
+        plain: u64,
+    }
+
+    impl Channel for InPlace {
+        fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+            self.plain += 1;
+            self.inner.send(msg)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.inner.recv(buf)
+        }
+        fn send_with(&mut self, len: usize, fill: Fill<'_>) -> io::Result<()> {
+            self.with += 1;
+            self.slot.resize(len, 0xEE);
+            fill(&mut BufWriter(&mut self.slot))?;
+            self.inner.send(&self.slot)
+        }
+        fn writes_in_place(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn default_send_with_sends_exactly_len_bytes_that_fill_wrote() {
+        let (mut a, mut b) = pair();
+        a.send_with(5, &mut |w| {
+            assert_eq!(w.msg_len(), 5);
+            w.write_at(1, b"bcde")?;
+            w.write_at(0, b"a")
+        })
+        .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"abcde");
+        // Bytes fill leaves alone are zero, not stale.
+        a.send_with(3, &mut |w| w.write_at(2, b"z")).unwrap();
+        assert_eq!(b.recv(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"\0\0z");
+    }
+
+    #[test]
+    fn a_failing_fill_sends_nothing_and_writes_past_the_end_are_refused() {
+        let (mut a, b) = pair();
+        let e = a.send_with(4, &mut |w| w.write_at(2, b"xyz")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(b.rx.try_recv().is_err());
+        let mut buf = [0u8; 4];
+        assert!(BufWriter(&mut buf).write_at(usize::MAX, b"x").is_err());
+        assert!(BufWriter(&mut buf).write_at(4, b"").is_ok());
+        assert_eq!(buf, [0; 4]);
+    }
+
+    #[test]
+    fn fill_message_writes_the_tag_then_the_pattern_at_every_size() {
+        for tag in [PING, QUIT, 15, 16, 200] {
+            for len in [0, 1, 2, 255, 256, 257, 4095, 4096, 4097, 65_536, 70_001] {
+                let mut m = vec![0xEEu8; len];
+                fill_message(&mut BufWriter(&mut m), tag).unwrap();
+                for (i, &b) in m.iter().enumerate() {
+                    let want = if i == 0 { tag } else { i as u8 };
+                    assert_eq!(b, want, "byte {i} of {len}, tag {tag}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn client_writes_in_place_when_the_channel_can_and_not_with_copy_send() {
+        for (in_place, size) in [(true, 64), (true, 65_536), (false, 65_536)] {
+            let (c, mut s) = pair();
+            let mut c = InPlace {
+                inner: c,
+                slot: Vec::new(),
+                with: 0,
+                plain: 0,
+            };
+            let p = Plan {
+                size,
+                iters: 50,
+                in_place,
+                ..plan(64)
+            };
+            let t = std::thread::spawn(move || server(&mut s, &p));
+            let m = client(&mut c, &p, &mut |_| {}).unwrap();
+            t.join().unwrap().unwrap();
+            assert_eq!(m.in_place, in_place);
+            assert_eq!(m.stream.unwrap().msgs, 1000);
+            assert_eq!(m.stream.unwrap().size, size);
+            // Every client message took the one path asked for.
+            let (used, unused) = if in_place {
+                (c.with, c.plain)
+            } else {
+                (c.plain, c.with)
+            };
+            assert!(used > 1000, "{used}");
+            assert_eq!(unused, 0);
+        }
+    }
+
+    #[test]
+    fn a_channel_that_garbles_in_place_messages_is_caught() {
+        /// Writes in place but drops the last byte's write.
+        struct Garbling(InPlace);
+        impl Channel for Garbling {
+            fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+                self.0.send(msg)
+            }
+            fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.recv(buf)
+            }
+            fn send_with(&mut self, len: usize, fill: Fill<'_>) -> io::Result<()> {
+                let mut m = vec![0u8; len];
+                fill(&mut BufWriter(&mut m))?;
+                m[len - 1] ^= 1;
+                self.0.inner.send(&m)
+            }
+            fn writes_in_place(&self) -> bool {
+                true
+            }
+        }
+        let (c, mut s) = pair();
+        let mut c = Garbling(InPlace {
+            inner: c,
+            slot: Vec::new(),
+            with: 0,
+            plain: 0,
+        });
+        let p = plan(64);
+        let t = std::thread::spawn(move || server(&mut s, &p));
+        let e = client(&mut c, &p, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("echo differs"), "{e}");
+        drop(c);
+        // The server sees its peer hang up.
+        assert!(t.join().unwrap().is_err());
+    }
+
     fn plan(ack_len: usize) -> Plan {
         Plan {
             size: 64,
@@ -398,6 +720,7 @@ mod tests {
                 time: Duration::from_secs(30),
             }),
             idle: Some(Duration::from_millis(20)),
+            in_place: true,
         }
     }
 

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::harness::Placement;
 use super::mech::Mech;
 use super::protocol::Measurement;
-use super::stats::ratio;
+use super::stats::{ratio, Throughput};
 
 /// One (mechanism, size) result.
 #[derive(Debug, Clone)]
@@ -69,7 +69,9 @@ impl Row {
 /// Combines the rows of several rounds, each of which measured the same
 /// (mechanism, size) list in the same order, into one row each: a failure
 /// in any round fails the row; otherwise the row keeps every round's p50
-/// and ratio to that round's floor, and the measurement of its median round.
+/// and ratio to that round's floor, and the measurement of its median round
+/// (by p50) except for the stream, which is the round with the median
+/// throughput.
 pub fn combine(rounds: Vec<Vec<Row>>) -> Vec<Row> {
     let floors: Vec<Option<u64>> = rounds.iter().map(|r| floor_p50(r)).collect();
     let n = rounds.iter().map(Vec::len).min().unwrap_or(0);
@@ -108,6 +110,7 @@ pub fn combine(rounds: Vec<Vec<Row>>) -> Vec<Row> {
                 m.idle_cpu_pct = cells
                     .iter()
                     .find_map(|c| c.result.as_ref().ok().and_then(|m| m.idle_cpu_pct));
+                m.stream = median_stream(&cells);
                 m
             });
             Row {
@@ -118,6 +121,17 @@ pub fn combine(rounds: Vec<Vec<Row>>) -> Vec<Row> {
             }
         })
         .collect()
+}
+
+/// The stream of the round with the median throughput (for an even count,
+/// the faster of the two middle ones), if the row streams.
+fn median_stream(cells: &[&Row]) -> Option<Throughput> {
+    let mut streams: Vec<Throughput> = cells
+        .iter()
+        .filter_map(|c| c.result.as_ref().ok().and_then(|m| m.stream))
+        .collect();
+    streams.sort_by(|a, b| a.bytes_per_s().total_cmp(&b.bytes_per_s()));
+    streams.get(streams.len() / 2).copied()
 }
 
 /// What the table's header says about this machine.
@@ -316,6 +330,22 @@ pub fn notes(rows: &[Row], placement: Placement) -> Vec<String> {
                 .to_string(),
         );
     }
+    let ring_rows: Vec<bool> = rows
+        .iter()
+        .filter(|r| matches!(r.mech, Mech::SpscSpin | Mech::SpscBlock | Mech::Mpmc))
+        .filter_map(|r| r.result.as_ref().ok().map(|m| m.in_place))
+        .collect();
+    if ring_rows.contains(&true) {
+        out.push(
+            "kipc rings: the bench writes each message in place in the ring's slot (Sender::send_with), \
+             receives by copying out; --copy-send copies a prebuilt message in with send instead."
+                .to_string(),
+        );
+    } else if !ring_rows.is_empty() {
+        out.push(
+            "kipc rings (--copy-send): each message is a prebuilt private buffer copied in with send.".to_string(),
+        );
+    }
     if ran(Mech::Iceoryx2) {
         out.push(
             "iceoryx2: measured at its best, as its own benchmarks do: each sample is loaned ahead (after the \
@@ -344,7 +374,9 @@ pub fn notes(rows: &[Row], placement: Placement) -> Vec<String> {
 /// `bytes_per_s`, `ratio_to_floor` (null when not measured or no floor),
 /// plus `samples`, `rtt_p90_ns`, `rtt_max_ns`, `cpu_bench`, `cpu_peer`,
 /// `same_core`, `idle_cpu_pct` (the idle check: a waiting receiver's CPU use
-/// in % of one core; null when not checked), and `error` for a failed row.
+/// in % of one core; null when not checked), `send` (`"in-place"` when the
+/// client wrote its messages in the channel's slots, `"copy"` otherwise),
+/// and `error` for a failed row.
 pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
     let (cpu_bench, cpu_peer) = match placement {
         Placement::Pinned { parent, peer } => (json!(parent), json!(peer)),
@@ -379,6 +411,7 @@ pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
                 "cpu_peer": cpu_peer,
                 "same_core": placement.shared_core(),
                 "idle_cpu_pct": m.idle_cpu_pct,
+                "send": if m.in_place { "in-place" } else { "copy" },
             })
         }
         Err(e) => json!({
@@ -398,7 +431,7 @@ pub fn json_row(r: &Row, floor: Option<u64>, placement: Placement) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::stats::{Summary, Throughput};
+    use crate::bench::stats::Summary;
 
     /// The fields every JSON line carries.
     pub const REQUIRED: [&str; 9] = [
@@ -444,6 +477,42 @@ mod tests {
     }
 
     #[test]
+    fn rounds_keep_the_median_stream_and_json_says_how_the_ring_sent() {
+        let ring = |p50: u64, msgs: u64| {
+            let mut r = row(Mech::SpscSpin, p50, true);
+            if let Ok(m) = &mut r.result {
+                m.stream = Some(Throughput {
+                    msgs,
+                    elapsed_ns: 1_000_000_000,
+                    size: 65_536,
+                });
+                m.in_place = true;
+            }
+            r
+        };
+        // The median p50 (round 3) is not the median stream (round 1).
+        let rounds = vec![
+            vec![row(Mech::Floor, 100, false), ring(150, 30_000)],
+            vec![row(Mech::Floor, 100, false), ring(140, 10_000)],
+            vec![row(Mech::Floor, 100, false), ring(145, 90_000)],
+        ];
+        let rows = combine(rounds);
+        let m = rows[1].result.as_ref().unwrap();
+        assert_eq!(m.rtt.p50, 145);
+        assert_eq!(m.stream.unwrap().msgs, 30_000);
+        let j = json_row(&rows[1], floor_p50(&rows), Placement::Unpinned);
+        assert_eq!(j["bytes_per_s"], json!(30_000.0 * 65_536.0));
+        assert_eq!(j["send"], "in-place");
+        assert_eq!(
+            json_row(&rows[0], None, Placement::Unpinned)["send"],
+            "copy"
+        );
+        assert!(notes(&rows, Placement::Unpinned)
+            .iter()
+            .any(|n| n.contains("in place")));
+    }
+
+    #[test]
     fn a_failure_in_any_round_fails_the_row() {
         let mut bad = row(Mech::Pipe, 5_000, true);
         bad.result = Err("peer died".into());
@@ -478,6 +547,7 @@ mod tests {
                 rtt,
                 stream,
                 idle_cpu_pct: None,
+                in_place: false,
             }),
             rounds: Vec::new(),
         }

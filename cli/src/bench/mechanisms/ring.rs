@@ -9,15 +9,24 @@
 //!   side wakes the other only when it announced that it sleeps.
 //!
 //! `kipc-mpmc` is the blocking form over an MPMC ring of one lane.
+//!
+//! The client writes its messages in place ([`Sender::send_with`]: the
+//! payload goes straight into the reserved slot, no private message buffer
+//! and no second copy) unless `--copy-send` asks for [`Sender::send`].
+//! kipc-host's `Sender` has no non-blocking in-place send, so the spin form
+//! waits here until a slot is known to be free (this process is the ring's
+//! only producer, so a free slot stays free) and then calls
+//! `send_with`, which takes that slot without waiting. Receiving always
+//! copies out.
 
 use std::io;
 
-use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing};
+use kipc_host::ring::{Receiver, RingConfig, Sender, ShmRing, SlotWriter};
 use kipc_host::Error;
 
 use super::{other, Driver};
 use crate::bench::harness::{ChildCtx, ParentCtx, Peer, Spin};
-use crate::bench::protocol::Channel;
+use crate::bench::protocol::{past_end, Channel, Fill, MsgWriter};
 
 /// Most bytes of slots per ring, so large messages get fewer slots.
 const RING_BUDGET: usize = 8 << 20;
@@ -55,6 +64,26 @@ struct RingChannel<'a> {
     rx: Receiver,
     blocking: bool,
     peer: &'a Peer,
+    /// The ring `tx` sends into, for its fill level (the spin form's
+    /// in-place send).
+    out: ShmRing,
+    /// Slots known to be free in `out` (a lower bound: only `tx` fills it).
+    room: usize,
+}
+
+/// A [`MsgWriter`] over a reserved ring slot.
+struct SlotFill<'s, 'w>(&'s mut SlotWriter<'w>);
+
+impl MsgWriter for SlotFill<'_, '_> {
+    fn msg_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        self.0
+            .write_at(offset, bytes)
+            .map_err(|_| past_end(offset, bytes.len(), self.0.len()))
+    }
 }
 
 impl Channel for RingChannel<'_> {
@@ -88,9 +117,40 @@ impl Channel for RingChannel<'_> {
             }
         }
     }
+
+    fn send_with(&mut self, len: usize, fill: Fill<'_>) -> io::Result<()> {
+        if !self.blocking {
+            self.wait_for_room()?;
+        }
+        let mut filled = Ok(());
+        self.tx
+            .send_with(len, None, |w| filled = fill(&mut SlotFill(w)))
+            .map_err(|e| self.failed("ring send", e))?;
+        filled
+    }
+
+    fn writes_in_place(&self) -> bool {
+        true
+    }
 }
 
 impl RingChannel<'_> {
+    /// The spin form's wait before an in-place send: busy-polls the ring's
+    /// fill level until a slot is free, and counts that slot as taken. Reads
+    /// the consumer's index only when the slots known free run out, as the
+    /// core's producer does.
+    fn wait_for_room(&mut self) -> io::Result<()> {
+        let mut spin = Spin::new(self.peer);
+        while self.room == 0 {
+            self.room = self.out.slots().saturating_sub(self.out.queued());
+            if self.room == 0 {
+                spin.tick()?;
+            }
+        }
+        self.room -= 1;
+        Ok(())
+    }
+
     /// A dead peer is reported as the harness reports it everywhere.
     fn failed(&self, what: &str, e: Error) -> io::Error {
         match e {
@@ -116,6 +176,8 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>, flavour: Flavour) -> io::R
         rx: inc.receiver().map_err(|e| other("ring receiver", e))?,
         blocking: flavour != Flavour::SpscSpin,
         peer: &peer,
+        out,
+        room: 0,
     };
     drive(&mut ch)
 }
@@ -129,6 +191,8 @@ pub fn child(mut ctx: ChildCtx, drive: Driver<'_>, flavour: Flavour) -> io::Resu
         rx: inc.receiver().map_err(|e| other("ring receiver", e))?,
         blocking: flavour != Flavour::SpscSpin,
         peer: &ctx.peer,
+        out,
+        room: 0,
     };
     drive(&mut ch)
 }
@@ -144,6 +208,47 @@ mod tests {
         assert_eq!(slots_for(RING_BUDGET), 2);
         for s in [1, 24, 1000, 65536, 1 << 20] {
             assert!(slots_for(s).is_power_of_two());
+        }
+    }
+
+    #[test]
+    fn large_messages_get_fewer_slots_within_the_budget() {
+        assert_eq!(slots_for(1024), 256);
+        assert_eq!(slots_for(65_536), 64);
+        for s in [1024, 65_536] {
+            assert!(slots_for(s) as usize * s <= RING_BUDGET);
+            let c = config(Flavour::SpscSpin, s).unwrap();
+            assert!(c.region_size().unwrap() > s * slots_for(s) as usize);
+        }
+    }
+
+    #[test]
+    fn a_message_written_in_place_arrives_whole_at_64_kib() {
+        use crate::bench::protocol::{fill_message, BufWriter, DATA, PING};
+        for flavour in [Flavour::SpscSpin, Flavour::Mpmc] {
+            let ring = ShmRing::create_anonymous(config(flavour, 65_536).unwrap()).unwrap();
+            let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+            let mut want = vec![0u8; 65_536];
+            let mut got = vec![0u8; 65_536];
+            // A whole message, then a shorter one.
+            for (tag, len) in [(PING, 65_536), (DATA, 65_000)] {
+                let mut filled = Ok(());
+                tx.send_with(len, None, |w| {
+                    filled = fill_message(&mut SlotFill(w), tag);
+                })
+                .unwrap();
+                filled.unwrap();
+                fill_message(&mut BufWriter(&mut want[..len]), tag).unwrap();
+                assert_eq!(rx.try_recv(&mut got).unwrap(), len);
+                assert_eq!(got[..len], want[..len], "{flavour:?}");
+            }
+            // A write past the message is refused, not written.
+            tx.send_with(4, None, |w| {
+                assert!(SlotFill(w).write_at(3, b"ab").is_err());
+                assert_eq!(SlotFill(w).msg_len(), 4);
+            })
+            .unwrap();
+            assert_eq!(rx.try_recv(&mut got).unwrap(), 4);
         }
     }
 }
