@@ -823,6 +823,40 @@ impl<Q: QueueLayout> Sender<Q> {
         Ok(())
     }
 
+    /// Zero-copy form of [`try_send`](Self::try_send): reserves a `len`-byte
+    /// message in the next free slot, lets `fill` write it in place through
+    /// a [`SlotWriter`], and publishes it. `fill` is called only when the
+    /// message will be sent; bytes it leaves unwritten hold what the slot
+    /// held before.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::{Error, ring::{RingConfig, ShmRing}};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(1, 16))?;
+    /// let mut tx = ring.sender()?;
+    /// tx.try_send_with(3, |w| w.write_at(0, b"abc").unwrap())?;
+    /// assert_eq!(tx.try_send_with(3, |_| unreachable!()), Err(Error::Full));
+    /// let mut buf = [0; 16];
+    /// assert_eq!(ring.receiver()?.try_recv(&mut buf)?, 3);
+    /// assert_eq!(&buf[..3], b"abc");
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    #[inline]
+    pub fn try_send_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<()> {
+        self.handle()?.try_send_with(len, fill)?;
+        self.shared.ring_consumers();
+        Ok(())
+    }
+
     /// Sends `msg`, waiting as long as it takes for room.
     ///
     /// # Errors

@@ -64,11 +64,6 @@ struct RingChannel<'a> {
     rx: Receiver,
     blocking: bool,
     peer: &'a Peer,
-    /// The ring `tx` sends into, for its fill level (the spin form's
-    /// in-place send).
-    out: ShmRing,
-    /// Slots known to be free in `out` (a lower bound: only `tx` fills it).
-    room: usize,
 }
 
 /// A [`MsgWriter`] over a reserved ring slot.
@@ -119,14 +114,29 @@ impl Channel for RingChannel<'_> {
     }
 
     fn send_with(&mut self, len: usize, fill: Fill<'_>) -> io::Result<()> {
-        if !self.blocking {
-            self.wait_for_room()?;
-        }
         let mut filled = Ok(());
-        self.tx
-            .send_with(len, None, |w| filled = fill(&mut SlotFill(w)))
-            .map_err(|e| self.failed("ring send", e))?;
-        filled
+        if self.blocking {
+            self.tx
+                .send_with(len, None, |w| filled = fill(&mut SlotFill(w)))
+                .map_err(|e| self.failed("ring send", e))?;
+            return filled;
+        }
+        // The core calls the closure only once a slot is reserved, so on
+        // `Full` `fill` is still ours for the next try.
+        let mut fill = Some(fill);
+        let mut spin = Spin::new(self.peer);
+        loop {
+            let sent = self.tx.try_send_with(len, |w| {
+                if let Some(f) = fill.take() {
+                    filled = f(&mut SlotFill(w));
+                }
+            });
+            match sent {
+                Ok(()) => return filled,
+                Err(Error::Full) => spin.tick()?,
+                Err(e) => return Err(self.failed("ring send", e)),
+            }
+        }
     }
 
     fn writes_in_place(&self) -> bool {
@@ -135,22 +145,6 @@ impl Channel for RingChannel<'_> {
 }
 
 impl RingChannel<'_> {
-    /// The spin form's wait before an in-place send: busy-polls the ring's
-    /// fill level until a slot is free, and counts that slot as taken. Reads
-    /// the consumer's index only when the slots known free run out, as the
-    /// core's producer does.
-    fn wait_for_room(&mut self) -> io::Result<()> {
-        let mut spin = Spin::new(self.peer);
-        while self.room == 0 {
-            self.room = self.out.slots().saturating_sub(self.out.queued());
-            if self.room == 0 {
-                spin.tick()?;
-            }
-        }
-        self.room -= 1;
-        Ok(())
-    }
-
     /// A dead peer is reported as the harness reports it everywhere.
     fn failed(&self, what: &str, e: Error) -> io::Error {
         match e {
@@ -176,8 +170,6 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>, flavour: Flavour) -> io::R
         rx: inc.receiver().map_err(|e| other("ring receiver", e))?,
         blocking: flavour != Flavour::SpscSpin,
         peer: &peer,
-        out,
-        room: 0,
     };
     drive(&mut ch)
 }
@@ -191,8 +183,6 @@ pub fn child(mut ctx: ChildCtx, drive: Driver<'_>, flavour: Flavour) -> io::Resu
         rx: inc.receiver().map_err(|e| other("ring receiver", e))?,
         blocking: flavour != Flavour::SpscSpin,
         peer: &ctx.peer,
-        out,
-        room: 0,
     };
     drive(&mut ch)
 }
