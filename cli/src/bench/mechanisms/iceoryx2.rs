@@ -158,7 +158,7 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
     let (ping, pong) = names(&tag)?;
     let node = node()?;
     let (publisher, subscriber) = ports(&node, &ping, &pong, len.max(ACK_FULL), true)?;
-    let peer = ctx.spawn(&[], &[tag])?;
+    let peer = ctx.spawn(&[], &[tag, len.to_string()])?;
     let next = publisher.loan_slice_uninit(len).ok();
     let mut ch = IoxChannel {
         publisher,
@@ -173,7 +173,10 @@ pub fn parent(ctx: &mut ParentCtx, drive: Driver<'_>) -> io::Result<()> {
 
 /// Peer side.
 pub fn child(ctx: ChildCtx, drive: Driver<'_>) -> io::Result<()> {
-    let len = ctx.size;
+    let len: usize = ctx
+        .extra(1)?
+        .parse()
+        .map_err(|e| other("iceoryx2 message size", e))?;
     let (ping, pong) = names(ctx.extra(0)?)?;
     let node = node()?;
     let (publisher, subscriber) = ports(&node, &pong, &ping, len.max(ACK_FULL), false)?;
