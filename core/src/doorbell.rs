@@ -70,13 +70,18 @@
 //! Why no wake-up is lost: the heavy barrier runs on the notifier's thread
 //! at some point of its program. If that point is before the notifier's
 //! load, the load comes after the waiter's announce (which precedes the
-//! barrier) and sees its flag. If it is after the publishing store, that
-//! store is visible before the barrier returns, so the waiter's re-check
-//! sees the message. One of the two always holds. This is the scheme of
-//! Linux's `membarrier(2)` page and of folly's asymmetric fences; loom cannot
-//! model a barrier run on another thread, so the loom models check the
-//! symmetric protocol, and the host's tests exercise this one across
-//! processes.
+//! barrier) and sees its flag, or a later word (the flags cleared and the
+//! sequence bumped by another notifier, which then wakes the waiter, or
+//! whose bump makes its `futex_wait` on the ticket return at once). If it
+//! is after the publishing store, that store is visible before the barrier
+//! returns, so the waiter's re-check sees the message. One of the two
+//! always holds; the plain load a failed `fetch_update` makes in step 3 is
+//! covered by the same argument. This is the scheme of Linux's
+//! `membarrier(2)` page and of folly's asymmetric fences. loom cannot model
+//! a barrier run on another thread, so the loom models check the symmetric
+//! protocol; `kipc_host::barrier`'s test runs this one with two threads
+//! sleeping on real futexes, and the host's process tests use it on every
+//! queue they create.
 //!
 //! Both sides must agree: a notifier may use `ring_light` only on a bell
 //! whose every waiter issues the heavy barrier. Regions record that promise

@@ -62,7 +62,12 @@ pub const LAYOUT_VERSION: u32 = 5;
 
 bitflags::bitflags! {
     /// What the creator promised about every user of a region, recorded in
-    /// the prologue's `flags` word and copied into each handle at attach.
+    /// the prologue's `flags` word; attach refuses unknown bits, and a host
+    /// reads them once when it opens the region ([`probe_flags`]). A peer
+    /// can rewrite the word like any other: a process that opens the region
+    /// later may then wait in the other mode, which costs at worst a
+    /// wake-up the waiter's timeout makes up for, as a peer scribbling on a
+    /// doorbell word already can.
     ///
     /// # Examples
     ///
@@ -664,6 +669,24 @@ mod tests {
         assert_eq!(p.validate(Kind::Spsc), Ok(()));
         assert!(matches!(
             p.validate(Kind::Mpmc),
+            Err(Error::BadLayout { .. })
+        ));
+    }
+
+    #[test]
+    fn flags_are_recorded_and_unknown_bits_refused() {
+        let p = Prologue::unpublished(Kind::Spsc, TypeTag::UNTYPED, RegionFlags::FENCED_WAITERS);
+        p.publish();
+        assert_eq!(p.flags(), Ok(RegionFlags::FENCED_WAITERS));
+        assert_eq!(p.validate(Kind::Spsc), Ok(()));
+        // A bit this build does not know is a promise it cannot keep.
+        p.flags.store(
+            RegionFlags::FENCED_WAITERS.bits() | 1 << 7,
+            Ordering::Relaxed,
+        );
+        assert!(matches!(p.flags(), Err(Error::BadLayout { .. })));
+        assert!(matches!(
+            p.validate(Kind::Spsc),
             Err(Error::BadLayout { .. })
         ));
     }

@@ -457,7 +457,12 @@ int kipc_doorbell_ring(const uint32_t *word, bool *wake);
 // `word` and writes the ticket to `*ticket`. Retry the operation once more,
 // then sleep while `*word == ticket`.
 //
-// Returns 0 or `-KIPC_EFAULT`. Thread-safe, lock-free.
+// With the `host` feature this also runs `membarrier(GLOBAL_EXPEDITED)`
+// (the heavy barrier fenced regions need, see the module docs; the first
+// call registers the process), so it is a system call: thread-safe, not
+// for interrupt context. Without `host`: lock-free, no system call.
+//
+// Returns 0 or `-KIPC_EFAULT`.
 //
 // # Safety
 //

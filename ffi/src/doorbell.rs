@@ -15,20 +15,49 @@
 //! the word (`FUTEX_WAKE`, `INT_MAX`). When nobody sleeps, ringing costs one
 //! atomic and no system call.
 //!
-//! Rings that kipc-host created are in asymmetric mode (see
-//! `kipc_core::doorbell`): their notifiers load the word instead of
-//! RMW-ing it, and every waiter must run a process-wide barrier between
-//! announcing and re-checking. With the `host` feature,
-//! `kipc_doorbell_prepare_wait` runs it (`membarrier`) whenever the kernel
-//! offers it, so a C waiter is correct on either kind of ring; without
-//! `host` (firmware, kernels) every ring is symmetric and nothing changes.
+//! Queues kipc-host creates are *fenced* when its process can register for
+//! `membarrier` (and `KIPC_MEMBARRIER` is not `0`): their notifiers load the
+//! word instead of RMW-ing it, and every waiter must run a process-wide
+//! barrier between announcing and re-checking (`kipc_core::doorbell`,
+//! "Asymmetric mode"). With the `host` feature, `kipc_doorbell_prepare_wait`
+//! runs it (`membarrier`) whenever the kernel offers it, so a C waiter is
+//! correct on either kind of region; if the barrier ever fails it changes
+//! the word, so the caller's sleep returns at once and it retries (a busy
+//! wait instead of a lost wake-up). A core-level attach (`kipc_spsc_*`,
+//! `kipc_mpmc_*`, `kipc_mbox_*`) refuses a fenced region with
+//! `-KIPC_ENOTSUP` when the barrier is unavailable (always, without
+//! `host`). Regions the core level creates itself are never fenced.
 
 use core::ffi::c_int;
 
 use kipc_core::doorbell::Doorbell;
+use kipc_core::region::RegionFlags;
 use kipc_core::sync::AtomicU32;
 
 use crate::boundary::{check_ptr, guard, put};
+use crate::error::{Code, KIPC_ENOTSUP};
+
+/// Core-level attach, first step: refuses a fenced region (module docs)
+/// unless this process can run the heavy barrier its waiters owe. Errors
+/// in the region itself are left for the layout's `attach` to report.
+///
+/// # Safety
+///
+/// `mem` is valid for reads of `len` bytes for the duration of the call.
+pub(crate) unsafe fn check_waitable(mem: *const u8, len: usize) -> Result<(), Code> {
+    // SAFETY: the caller's promise.
+    let Ok(flags) = (unsafe { kipc_core::region::probe_flags(mem, len) }) else {
+        return Ok(());
+    };
+    if !flags.contains(RegionFlags::FENCED_WAITERS) {
+        return Ok(());
+    }
+    #[cfg(feature = "host")]
+    if kipc_host::barrier::register().is_ok() {
+        return Ok(());
+    }
+    Err(Code(-KIPC_ENOTSUP))
+}
 
 /// The two doorbell words of a ring, for a host or kernel to sleep on. They
 /// point into the ring memory and are valid as long as it is; access them
@@ -92,7 +121,12 @@ pub unsafe extern "C" fn kipc_doorbell_ring(word: *const u32, wake: *mut bool) -
 /// `word` and writes the ticket to `*ticket`. Retry the operation once more,
 /// then sleep while `*word == ticket`.
 ///
-/// Returns 0 or `-KIPC_EFAULT`. Thread-safe, lock-free.
+/// With the `host` feature this also runs `membarrier(GLOBAL_EXPEDITED)`
+/// (the heavy barrier fenced regions need, see the module docs; the first
+/// call registers the process), so it is a system call: thread-safe, not
+/// for interrupt context. Without `host`: lock-free, no system call.
+///
+/// Returns 0 or `-KIPC_EFAULT`.
 ///
 /// # Safety
 ///
@@ -107,11 +141,15 @@ pub unsafe extern "C" fn kipc_doorbell_prepare_wait(word: *const u32, ticket: *m
             Ok(()) => return Ok(()), // unreachable: the operation never succeeds
             Err(t) => t,
         };
-        // Asymmetric rings (module docs): the heavy barrier between the
-        // announce and the caller's re-try. A failure leaves the C caller to
-        // the timeout it sleeps with.
+        // Fenced regions (module docs): the heavy barrier between the
+        // announce and the caller's re-try. Should it fail, a notifier may
+        // have missed the announce: change the word, so the caller's sleep
+        // on the ticket returns at once and it tries again.
         #[cfg(feature = "host")]
-        let _ = kipc_host::barrier::heavy();
+        if kipc_host::barrier::available() && !kipc_host::barrier::heavy() {
+            // SAFETY: checked above, as for `poll`.
+            let _ = unsafe { bell(word) }.ring_all();
+        }
         // SAFETY: checked above.
         unsafe { put(ticket, t) };
         Ok(())

@@ -142,6 +142,8 @@ pub unsafe extern "C" fn kipc_mbox_attach(
         if mem.is_null() {
             return Err(Code::FAULT);
         }
+        // SAFETY: the C caller promises `mem` is valid for `len` bytes.
+        unsafe { crate::doorbell::check_waitable(mem.cast(), len) }?;
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
         let slot = mb.cast::<Slot<Region>>();

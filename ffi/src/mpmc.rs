@@ -146,6 +146,8 @@ pub unsafe extern "C" fn kipc_mpmc_producer_attach(
         if mem.is_null() {
             return Err(Code::FAULT);
         }
+        // SAFETY: the C caller promises `mem` is valid for `len` bytes.
+        unsafe { crate::doorbell::check_waitable(mem.cast(), len) }?;
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
         let value = Tx {
@@ -182,6 +184,8 @@ pub unsafe extern "C" fn kipc_mpmc_consumer_attach(
         if mem.is_null() {
             return Err(Code::FAULT);
         }
+        // SAFETY: the C caller promises `mem` is valid for `len` bytes.
+        unsafe { crate::doorbell::check_waitable(mem.cast(), len) }?;
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
         let value = Rx {

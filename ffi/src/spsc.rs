@@ -163,6 +163,8 @@ pub unsafe extern "C" fn kipc_spsc_producer_attach(
         // SAFETY: `tx` checked; the storage is large and aligned enough
         // (static assertions above).
         let slot = tx.cast::<Slot<Tx>>();
+        // SAFETY: the C caller promises `mem` is valid for `len` bytes.
+        unsafe { crate::doorbell::check_waitable(mem.cast(), len) }?;
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
         let producer = region.producer(CORE_OWNER)?;
@@ -198,6 +200,8 @@ pub unsafe extern "C" fn kipc_spsc_consumer_attach(
             return Err(Code::FAULT);
         }
         let slot = rx.cast::<Slot<Rx>>();
+        // SAFETY: the C caller promises `mem` is valid for `len` bytes.
+        unsafe { crate::doorbell::check_waitable(mem.cast(), len) }?;
         // SAFETY: the C caller promises `mem` stays valid until detach.
         let region = unsafe { Region::attach(mem.cast(), len) }?;
         let consumer = region.consumer(CORE_OWNER)?;

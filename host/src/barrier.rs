@@ -14,8 +14,9 @@
 //! # Who registers, who agrees
 //!
 //! `GLOBAL_EXPEDITED` interrupts only processes that registered with
-//! `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, so every process that maps a
-//! kipc queue registers once ([`available`]), before it creates or opens one.
+//! `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, so every process that creates
+//! a fenced queue or opens one registers once ([`register`]), before it can
+//! notify on it.
 //! A queue's creator records whether its waiters will issue the barrier
 //! ([`RegionFlags::FENCED_WAITERS`](kipc_core::region::RegionFlags)); that
 //! flag, read once at open, decides the mode for every handle of the queue
@@ -58,7 +59,10 @@ pub fn register() -> Result<()> {
         if !membarrier_query().contains(needed) {
             return Err(Errno::NOSYS);
         }
-        membarrier(MembarrierCommand::RegisterGlobalExpedited)
+        membarrier(MembarrierCommand::RegisterGlobalExpedited)?;
+        // One barrier now: a seccomp filter may allow the registration and
+        // refuse the command itself, and we would rather know at open.
+        membarrier(MembarrierCommand::GlobalExpedited)
     });
     outcome.map_err(|errno| Error::Sys {
         call: "membarrier",
@@ -78,13 +82,16 @@ pub fn available() -> bool {
 /// [`available`] and `KIPC_MEMBARRIER` is not `0`.
 #[must_use]
 pub fn create_fenced() -> bool {
-    available() && std::env::var_os("KIPC_MEMBARRIER").is_none_or(|v| v != "0")
+    // The switch first: a process told not to fence does not register
+    // (registered processes take the other waiters' interrupts).
+    std::env::var_os("KIPC_MEMBARRIER").is_none_or(|v| v != "0") && available()
 }
 
 /// The heavy barrier: every running thread of every registered process
 /// executes a full memory barrier before this returns. Returns `false` if
-/// the call failed (it should not once [`register`] succeeded); the caller
-/// must then not rely on it (a waiter shortens its sleep instead).
+/// the call failed or the process is not registered; the caller must then
+/// not rely on it (a futex waiter shortens its sleep, an event-loop waiter
+/// makes its own descriptor readable, a C waiter changes the word).
 #[must_use]
 pub fn heavy() -> bool {
     available() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()

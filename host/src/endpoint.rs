@@ -232,11 +232,13 @@ impl<Q: Queue> Shared<Q> {
             Role::Consumer => self.queue.not_empty().arm(),
             Role::Producer => self.queue.not_full().arm(),
         }
-        // A failed barrier leaves this waiter to its own timeout (every
-        // event-loop adapter has a liveness slice); it cannot fail once
-        // registration succeeded, which `from_parts` checked.
-        if self.fencing == Fencing::Asymmetric {
-            let _ = crate::barrier::heavy();
+        // Fenced queue: the heavy barrier between arming and re-trying. If
+        // it fails (ENOMEM, say), a notifier may have missed the arm: make
+        // this side's descriptors readable ourselves, so the event loop
+        // comes straight back instead of waiting for a wake-up that may
+        // never be sent.
+        if self.fencing == Fencing::Asymmetric && !crate::barrier::heavy() {
+            self.notifier.notify(Some(role));
         }
         let second = op();
         if idle(&second) && wake.reap_due() && self.reap(role) {

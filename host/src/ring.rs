@@ -23,8 +23,8 @@
 //!
 //! # Waiting and peer liveness
 //!
-//! Blocking calls use [`futex::wait_until`](crate::futex::wait_until): a
-//! bounded spin, then a sleep on the doorbell word with a shared futex,
+//! Blocking calls use [`futex::wait_until_with`](crate::futex::wait_until_with)
+//! in the queue's fencing mode ([`crate::barrier`]): a bounded spin, then a sleep on the doorbell word with a shared futex,
 //! re-checking the peers every
 //! [`LIVENESS_SLICE`](crate::futex::LIVENESS_SLICE) (20 ms). The peer is
 //! whoever the header names: a receiver watches the producer (SPSC) or every

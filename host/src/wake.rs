@@ -20,14 +20,17 @@
 //!
 //! | step | waiter                                   | notifier (after publishing)             |
 //! |------|------------------------------------------|-----------------------------------------|
-//! | 1    | try the operation                        | `ring`: an RMW reads the word           |
+//! | 1    | try the operation                        | `ring`: an RMW (or a load) reads the word |
 //! | 2    | drain its socket, then `arm` (RMW)       | flags clear: done, no system call       |
 //! | 3    | try again; on failure return `Empty`     | `ARMED` set: clear it, bump the word    |
 //! | 4    | wait until its descriptor is readable    | send one byte to every armed waiter     |
 //!
 //! The two RMWs are totally ordered: if the arm comes first, the ring sees
 //! it and sends; if the ring comes first, the arm synchronises with it and
-//! the re-check in step 3 sees the message. Draining comes *before* arming,
+//! the re-check in step 3 sees the message. On a fenced queue
+//! ([`crate::barrier`]) the notifier's step 1 is a plain load instead, and
+//! the waiter runs `membarrier` between its arm and step 3, which gives the
+//! same guarantee (`kipc_core::doorbell`, "Asymmetric mode"). Draining comes *before* arming,
 //! so a byte sent for this arm is never drained by it. loom checks this with
 //! a counter standing in for the descriptor
 //! (`loom-tests/tests/doorbell.rs`, teeth shown with
