@@ -499,6 +499,23 @@ impl<Q: QueueLayout> ShmQueue<Q> {
         Ok(())
     }
 
+    /// Whether this queue's doorbells are fenced ([`crate::barrier`]): its
+    /// notifiers read a doorbell with a plain load and its waiters run
+    /// `membarrier` before they sleep. Decided by the creator, recorded in
+    /// the queue, the same in every process that opened it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kipc_host::ring::{RingConfig, ShmRing};
+    /// let ring = ShmRing::create_anonymous(RingConfig::spsc(4, 16))?;
+    /// assert_eq!(ring.fenced(), kipc_host::barrier::create_fenced());
+    /// # Ok::<(), kipc_host::Error>(())
+    /// ```
+    pub fn fenced(&self) -> bool {
+        self.shared.fencing == Fencing::Asymmetric
+    }
+
     /// The kipc name, or `None` for a memfd queue.
     pub fn name(&self) -> Option<&str> {
         self.shared.segment.name()

@@ -381,6 +381,22 @@ mod tests {
     }
 
     #[test]
+    fn the_creators_fencing_is_recorded_and_every_opener_follows_it() {
+        // `b` and `d` read the mode from the region's prologue at open.
+        let expected = crate::barrier::create_fenced();
+        let name = unique("fence");
+        let a = ShmRing::create(&name, RingConfig::mpmc(2, 8, 32)).unwrap();
+        let b = ShmRing::open(&name).unwrap();
+        ShmRing::unlink(&name).unwrap();
+        let c = ShmRing::create_anonymous(RingConfig::spsc(8, 32)).unwrap();
+        let d = ShmRing::from_fd(c.fd().try_clone_to_owned().unwrap()).unwrap();
+        assert_eq!(
+            [a.fenced(), b.fenced(), c.fenced(), d.fenced()],
+            [expected; 4]
+        );
+    }
+
+    #[test]
     fn named_ring_round_trips_between_two_opens() {
         let name = unique("rt");
         let a = ShmRing::create(&name, RingConfig::spsc(8, 32)).unwrap();
