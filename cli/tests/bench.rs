@@ -17,37 +17,18 @@ const REQUIRED: [&str; 9] = [
 
 #[test]
 fn bench_json_lines_have_every_field_and_positive_figures() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
-        .args([
-            "bench",
-            "--mech",
-            "floor,kipc-spsc-spin,pipe",
-            "--iters",
-            "2000",
-            "--json",
-        ])
-        .output()
-        .expect("run kipc bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kipc bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    let rows = bench_json(&["--mech", "floor,kipc-spsc-spin,pipe", "--iters", "2000"]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
     let mut mechs = Vec::new();
-    for line in lines {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    for v in &rows {
         for f in REQUIRED {
-            assert!(v.get(f).is_some(), "missing {f} in {line}");
+            assert!(v.get(f).is_some(), "missing {f} in {v}");
         }
         for f in &REQUIRED[1..] {
             let x = v[f]
                 .as_f64()
-                .unwrap_or_else(|| panic!("{f} is not a number in {line}"));
-            assert!(x > 0.0, "{f} = {x} in {line}");
+                .unwrap_or_else(|| panic!("{f} is not a number in {v}"));
+            assert!(x > 0.0, "{f} = {x} in {v}");
         }
         mechs.push(v["mech"].as_str().unwrap().to_string());
     }
@@ -71,62 +52,36 @@ fn unknown_mechanism_is_a_one_line_error() {
 
 #[test]
 fn same_core_json_says_so_and_reports_the_idle_check() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
-        .args([
-            "bench",
-            "--same-core",
-            "--mech",
-            "kipc-spsc-block",
-            "--iters",
-            "500",
-            "--duration",
-            "0.5",
-            "--json",
-        ])
-        .output()
-        .expect("run kipc bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kipc bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let rows = bench_json(&[
+        "--same-core",
+        "--mech",
+        "kipc-spsc-block",
+        "--iters",
+        "500",
+        "--duration",
+        "0.5",
+    ]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let v = &rows[0];
     assert_eq!(v["mech"], "kipc-spsc-block");
-    assert_eq!(v["same_core"], true, "{stdout}");
-    assert_eq!(v["cpu_bench"], v["cpu_peer"], "{stdout}");
+    assert_eq!(v["same_core"], true, "{v}");
+    assert_eq!(v["cpu_bench"], v["cpu_peer"], "{v}");
     let idle = v["idle_cpu_pct"]
         .as_f64()
-        .unwrap_or_else(|| panic!("no idle_cpu_pct in {stdout}"));
-    assert!(idle >= 0.0, "{stdout}");
+        .unwrap_or_else(|| panic!("no idle_cpu_pct in {v}"));
+    assert!(idle >= 0.0, "{v}");
 }
 
 #[test]
 fn the_tokio_rows_run_and_the_async_ring_reports_its_idle_check() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kipc"))
-        .args([
-            "bench",
-            "--mech",
-            "kipc-spsc-async,tokio-unix-stream",
-            "--iters",
-            "2000",
-            "--duration",
-            "0.5",
-            "--json",
-        ])
-        .output()
-        .expect("run kipc bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kipc bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let rows = bench_json(&[
+        "--mech",
+        "kipc-spsc-async,tokio-unix-stream",
+        "--iters",
+        "2000",
+        "--duration",
+        "0.5",
+    ]);
     let mechs: Vec<_> = rows.iter().map(|v| v["mech"].as_str().unwrap()).collect();
     assert_eq!(mechs, ["kipc-spsc-async", "tokio-unix-stream"]);
     // Without the floor in the run there is no ratio; the rest is there.
@@ -138,8 +93,8 @@ fn the_tokio_rows_run_and_the_async_ring_reports_its_idle_check() {
     }
     let idle = rows[0]["idle_cpu_pct"]
         .as_f64()
-        .unwrap_or_else(|| panic!("no idle_cpu_pct in {stdout}"));
-    assert!(idle >= 0.0, "{stdout}");
+        .unwrap_or_else(|| panic!("no idle_cpu_pct in {}", rows[0]));
+    assert!(idle >= 0.0, "{}", rows[0]);
 }
 
 /// Runs `kipc bench ARGS --json` and parses its lines.
