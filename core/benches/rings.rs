@@ -16,14 +16,10 @@
 //!    to quote: load changes hit every contender alike. Each ratio is printed
 //!    twice: the ratio of the two medians, and the median (with range) of the
 //!    per-round ratios, which pairs samples taken moments apart.
-//!    `before14*` is a copy of the typed SPSC ring as it was before issue 14
-//!    (`rings/spsc_before.rs`; the A/B baseline for changes to it, and while
-//!    the ring is unchanged a same-code control), `kipc_slowpop4` a
-//!    diagnostic (see [`slowpop_spsc`]). In the MPMC group `before18*` is the
-//!    typed MPMC ring before issue 18 (`rings/mpmc_before.rs`, not
-//!    linearizable) and `main18*` the linearizable ring as issue 18 first
-//!    merged it (`rings/mpmc_linear_before.rs`), the controls for changes to
-//!    `kipc_core::mpmc::Ring`. Single-item figures of the SPSC rings move by up to
+//!    `kipc_slowpop4` is a diagnostic (see [`slowpop_spsc`]). To measure a
+//!    change to a ring, compare against a copy of the ring as it was, in
+//!    the same binary (issues 14 and 18 did so with copies under
+//!    `benches/rings/`, removed when they closed). Single-item figures of the SPSC rings move by up to
 //!    2x between builds of identical ring code (code placement of the hot
 //!    loops): compare figures from one binary only.
 //!
@@ -66,13 +62,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-
-#[path = "rings/mpmc_before.rs"]
-mod mpmc_before;
-#[path = "rings/mpmc_linear_before.rs"]
-mod mpmc_linear_before;
-#[path = "rings/spsc_before.rs"]
-mod spsc_before;
 
 /// Capacity of every ring.
 const CAP: usize = 4096;
@@ -474,17 +463,6 @@ fn kipc_spsc_batch(n: u64) -> Duration {
     )
 }
 
-/// The typed SPSC ring as it was before issue 14 item 3, one item at a time.
-fn before_spsc(n: u64) -> Duration {
-    let mut ring = Box::new(spsc_before::Ring::<u64, CAP>::new());
-    let (mut tx, mut rx) = ring.split();
-    run_pair(
-        n,
-        move |c| produce_single(c, 0, n, |v| tx.push(v).is_ok()),
-        move |c| consume_single(c, n, || rx.pop()),
-    )
-}
-
 /// Diagnostic, not a contender: kipc's ring with a consumer that passes each
 /// item through `K` dependent `black_box` round trips (a few cycles each)
 /// before counting it. On the 2-vCPU development VM, in builds where plain
@@ -509,17 +487,6 @@ fn slowpop_spsc<const K: usize>(n: u64) -> Duration {
                 })
             })
         },
-    )
-}
-
-/// As [`before_spsc`], in batches.
-fn before_spsc_batch(n: u64) -> Duration {
-    let mut ring = Box::new(spsc_before::Ring::<u64, CAP>::new());
-    let (mut tx, mut rx) = ring.split();
-    run_pair(
-        n,
-        move |c| produce_batch(c, 0, n, |s| tx.push_slice(s)),
-        move |c| consume_batch(c, n, |s| rx.pop_slice(s)),
     )
 }
 
@@ -588,64 +555,6 @@ fn kipc_mpmc_batch_1x1(n: u64) -> Duration {
         n,
         move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
         move |c| consume_batch(c, n, |s| q.pop_slice(s)),
-    )
-}
-
-/// The typed MPMC ring as it was before issue 18 (`pop` returned `None`
-/// while the head slot was claimed but unpublished), one item at a time.
-fn before_mpmc_1x1(n: u64) -> Duration {
-    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
-    let q = &*q;
-    run_pair(
-        n,
-        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
-        move |c| consume_single(c, n, || q.pop()),
-    )
-}
-
-/// As [`before_mpmc_1x1`], in batches.
-fn before_mpmc_batch_1x1(n: u64) -> Duration {
-    let q = Box::new(mpmc_before::Ring::<u64, CAP>::new());
-    let q = &*q;
-    run_pair(
-        n,
-        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
-        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
-    )
-}
-
-/// The linearizable typed MPMC ring as it was on main after issue 18
-/// (`rings/mpmc_linear_before.rs`: PATIENCE spins, then the empty check
-/// reads `tail`), one item at a time: the control for changes to it.
-fn main18_mpmc_1x1(n: u64) -> Duration {
-    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
-    let q = &*q;
-    run_pair(
-        n,
-        move |c| produce_single(c, 0, n, |v| q.push(v).is_ok()),
-        move |c| consume_single(c, n, || q.pop()),
-    )
-}
-
-/// As [`main18_mpmc_1x1`], in batches.
-fn main18_mpmc_batch_1x1(n: u64) -> Duration {
-    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
-    let q = &*q;
-    run_pair(
-        n,
-        move |c| produce_batch(c, 0, n, |s| q.push_slice(s)),
-        move |c| consume_batch(c, n, |s| q.pop_slice(s)),
-    )
-}
-
-/// As [`main18_mpmc_1x1`], with the never-waiting calls.
-fn main18_mpmc_nowait_1x1(n: u64) -> Duration {
-    let q = Box::new(mpmc_linear_before::Ring::<u64, CAP>::new());
-    let q = &*q;
-    run_pair(
-        n,
-        move |c| produce_single(c, 0, n, |v| q.push_no_wait(v).is_ok()),
-        move |c| consume_single(c, n, || q.pop_no_wait().ok()),
     )
 }
 
@@ -728,8 +637,6 @@ const SPSC: &[Case] = &[
     ("rtrb_slice64", rtrb_spsc_batch),
     ("heapless", heapless_spsc),
     ("crossbeam_ArrayQueue", crossbeam_1x1),
-    ("before14", before_spsc),
-    ("before14_batch64", before_spsc_batch),
     ("kipc_slowpop4", slowpop_spsc::<4>),
 ];
 
@@ -743,12 +650,7 @@ const MPMC: &[Case] = &[
     ("kipc_1p1c", kipc_mpmc_1x1),
     ("kipc_batch64_1p1c", kipc_mpmc_batch_1x1),
     ("crossbeam_ArrayQueue_1p1c", crossbeam_1x1),
-    ("before18_1p1c", before_mpmc_1x1),
-    ("before18_batch64_1p1c", before_mpmc_batch_1x1),
     ("kipc_nowait_1p1c", kipc_mpmc_nowait_1x1),
-    ("main18_1p1c", main18_mpmc_1x1),
-    ("main18_batch64_1p1c", main18_mpmc_batch_1x1),
-    ("main18_nowait_1p1c", main18_mpmc_nowait_1x1),
 ];
 
 const MPMC_2X2: &[Case] = &[
@@ -940,10 +842,6 @@ fn interleaved_pass() {
                 ("kipc_batch64", "rtrb_slice64"),
                 ("kipc_batch64", "crossbeam_ArrayQueue"),
                 ("kipc", "heapless"),
-                ("before14", "rtrb"),
-                ("before14_batch64", "rtrb_slice64"),
-                ("kipc", "before14"),
-                ("kipc_batch64", "before14_batch64"),
                 ("kipc_slowpop4", "kipc"),
             ],
         );
@@ -968,15 +866,7 @@ fn interleaved_pass() {
             &[
                 ("kipc_1p1c", "crossbeam_ArrayQueue_1p1c"),
                 ("kipc_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
-                ("kipc_1p1c", "before18_1p1c"),
-                ("kipc_batch64_1p1c", "before18_batch64_1p1c"),
-                ("before18_1p1c", "crossbeam_ArrayQueue_1p1c"),
-                ("before18_batch64_1p1c", "crossbeam_ArrayQueue_1p1c"),
-                ("kipc_nowait_1p1c", "before18_1p1c"),
-                ("kipc_1p1c", "main18_1p1c"),
-                ("kipc_batch64_1p1c", "main18_batch64_1p1c"),
-                ("kipc_nowait_1p1c", "main18_nowait_1p1c"),
-                ("main18_1p1c", "before18_1p1c"),
+                ("kipc_nowait_1p1c", "kipc_1p1c"),
             ],
         );
     }
