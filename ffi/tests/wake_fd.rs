@@ -24,17 +24,23 @@ impl Drop for Cleanup {
 }
 
 fn readable(fd: c_int) -> bool {
+    readable_within(fd, 0)
+}
+
+/// Whether `fd` becomes readable within `secs` seconds (bounded, so a
+/// failure cannot hang).
+fn readable_within(fd: c_int, secs: i64) -> bool {
     // SAFETY: `fd` belongs to a handle that outlives this call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let mut fds = [rustix::event::PollFd::new(
         &fd,
         rustix::event::PollFlags::IN,
     )];
-    let zero = rustix::event::Timespec {
-        tv_sec: 0,
+    let timeout = rustix::event::Timespec {
+        tv_sec: secs,
         tv_nsec: 0,
     };
-    rustix::event::poll(&mut fds, Some(&zero)).unwrap() == 1
+    rustix::event::poll(&mut fds, Some(&timeout)).unwrap() == 1
 }
 
 /// An anonymous ring (`flags`: 0 for SPSC, or `KIPC_RING_MPMC`) of `slots`
@@ -364,20 +370,8 @@ fn signals_fd_is_quiet_after_eagain_and_wakes_for_the_next_signal() {
         let rc = unsafe { kipc_signals_wait(sigs, 0, &mut info) };
         (rc, info.value)
     };
-    // Waits (bounded, so a failure cannot hang) for the descriptor.
-    let wait_readable = || {
-        // SAFETY: the handle's descriptor, alive until the close below.
-        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let mut fds = [rustix::event::PollFd::new(
-            &bfd,
-            rustix::event::PollFlags::IN,
-        )];
-        let t = rustix::event::Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        };
-        rustix::event::poll(&mut fds, Some(&t)).unwrap() == 1
-    };
+    // The handle's descriptor stays alive until the close below.
+    let wait_readable = || readable_within(fd, 10);
     let me = std::process::id() as i32;
     for value in [5u64, 6] {
         assert_eq!(kipc_signals_send(me, sig, value), 0);
