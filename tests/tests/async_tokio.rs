@@ -137,10 +137,7 @@ async fn receive_in_order<Q: QueueLayout>(
 fn a_current_thread_receiver_takes_a_million_messages_in_order_on_its_own_thread() {
     let _s = serial();
     let t = RingTarget::new(RingConfig::spsc(256, MAX_LEN as u32), true);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let before = threads();
         let mut rx = AsyncReceiver::new(t.ring.receiver().unwrap()).unwrap();
@@ -253,10 +250,7 @@ fn receive_futures_dropped_at_random_points_lose_and_duplicate_nothing() {
     const COUNT: u64 = 100_000;
     let _s = serial();
     let t = RingTarget::new(RingConfig::spsc(64, MAX_LEN as u32), true);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut rx = AsyncReceiver::new(t.ring.receiver().unwrap()).unwrap();
         // The producer pauses 3 ms every 500 messages: the receiver drains
@@ -316,10 +310,7 @@ fn receive_futures_dropped_at_random_points_lose_and_duplicate_nothing() {
 fn a_killed_producer_ends_an_async_receive_with_peer_dead() {
     let _s = serial();
     let t = RingTarget::new(RingConfig::spsc(64, MAX_LEN as u32), true);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut rx = AsyncReceiver::new(t.ring.receiver().unwrap()).unwrap();
         let mut child = ring_peer(&t, &["produce-forever", &t.arg, "2"]);
@@ -358,10 +349,7 @@ fn a_killed_producer_ends_an_async_receive_with_peer_dead() {
 fn a_killed_consumer_ends_an_async_send_with_peer_dead() {
     let _s = serial();
     let t = RingTarget::new(RingConfig::spsc(8, MAX_LEN as u32), false);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut tx = AsyncSender::new(t.ring.sender().unwrap()).unwrap();
         let mut child = ring_peer(&t, &["consume", &t.arg, "1000000000"]);
@@ -404,10 +392,7 @@ fn an_idle_async_receiver_uses_almost_no_cpu() {
     // A live producer that sends nothing (a producer process in the test
     // would add its own CPU to nothing we measure: this is per process).
     let _tx = t.ring.sender().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut rx = AsyncReceiver::new(t.ring.receiver().unwrap()).unwrap();
         let mut buf = [0u8; MAX_LEN];
@@ -428,10 +413,7 @@ fn an_idle_async_receiver_uses_almost_no_cpu() {
 fn async_signals_receive_kill_and_sigqueue() {
     let _s = serial();
     let rt1 = signals::rt(1).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let sigs = Signals::new(SigSet::from_signals(&[Signal::USR1, rt1])).unwrap();
         let mut sigs = AsyncSignals::new(sigs).unwrap();
@@ -461,6 +443,14 @@ fn async_signals_receive_kill_and_sigqueue() {
     });
 }
 
+/// A current-thread runtime with I/O and timers, as every test here uses.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn mbox_peer(args: &[&str]) -> ChildGuard {
     let mut cmd = Command::new(MBOX_PEER);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -473,10 +463,7 @@ fn an_async_mailbox_receives_every_message_of_a_peer_process_with_its_priority()
     let _s = serial();
     let name = ShmName::new("async-mbox");
     let mb = Mailbox::create(&name.0, MailboxConfig::new(16, 64)).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut amb = AsyncMailbox::new(mb.clone());
         let child = mbox_peer(&["send", &name.0, "7", &COUNT.to_string()]);
@@ -520,10 +507,7 @@ fn an_async_mailbox_sends_through_a_small_mailbox_to_a_peer_process() {
     let name = ShmName::new("async-mbox");
     // Four slots: the sender waits for room again and again.
     let mb = Mailbox::create(&name.0, MailboxConfig::new(4, 64)).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut amb = AsyncMailbox::new(mb.clone());
         let child = mbox_peer(&["recv", &name.0]);
